@@ -1,0 +1,450 @@
+/* Config parsing with inih. inih gives no line numbers to handlers in Debian's build, so we
+ * feed it through our own line reader, which counts lines, sees section headers (inih does
+ * not report empty sections) and notices indented continuation lines. */
+#define _GNU_SOURCE
+#include "config.h"
+#include "util.h"
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+enum { SEC_NONE, SEC_HOST, SEC_VM, SEC_BAD };
+
+struct parser {
+	struct config *cfg;
+	FILE *f;
+	int line;
+	bool cont;            /* current line is indented (an inih continuation) */
+	int sec;              /* SEC_* */
+	char sec_name[256];   /* as inih reports it */
+	struct vm_cfg *vm;    /* current [vm] */
+	char last_key[64];
+	bool script_from_file;
+	char *err;            /* accumulated messages */
+	size_t errlen;
+	int nerr;
+};
+
+static void perr(struct parser *p, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void perr(struct parser *p, int line, const char *fmt, ...)
+{
+	char *msg, *full;
+	va_list ap;
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
+	va_end(ap);
+	if (line > 0)
+		full = xasprintf("%s:%d: %s\n", p->cfg->path, line, msg ? msg : "?");
+	else
+		full = xasprintf("%s: %s\n", p->cfg->path, msg ? msg : "?");
+	size_t n = strlen(full);
+	p->err = realloc(p->err, p->errlen + n + 1);
+	memcpy(p->err + p->errlen, full, n + 1);
+	p->errlen += n;
+	p->nerr++;
+	free(msg);
+	free(full);
+}
+
+static bool valid_name(const char *s)
+{
+	size_t n = strlen(s);
+	if (n < 1 || n > 31)
+		return false;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && *s != '_' && *s != '-')
+			return false;
+	return true;
+}
+
+static void vm_defaults(struct config *cfg, struct vm_cfg *vm)
+{
+	vm->vcpus = 1;
+	vm->mem = 256ULL << 20;
+	vm->kernel = xasprintf("%s/vmlinuz", cfg->guest_dir);
+	vm->initrd = xasprintf("%s/initrd.img", cfg->guest_dir);
+	vm->cmdline = xstrdup("console=ttyAMA0");
+	vm->node = -1;
+}
+
+static void open_section(struct parser *p, const char *name)
+{
+	struct config *cfg = p->cfg;
+	snprintf(p->sec_name, sizeof p->sec_name, "%s", name);
+	p->vm = NULL;
+	p->last_key[0] = 0;
+	p->script_from_file = false;
+	if (!strcmp(name, "host")) {
+		if (cfg->host_line)
+			perr(p, p->line, "duplicate [host] section (first at line %d)", cfg->host_line);
+		cfg->host_line = p->line;
+		p->sec = SEC_HOST;
+		return;
+	}
+	if (!strncmp(name, "vm", 2) && (name[2] == ' ' || name[2] == '\t')) {
+		const char *vn = name + 3;
+		while (*vn == ' ' || *vn == '\t')
+			vn++;
+		p->sec = SEC_BAD;
+		if (!valid_name(vn)) {
+			perr(p, p->line, "[%s]: bad VM name \"%s\" (want 1..31 of A-Z a-z 0-9 _ -)", name, vn);
+			return;
+		}
+		int other = config_find_vm(cfg, vn);
+		if (other >= 0) {
+			perr(p, p->line, "[%s]: duplicate VM name (first at line %d)", name, cfg->vms[other].line);
+			return;
+		}
+		if (cfg->nvms >= MB_IMG_MAX_VMS) {
+			perr(p, p->line, "[%s]: too many VMs (at most %d)", name, MB_IMG_MAX_VMS);
+			return;
+		}
+		struct vm_cfg *vm = &cfg->vms[cfg->nvms++];
+		snprintf(vm->name, sizeof vm->name, "%s", vn);
+		vm->line = p->line;
+		vm_defaults(cfg, vm);
+		p->vm = vm;
+		p->sec = SEC_VM;
+		return;
+	}
+	p->sec = SEC_BAD;
+	perr(p, p->line, "unknown section [%s] (want [host] or [vm NAME])", name);
+}
+
+/* Replace ${GUEST}; other ${...} are errors. Then make relative paths config-relative. */
+static char *resolve_path(struct parser *p, const char *key, const char *val)
+{
+	char *out = xmalloc(strlen(val) * 1 + strlen(p->cfg->guest_dir) * (strlen(val) / 8 + 1) + 1);
+	char *o = out;
+	for (const char *s = val; *s;) {
+		if (!strncmp(s, "${GUEST}", 8)) {
+			o = stpcpy(o, p->cfg->guest_dir);
+			s += 8;
+		} else if (s[0] == '$' && s[1] == '{') {
+			perr(p, p->line, "[%s] %s: unknown variable in \"%s\" (only ${GUEST} is known)", p->sec_name, key, val);
+			free(out);
+			return NULL;
+		} else {
+			*o++ = *s++;
+		}
+	}
+	*o = 0;
+	char *r = path_join(p->cfg->dir, out);
+	free(out);
+	return r;
+}
+
+static bool yesno(const char *v, bool *out)
+{
+	static const char *yes[] = { "yes", "true", "on", "1" }, *no[] = { "no", "false", "off", "0" };
+	for (unsigned i = 0; i < 4; i++) {
+		if (!strcasecmp(v, yes[i])) { *out = true; return true; }
+		if (!strcasecmp(v, no[i])) { *out = false; return true; }
+	}
+	return false;
+}
+
+static const char *host_keys[] = { "nodes", "cpus_per_node", "mem_per_node", NULL };
+static const char *vm_keys[] = { "vcpus", "memory", "kernel", "initrd", "cmdline", "script", "script_file",
+				 "node", "restart", NULL };
+
+static int key_index(const char **keys, const char *k)
+{
+	for (int i = 0; keys[i]; i++)
+		if (!strcmp(keys[i], k))
+			return i;
+	return -1;
+}
+
+static void host_key(struct parser *p, const char *k, const char *v)
+{
+	struct host_cfg *h = &p->cfg->host;
+	uint64_t n;
+	char sz[32];
+	if (!strcmp(k, "nodes")) {
+		if (!parse_uint(v, 1, CFG_MAX_NODES, &n))
+			perr(p, p->line, "[host] nodes: \"%s\" is not a number in 1..%d", v, CFG_MAX_NODES);
+		else
+			h->nodes = (unsigned)n;
+	} else if (!strcmp(k, "cpus_per_node")) {
+		if (!parse_uint(v, 1, CFG_MAX_CPUS_NODE, &n))
+			perr(p, p->line, "[host] cpus_per_node: \"%s\" is not a number in 1..%d", v, CFG_MAX_CPUS_NODE);
+		else
+			h->cpus_per_node = (unsigned)n;
+	} else if (!strcmp(k, "mem_per_node")) {
+		if (!parse_size(v, &n))
+			perr(p, p->line, "[host] mem_per_node: bad size \"%s\" (e.g. 512M, 1G)", v);
+		else if (n % (2 * MIB) || n < CFG_MIN_NODE_MEM || n > CFG_MAX_NODE_MEM)
+			perr(p, p->line, "[host] mem_per_node: %s must be a multiple of 2M in %s..%s", v,
+			     fmt_size(CFG_MIN_NODE_MEM, sz), fmt_size(CFG_MAX_NODE_MEM, sz + 16));
+		else
+			h->mem_per_node = n;
+	}
+}
+
+static void read_script_file(struct parser *p, struct vm_cfg *vm, const char *v)
+{
+	char *path = resolve_path(p, "script_file", v);
+	size_t len;
+	char *text;
+	if (!path)
+		return;
+	text = read_file(path, &len);
+	if (!text)
+		perr(p, p->line, "[vm %s] script_file: cannot read %s: %s", vm->name, path, strerror(errno));
+	else if (len > CFG_MAX_SCRIPT)
+		perr(p, p->line, "[vm %s] script_file: %s is %zu bytes (at most %u)", vm->name, path, len, CFG_MAX_SCRIPT);
+	else if (strlen(text) != len)
+		perr(p, p->line, "[vm %s] script_file: %s contains a NUL byte", vm->name, path);
+	else {
+		free(vm->script);
+		vm->script = text;
+		text = NULL;
+	}
+	free(text);
+	free(path);
+}
+
+static void vm_key(struct parser *p, const char *k, const char *v)
+{
+	struct vm_cfg *vm = p->vm;
+	uint64_t n;
+	char sz[32];
+	if (!strcmp(k, "vcpus")) {
+		if (!parse_uint(v, 1, CFG_MAX_VCPUS, &n))
+			perr(p, p->line, "[vm %s] vcpus: \"%s\" is not a number in 1..%d", vm->name, v, CFG_MAX_VCPUS);
+		else
+			vm->vcpus = (unsigned)n;
+	} else if (!strcmp(k, "memory")) {
+		if (!parse_size(v, &n))
+			perr(p, p->line, "[vm %s] memory: bad size \"%s\" (e.g. 256M, 1G)", vm->name, v);
+		else if (n % (2 * MIB) || n < CFG_MIN_VM_MEM || n > CFG_MAX_VM_MEM)
+			perr(p, p->line, "[vm %s] memory: %s must be a multiple of 2M in %s..%s", vm->name, v,
+			     fmt_size(CFG_MIN_VM_MEM, sz), fmt_size(CFG_MAX_VM_MEM, sz + 16));
+		else
+			vm->mem = n;
+	} else if (!strcmp(k, "kernel")) {
+		char *r = v[0] ? resolve_path(p, k, v) : NULL;
+		if (!v[0])
+			perr(p, p->line, "[vm %s] kernel: empty", vm->name);
+		if (r) {
+			free(vm->kernel);
+			vm->kernel = r;
+		}
+	} else if (!strcmp(k, "initrd")) {
+		free(vm->initrd);
+		/* "none" or empty: boot without an initrd. */
+		vm->initrd = (!v[0] || !strcmp(v, "none")) ? NULL : resolve_path(p, k, v);
+	} else if (!strcmp(k, "cmdline")) {
+		free(vm->cmdline);
+		vm->cmdline = xstrdup(v);
+	} else if (!strcmp(k, "script")) {
+		free(vm->script);
+		vm->script = v[0] ? xstrdup(v) : NULL;
+	} else if (!strcmp(k, "script_file")) {
+		read_script_file(p, vm, v);
+	} else if (!strcmp(k, "node")) {
+		if (!parse_uint(v, 0, CFG_MAX_NODES - 1, &n))
+			perr(p, p->line, "[vm %s] node: \"%s\" is not a node number", vm->name, v);
+		else
+			vm->node = (int)n;
+	} else if (!strcmp(k, "restart")) {
+		if (!yesno(v, &vm->restart))
+			perr(p, p->line, "[vm %s] restart: \"%s\" is not yes or no", vm->name, v);
+	}
+}
+
+static int handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct parser *p = user;
+	if (!name)  /* some inih builds announce new sections this way */
+		return 1;
+	if (strcmp(section, p->sec_name) != 0 || p->sec == SEC_NONE) {
+		if (!section[0]) {
+			perr(p, p->line, "\"%s\" is outside any section (start with [host] or [vm NAME])", name);
+			return 1;
+		}
+		open_section(p, section);
+	}
+	if (p->sec == SEC_BAD)
+		return 1;   /* already reported */
+
+	/* An indented line continues the previous value: scripts get a newline, cmdline a space. */
+	if (p->cont && !strcmp(name, p->last_key)) {
+		if (p->sec == SEC_VM && !strcmp(name, "script") && p->vm->script) {
+			char *s = xasprintf("%s\n%s", p->vm->script, value);
+			free(p->vm->script);
+			p->vm->script = s;
+		} else if (p->sec == SEC_VM && !strcmp(name, "cmdline")) {
+			char *s = xasprintf("%s %s", p->vm->cmdline, value);
+			free(p->vm->cmdline);
+			p->vm->cmdline = s;
+		} else {
+			perr(p, p->line, "[%s] %s: indented continuation line is only allowed for script and cmdline",
+			     p->sec_name, name);
+		}
+		return 1;
+	}
+
+	const char **keys = p->sec == SEC_HOST ? host_keys : vm_keys;
+	unsigned *seen = p->sec == SEC_HOST ? &p->cfg->host_seen : &p->vm->seen;
+	int ki = key_index(keys, name);
+	snprintf(p->last_key, sizeof p->last_key, "%s", name);
+	if (ki < 0) {
+		perr(p, p->line, "[%s]: unknown key \"%s\"", p->sec_name, name);
+		return 1;
+	}
+	if (*seen & (1u << ki)) {
+		perr(p, p->line, "[%s]: duplicate key \"%s\"", p->sec_name, name);
+		return 1;
+	}
+	*seen |= 1u << ki;
+	if (p->sec == SEC_HOST)
+		host_key(p, name, value);
+	else
+		vm_key(p, name, value);
+	return 1;
+}
+
+/* fgets-like reader handed to inih: counts lines, opens sections, rejects too-long lines. */
+static char *reader(char *str, int num, void *stream)
+{
+	struct parser *p = stream;
+	if (!fgets(str, num, p->f))
+		return NULL;
+	p->line++;
+	size_t n = strlen(str);
+	if (n == (size_t)num - 1 && str[n - 1] != '\n' && !feof(p->f)) {
+		int c;
+		while ((c = fgetc(p->f)) != EOF && c != '\n')
+			;
+		perr(p, p->line, "line longer than %d characters (continue a script on indented lines, or use script_file)",
+		     num - 2);
+		str[0] = '\n';
+		str[1] = 0;
+		return str;
+	}
+	p->cont = str[0] == ' ' || str[0] == '\t';
+	/* Section headers here, so that a [vm x] with no keys still counts. */
+	if (!p->cont && str[0] == '[') {
+		char *end = strchr(str, ']');
+		if (end) {
+			char *b = str + 1, *e = end;
+			while (b < e && isspace((unsigned char)*b))
+				b++;
+			while (e > b && isspace((unsigned char)e[-1]))
+				e--;
+			char name[256];
+			snprintf(name, sizeof name, "%.*s", (int)(e - b), b);
+			open_section(p, name);
+		}
+	}
+	return str;
+}
+
+static void check_file(struct parser *p, struct vm_cfg *vm, const char *what, const char *path)
+{
+	struct stat st;
+	if (stat(path, &st) < 0)
+		perr(p, vm->line, "[vm %s] %s %s: %s", vm->name, what, path, strerror(errno));
+	else if (!S_ISREG(st.st_mode))
+		perr(p, vm->line, "[vm %s] %s %s: not a regular file", vm->name, what, path);
+	else if (st.st_size == 0)
+		perr(p, vm->line, "[vm %s] %s %s: empty file", vm->name, what, path);
+}
+
+static void validate(struct parser *p)
+{
+	struct config *cfg = p->cfg;
+	unsigned cpus = config_total_cpus(cfg);
+	if (cpus > CFG_MAX_HOST_CPUS)
+		perr(p, cfg->host_line, "[host]: %u nodes x %u cpus_per_node = %u CPUs, at most %d",
+		     cfg->host.nodes, cfg->host.cpus_per_node, cpus, CFG_MAX_HOST_CPUS);
+	if (cfg->nvms == 0 && p->nerr == 0)
+		perr(p, 0, "no [vm NAME] section: nothing to run");
+	for (unsigned i = 0; i < cfg->nvms; i++) {
+		struct vm_cfg *vm = &cfg->vms[i];
+		if ((vm->seen & (1u << key_index(vm_keys, "script"))) &&
+		    (vm->seen & (1u << key_index(vm_keys, "script_file"))))
+			perr(p, vm->line, "[vm %s]: give script or script_file, not both", vm->name);
+		if (vm->node >= (int)cfg->host.nodes)
+			perr(p, vm->line, "[vm %s]: node %d does not exist (the host has %u nodes)", vm->name, vm->node,
+			     cfg->host.nodes);
+		if (strlen(vm->cmdline) > CFG_MAX_CMDLINE)
+			perr(p, vm->line, "[vm %s]: cmdline is %zu characters, at most %d", vm->name, strlen(vm->cmdline),
+			     CFG_MAX_CMDLINE);
+		if (vm->script && strlen(vm->script) > CFG_MAX_SCRIPT)
+			perr(p, vm->line, "[vm %s]: script longer than %u bytes", vm->name, CFG_MAX_SCRIPT);
+		if (vm->kernel)
+			check_file(p, vm, "kernel", vm->kernel);
+		if (vm->initrd)
+			check_file(p, vm, "initrd", vm->initrd);
+	}
+}
+
+struct config *config_load(const char *path, const char *guest_dir, char **errors)
+{
+	struct config *cfg = xcalloc(1, sizeof *cfg);
+	struct parser p = { .cfg = cfg };
+	cfg->path = xstrdup(path);
+	cfg->dir = dir_of(path);
+	if (guest_dir) {
+		cfg->guest_dir = xstrdup(guest_dir);
+	} else {
+		char *d = self_dir();
+		cfg->guest_dir = xasprintf("%s/guest", d);
+		free(d);
+	}
+	cfg->host = (struct host_cfg){ .nodes = 4, .cpus_per_node = 2, .mem_per_node = GIB };
+
+	p.f = fopen(path, "r");
+	if (!p.f) {
+		perr(&p, 0, "cannot open: %s", strerror(errno));
+	} else {
+		int r = ini_parse_stream(reader, &p, handler, &p);
+		fclose(p.f);
+		if (r > 0)
+			perr(&p, r, "syntax error (want \"key = value\", \"[host]\" or \"[vm NAME]\")");
+		else if (r < 0)
+			perr(&p, 0, "cannot parse (inih error %d)", r);
+		validate(&p);
+	}
+	if (p.nerr) {
+		*errors = p.err;
+		config_free(cfg);
+		return NULL;
+	}
+	free(p.err);
+	*errors = NULL;
+	return cfg;
+}
+
+int config_find_vm(const struct config *cfg, const char *name)
+{
+	for (unsigned i = 0; i < cfg->nvms; i++)
+		if (!strcmp(cfg->vms[i].name, name))
+			return (int)i;
+	return -1;
+}
+
+void config_free(struct config *cfg)
+{
+	if (!cfg)
+		return;
+	for (unsigned i = 0; i < cfg->nvms; i++) {
+		free(cfg->vms[i].kernel);
+		free(cfg->vms[i].initrd);
+		free(cfg->vms[i].cmdline);
+		free(cfg->vms[i].script);
+	}
+	free(cfg->path);
+	free(cfg->dir);
+	free(cfg->guest_dir);
+	free(cfg);
+}

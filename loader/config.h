@@ -1,0 +1,55 @@
+/* The mball configuration: one [host] section and up to 64 [vm NAME] sections (see CONFIG.md). */
+#ifndef MBALL_CONFIG_H
+#define MBALL_CONFIG_H
+#include <stdbool.h>
+#include <stdint.h>
+#include "mirrorball/hostimg.h"
+
+#define CFG_MAX_NODES       8
+#define CFG_MAX_CPUS_NODE   8
+#define CFG_MAX_HOST_CPUS   8   /* QEMU virt + GICv3 under TCG: 8 is comfortable */
+#define CFG_MAX_VCPUS       8   /* = MB_GUEST_MAX_VCPUS */
+#define CFG_MIN_VM_MEM      (32ULL << 20)
+#define CFG_MAX_VM_MEM      (3ULL << 30)
+#define CFG_MIN_NODE_MEM    (128ULL << 20)
+#define CFG_MAX_NODE_MEM    (16ULL << 30)
+#define CFG_MAX_SCRIPT      (64u * 1024)
+#define CFG_MAX_CMDLINE     2047  /* arm64 COMMAND_LINE_SIZE is 2048 with the NUL */
+
+struct host_cfg {
+	unsigned nodes, cpus_per_node;
+	uint64_t mem_per_node;
+};
+
+struct vm_cfg {
+	char name[32];
+	int line;            /* line of the [vm NAME] header, for messages */
+	unsigned vcpus;
+	uint64_t mem;
+	char *kernel;        /* resolved path */
+	char *initrd;        /* resolved path, NULL for none */
+	char *cmdline;
+	char *script;        /* NULL for none */
+	int node;            /* -1: the monitor chooses */
+	bool restart;
+	unsigned seen;       /* bit per key, to catch duplicates */
+};
+
+struct config {
+	char *path;
+	char *dir;           /* relative paths are relative to this */
+	char *guest_dir;     /* ${GUEST} */
+	struct host_cfg host;
+	int host_line;       /* 0 if no [host] section */
+	unsigned host_seen;
+	struct vm_cfg vms[MB_IMG_MAX_VMS];
+	unsigned nvms;
+};
+
+/* Parse and validate. guest_dir replaces ${GUEST} (NULL: <dir of mball>/guest).
+ * On failure returns NULL and *errors holds every problem, one per line (caller frees). */
+struct config *config_load(const char *path, const char *guest_dir, char **errors);
+void config_free(struct config *cfg);
+int config_find_vm(const struct config *cfg, const char *name);
+static inline unsigned config_total_cpus(const struct config *c) { return c->host.nodes * c->host.cpus_per_node; }
+#endif

@@ -1,0 +1,121 @@
+#include "qemu.h"
+#include "mirrorball/layout.h"
+#include "util.h"
+#include <stdlib.h>
+#include <string.h>
+
+struct args {
+	char **v;
+	int n, cap;
+};
+
+static void add(struct args *a, char *s)  /* takes ownership */
+{
+	if (a->n + 2 > a->cap) {
+		a->cap = a->cap ? a->cap * 2 : 64;
+		a->v = realloc(a->v, (size_t)a->cap * sizeof *a->v);
+		if (!a->v) {
+			mb_err("out of memory");
+			exit(1);
+		}
+	}
+	a->v[a->n++] = s;
+	a->v[a->n] = NULL;
+}
+
+#define ADD(a, ...) add(a, xasprintf(__VA_ARGS__))
+
+char **qemu_argv(const struct config *cfg, const char *qemu, const char *monitor, const char *image)
+{
+	struct args a = { 0 };
+	const struct host_cfg *h = &cfg->host;
+	char sz[32];
+
+	ADD(&a, "%s", qemu);
+	/* secure=off: no EL3, so QEMU's PSCI answers the monitor's smc and we boot at EL2. */
+	ADD(&a, "-M");
+	ADD(&a, "virt,virtualization=on,gic-version=3,secure=off");
+	ADD(&a, "-cpu");
+	ADD(&a, "cortex-a72");  /* -cpu max has pointer auth, very slow under TCG */
+	ADD(&a, "-smp");
+	ADD(&a, "%u", config_total_cpus(cfg));
+	ADD(&a, "-m");
+	ADD(&a, "%s", fmt_size(h->mem_per_node * h->nodes, sz));
+	for (unsigned k = 0; k < h->nodes; k++) {
+		ADD(&a, "-object");
+		ADD(&a, "memory-backend-ram,id=m%u,size=%s", k, fmt_size(h->mem_per_node, sz));
+		ADD(&a, "-numa");
+		unsigned first = k * h->cpus_per_node, last = first + h->cpus_per_node - 1;
+		if (first == last)
+			ADD(&a, "node,nodeid=%u,cpus=%u,memdev=m%u", k, first, k);
+		else
+			ADD(&a, "node,nodeid=%u,cpus=%u-%u,memdev=m%u", k, first, last, k);
+	}
+	if (h->nodes > 1) {
+		for (unsigned s = 0; s < h->nodes; s++)
+			for (unsigned d = 0; d < h->nodes; d++) {
+				ADD(&a, "-numa");
+				ADD(&a, "dist,src=%u,dst=%u,val=%u", s, d, s == d ? 10 : 20);
+			}
+	}
+	ADD(&a, "-kernel");
+	ADD(&a, "%s", monitor);
+	ADD(&a, "-device");
+	ADD(&a, "loader,file=%s,addr=0x%llx,force-raw=on", image, (unsigned long long)MB_HOSTIMG_LOAD_ADDR);
+	/* The serial port is our pipe; nothing else may claim stdio. */
+	ADD(&a, "-nographic");
+	ADD(&a, "-nodefaults");
+	ADD(&a, "-display");
+	ADD(&a, "none");
+	ADD(&a, "-monitor");
+	ADD(&a, "none");
+	ADD(&a, "-chardev");
+	ADD(&a, "stdio,id=con,signal=off");
+	ADD(&a, "-serial");
+	ADD(&a, "chardev:con");
+	return a.v;
+}
+
+static bool needs_quotes(const char *s)
+{
+	if (!*s)
+		return true;
+	for (; *s; s++)
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-+=.,/:@%", *s))
+			return true;
+	return false;
+}
+
+char *argv_to_shell(char *const *argv)
+{
+	size_t cap = 2;
+	for (int i = 0; argv[i]; i++)
+		cap += strlen(argv[i]) * 4 + 3;
+	char *out = xmalloc(cap), *o = out;
+	for (int i = 0; argv[i]; i++) {
+		if (i)
+			*o++ = ' ';
+		if (!needs_quotes(argv[i])) {
+			o = stpcpy(o, argv[i]);
+			continue;
+		}
+		*o++ = '\'';
+		for (const char *s = argv[i]; *s; s++) {
+			if (*s == '\'')
+				o = stpcpy(o, "'\\''");
+			else
+				*o++ = *s;
+		}
+		*o++ = '\'';
+	}
+	*o++ = '\n';
+	*o = 0;
+	return out;
+}
+
+void argv_free(char **argv)
+{
+	for (int i = 0; argv && argv[i]; i++)
+		free(argv[i]);
+	free(argv);
+}

@@ -1,0 +1,11 @@
+/* The QEMU command line that runs the monitor on a NUMA virt machine. */
+#ifndef MBALL_QEMU_H
+#define MBALL_QEMU_H
+#include "config.h"
+
+/* NULL-terminated, malloc'd (free with argv_free). */
+char **qemu_argv(const struct config *cfg, const char *qemu, const char *monitor, const char *image);
+/* One line a shell would accept, with a trailing newline; malloc'd. */
+char *argv_to_shell(char *const *argv);
+void argv_free(char **argv);
+#endif

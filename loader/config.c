@@ -114,7 +114,10 @@ static void open_section(struct parser *p, const char *name)
 		return;
 	}
 	p->sec = SEC_BAD;
-	perr(p, p->line, "unknown section [%s] (want [host] or [vm NAME])", name);
+	if (!strcmp(name, "vm"))
+		perr(p, p->line, "[vm] needs a name: [vm NAME]");
+	else
+		perr(p, p->line, "unknown section [%s] (want [host] or [vm NAME])", name);
 }
 
 /* Replace ${GUEST}; other ${...} are errors. Then make relative paths config-relative. */

@@ -53,8 +53,8 @@ static int setup(void **state)
 	k = fake_kernel(1 << 20, 0, 2 << 20, 0xbb);
 	put("Image2", k, 1 << 20);
 	free(k);
-	char *rd = xmalloc(5 << 20);
-	memset(rd, 'r', 5 << 20);
+	char *rd = xmalloc((5 << 20) + 17);
+	memset(rd, 'r', (5 << 20) + 17);
 	put("initrd", rd, (5 << 20) + 17);
 	free(rd);
 	put("gz", "\x1f\x8b\x08\x00 and then some bytes to pass 64.....................................", 90);

@@ -1,0 +1,80 @@
+# Mirrorball: `make` builds, `make run` boots the default config, `make test` runs every test,
+# `make check` runs the host unit tests only. run/test install what is missing first.
+BUILD   := build
+CROSS   ?= aarch64-linux-gnu-
+CC      ?= gcc
+CONFIG  ?= configs/single.conf
+
+# ---- the monitor: freestanding AArch64 at EL2 ----
+MON_DIRS := monitor vcpu pmap numa lib
+MON_SRC  := $(wildcard monitor/*.c vcpu/*.c pmap/*.c numa/*.c) lib/string.c lib/fmt.c lib/crc32.c
+MON_ASM  := $(wildcard monitor/*.S)
+MON_OBJ  := $(patsubst %,$(BUILD)/mon/%.o,$(MON_SRC) $(MON_ASM))
+MON_CFLAGS := -O2 -g -Wall -Wextra -Werror=implicit-function-declaration -Wno-unused-parameter -ffreestanding -nostdlib \
+	-mgeneral-regs-only -mno-outline-atomics -fno-stack-protector -fno-pic -mstrict-align \
+	-ffunction-sections -fno-builtin-memcpy -Iinclude $(addprefix -I,$(MON_DIRS))
+
+# ---- portable code also built for the host (unit tests, fuzzers) ----
+PORTABLE := lib/fmt.c lib/crc32.c monitor/hostdt.c monitor/hostimg.c numa/palloc.c \
+	pmap/pmap.c pmap/stage2.c vcpu/mmio_decode.c vcpu/vgic.c vcpu/vpl011.c
+HOST_CFLAGS := -O1 -g -Wall -Wextra -Iinclude $(addprefix -I,$(MON_DIRS)) -Itests/unit
+SAN := -fsanitize=address,undefined -fno-omit-frame-pointer
+
+# ---- the loader ----
+LOADER_SRC := $(wildcard loader/*.c) lib/crc32.c
+LOADER_LIBS := -lfdt -linih
+
+UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(filter-out tests/unit/arch_stub.c,$(wildcard tests/unit/test_*.c)))
+
+.PHONY: all deps guest run test check integration bench clean
+all: $(BUILD)/monitor.elf $(BUILD)/mball
+
+deps:
+	@bash scripts/setup.sh
+
+guest: deps
+	@bash scripts/fetch-guest.sh
+
+$(BUILD)/mon/%.c.o: %.c $(wildcard include/mirrorball/*.h */*.h)
+	@mkdir -p $(dir $@)
+	$(CROSS)gcc $(MON_CFLAGS) -c $< -o $@
+
+$(BUILD)/mon/%.S.o: %.S
+	@mkdir -p $(dir $@)
+	$(CROSS)gcc $(MON_CFLAGS) -c $< -o $@
+
+$(BUILD)/monitor.elf: $(MON_OBJ) monitor/monitor.ld
+	$(CROSS)ld -T monitor/monitor.ld --gc-sections -o $@ $(MON_OBJ)
+
+$(BUILD)/mball: $(LOADER_SRC) $(wildcard loader/*.h include/mirrorball/*.h)
+	@mkdir -p $(BUILD)
+	$(CC) -O2 -g -Wall -Wextra -Iinclude -Ilib -o $@ $(LOADER_SRC) $(LOADER_LIBS)
+
+# Unit tests: each tests/unit/test_X.c links the portable code (and the loader's, minus main).
+$(BUILD)/unit/%: tests/unit/%.c tests/unit/arch_stub.c $(PORTABLE) $(filter-out loader/main.c,$(wildcard loader/*.c)) $(wildcard */*.h include/mirrorball/*.h tests/unit/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(HOST_CFLAGS) $(SAN) -o $@ $< tests/unit/arch_stub.c $(PORTABLE) \
+		$(filter-out loader/main.c,$(wildcard loader/*.c)) -lcmocka $(LOADER_LIBS)
+
+check: deps
+	@$(MAKE) --no-print-directory $(addprefix $(BUILD)/unit/,$(UNIT_TESTS))
+	@fail=0; for t in $(UNIT_TESTS); do echo "== $$t"; $(BUILD)/unit/$$t || fail=1; done; exit $$fail
+
+integration: all guest
+	pytest-3 -v tests/integration
+
+test: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory guest
+	@$(MAKE) --no-print-directory check
+	@$(MAKE) --no-print-directory integration
+
+run: deps
+	@$(MAKE) --no-print-directory all guest
+	$(BUILD)/mball run $(CONFIG)
+
+bench: deps all guest
+	bash tests/bench/boot
+
+clean:
+	rm -rf $(BUILD)/mon $(BUILD)/unit $(BUILD)/monitor.elf $(BUILD)/mball

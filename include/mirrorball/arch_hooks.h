@@ -1,0 +1,14 @@
+/* The few machine operations portable code needs. The monitor implements them for AArch64
+ * (monitor/arch_hooks.c); host tests implement them with counters. */
+#ifndef MB_ARCH_HOOKS_H
+#define MB_ARCH_HOOKS_H
+#include <stdint.h>
+#include <stddef.h>
+/* Invalidate stage-2 TLB entries for one IPA of the VM with this VMID, on every pCPU. */
+void arch_s2_flush_ipa(uint16_t vmid, uint64_t ipa);
+/* Clean data cache lines covering [p, p+len) to the point of coherency (guests may run
+ * with their MMU off, i.e. non-cacheable, and must see what the monitor wrote). */
+void arch_clean_dcache(const void *p, size_t len);
+/* Make new instructions visible after the monitor wrote guest code. */
+void arch_sync_icache(void);
+#endif

@@ -1,0 +1,62 @@
+/* The host image: one file that describes and carries everything a host needs.
+ * Written by `mball image`, read and validated by the monitor. All integers little endian.
+ *
+ *   [header][vm table: nvms * mb_img_vm][blob table: nblobs * mb_img_blob] ... blobs ...
+ *
+ * Every blob starts on a 4 KiB boundary of the file, so the monitor can map a blob's pages
+ * into a guest directly (the file is loaded page-aligned). manifest_crc is the CRC-32
+ * (IEEE, as zlib's crc32) of the header with manifest_crc set to 0, followed by both tables.
+ * Each blob has its own CRC-32. */
+#ifndef MIRRORBALL_HOSTIMG_H
+#define MIRRORBALL_HOSTIMG_H
+#include <stdint.h>
+
+#define MB_IMG_MAGIC    "MBHOSTIM"
+#define MB_IMG_VERSION  1
+#define MB_IMG_MAX_VMS  64
+#define MB_IMG_MAX_BLOBS 256
+#define MB_IMG_NONE     0xFFFFFFFFu   /* "no blob" in a blob index field */
+#define MB_IMG_ALIGN    4096u
+
+enum mb_blob_kind { MB_BLOB_KERNEL = 1, MB_BLOB_INITRD = 2, MB_BLOB_DTB = 3, MB_BLOB_DISK = 4, MB_BLOB_OTHER = 5 };
+
+struct mb_img_header {
+	char     magic[8];        /* MB_IMG_MAGIC, not NUL terminated */
+	uint32_t version;         /* MB_IMG_VERSION */
+	uint32_t header_size;     /* sizeof(struct mb_img_header) */
+	uint64_t total_size;      /* bytes in the whole image */
+	uint32_t nvms;
+	uint32_t nblobs;
+	uint64_t vm_table_off;    /* file offset of the VM table */
+	uint64_t blob_table_off;  /* file offset of the blob table */
+	uint32_t manifest_crc;
+	uint32_t flags;           /* 0 */
+	uint64_t reserved[4];     /* 0 */
+};
+
+struct mb_img_blob {
+	uint64_t offset;          /* file offset, multiple of MB_IMG_ALIGN */
+	uint64_t size;            /* bytes */
+	uint32_t crc;             /* CRC-32 of the blob's bytes */
+	uint32_t kind;            /* enum mb_blob_kind */
+	char     name[48];        /* NUL terminated, for messages */
+};
+
+#define MB_VM_F_RESTART_ON_EXIT  1u   /* restart the VM from the image whenever it exits */
+
+struct mb_img_vm {
+	char     name[32];        /* NUL terminated, [A-Za-z0-9_-]+ */
+	uint32_t vcpus;           /* 1..MB_GUEST_MAX_VCPUS */
+	uint32_t flags;           /* MB_VM_F_* */
+	uint64_t mem_bytes;       /* guest RAM at MB_GUEST_RAM_BASE, multiple of 2 MiB */
+	uint32_t kernel_blob;     /* index into the blob table (an arm64 Image) */
+	uint32_t initrd_blob;     /* index or MB_IMG_NONE */
+	uint32_t dtb_blob;        /* index: the guest's device tree, written by mball */
+	int32_t  home_node;       /* preferred NUMA node, -1 for "let the monitor choose" */
+	uint64_t kernel_gpa;      /* where the Image goes (2 MiB aligned + text_offset) */
+	uint64_t initrd_gpa;      /* page aligned; the DT's linux,initrd-start */
+	uint64_t dtb_gpa;         /* 8-byte aligned, below the end of RAM */
+	uint64_t reserved[4];     /* 0 */
+};
+
+#endif

@@ -1,0 +1,39 @@
+/* AArch64 implementations of the operations portable code asks for. */
+#include "mirrorball/arch_hooks.h"
+#include "arch.h"
+
+void arch_s2_flush_ipa(uint16_t vmid, uint64_t ipa)
+{
+	/* TLBI by IPA acts on the VMID in VTTBR_EL2: switch to the target VM's VMID if needed. */
+	uint64_t vttbr = read_sysreg(vttbr_el2);
+	int switch_vmid = ((vttbr >> 48) & 0xFF) != vmid;
+	if (switch_vmid) {
+		write_sysreg(vttbr_el2, (uint64_t)vmid << 48);
+		isb();
+	}
+	dsb(ishst);
+	__asm__ volatile("tlbi ipas2e1is, %0" :: "r"(ipa >> 12) : "memory");
+	dsb(ish);
+	__asm__ volatile("tlbi vmalle1is" ::: "memory");
+	dsb(ish);
+	isb();
+	if (switch_vmid) {
+		write_sysreg(vttbr_el2, vttbr);
+		isb();
+	}
+}
+
+void arch_clean_dcache(const void *p, size_t len)
+{
+	uint64_t ctr = read_sysreg(ctr_el0);
+	uint64_t line = 4ULL << ((ctr >> 16) & 0xF);
+	uint64_t a = (uint64_t)(uintptr_t)p & ~(line - 1), end = (uint64_t)(uintptr_t)p + len;
+	for (; a < end; a += line)
+		__asm__ volatile("dc cvac, %0" :: "r"(a) : "memory");
+	dsb(ish);
+}
+
+void arch_sync_icache(void)
+{
+	__asm__ volatile("ic ialluis; dsb ish; isb" ::: "memory");
+}

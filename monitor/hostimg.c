@@ -1,0 +1,131 @@
+#include "hostimg.h"
+#include "mirrorball/hostimg.h"
+#include "mirrorball/layout.h"
+#include "crc32.h"
+#include "fmt.h"
+#include "bits.h"
+#include "mb_string.h"
+
+#define FAIL(...) do { mb_snprintf(err, errlen, __VA_ARGS__); return -1; } while (0)
+
+static int range_ok(uint64_t off, uint64_t len, uint64_t total)
+{
+	return off <= total && len <= total - off;
+}
+
+static int overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
+{
+	return a < b + blen && b < a + alen;
+}
+
+static int name_ok(const char *n, size_t max)
+{
+	size_t len = strnlen(n, max);
+	if (len == 0 || len == max)
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		char c = n[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+static uint64_t le64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+int hostimg_validate(const void *img, uint64_t avail, int check_blobs, char *err, size_t errlen)
+{
+	const uint8_t *base = img;
+	const struct mb_img_header *h = img;
+	if (avail < sizeof(*h))
+		FAIL("host image truncated: %lu bytes, the header alone needs %lu", (uint64_t)avail, (uint64_t)sizeof(*h));
+	if (memcmp(h->magic, MB_IMG_MAGIC, 8))
+		FAIL("no host image (bad magic)");
+	if (h->version != MB_IMG_VERSION)
+		FAIL("host image version %u, this monitor reads version %u", h->version, MB_IMG_VERSION);
+	if (h->header_size != sizeof(*h))
+		FAIL("host image header size %u, expected %lu", h->header_size, (uint64_t)sizeof(*h));
+	if (h->total_size > avail)
+		FAIL("host image truncated: header says %lu bytes, %lu available", h->total_size, avail);
+	if (h->nvms == 0 || h->nvms > MB_IMG_MAX_VMS)
+		FAIL("host image describes %u VMs (1..%u allowed)", h->nvms, MB_IMG_MAX_VMS);
+	if (h->nblobs == 0 || h->nblobs > MB_IMG_MAX_BLOBS)
+		FAIL("host image has %u blobs (1..%u allowed)", h->nblobs, MB_IMG_MAX_BLOBS);
+	uint64_t vt_len = (uint64_t)h->nvms * sizeof(struct mb_img_vm);
+	uint64_t bt_len = (uint64_t)h->nblobs * sizeof(struct mb_img_blob);
+	if (!range_ok(h->vm_table_off, vt_len, h->total_size) || (h->vm_table_off & 7))
+		FAIL("host image VM table out of bounds");
+	if (!range_ok(h->blob_table_off, bt_len, h->total_size) || (h->blob_table_off & 7))
+		FAIL("host image blob table out of bounds");
+
+	struct mb_img_header copy = *h;
+	copy.manifest_crc = 0;
+	uint32_t crc = mb_crc32(0, &copy, sizeof(copy));
+	crc = mb_crc32(crc, base + h->vm_table_off, vt_len);
+	crc = mb_crc32(crc, base + h->blob_table_off, bt_len);
+	if (crc != h->manifest_crc)
+		FAIL("host image manifest checksum mismatch (stored %08x, computed %08x)", h->manifest_crc, crc);
+
+	const struct mb_img_blob *blobs = (const void *)(base + h->blob_table_off);
+	for (uint32_t i = 0; i < h->nblobs; i++) {
+		const struct mb_img_blob *b = &blobs[i];
+		if (b->offset % MB_IMG_ALIGN || !range_ok(b->offset, b->size, h->total_size) || b->size == 0)
+			FAIL("blob %u out of bounds or misaligned", i);
+		if (b->kind < MB_BLOB_KERNEL || b->kind > MB_BLOB_OTHER)
+			FAIL("blob %u has unknown kind %u", i, b->kind);
+		if (check_blobs && mb_crc32(0, base + b->offset, b->size) != b->crc)
+			FAIL("blob %u checksum mismatch: the image is damaged", i);
+	}
+
+	const struct mb_img_vm *vms = (const void *)(base + h->vm_table_off);
+	for (uint32_t i = 0; i < h->nvms; i++) {
+		const struct mb_img_vm *v = &vms[i];
+		if (!name_ok(v->name, sizeof(v->name)))
+			FAIL("VM %u: bad name (want 1-31 of [A-Za-z0-9_-])", i);
+		for (uint32_t j = 0; j < i; j++)
+			if (!strncmp(vms[j].name, v->name, sizeof(v->name)))
+				FAIL("VM %u: name %s used twice", i, v->name);
+		const char *n = v->name;
+		if (v->vcpus < 1 || v->vcpus > MB_GUEST_MAX_VCPUS)
+			FAIL("VM %s: %u vCPUs (1..%d allowed)", n, v->vcpus, MB_GUEST_MAX_VCPUS);
+		if (v->mem_bytes < (16ULL << 20) || v->mem_bytes > MB_GUEST_RAM_MAX || v->mem_bytes % (2ULL << 20))
+			FAIL("VM %s: memory %lu bytes (16 MiB..3 GiB in 2 MiB steps)", n, v->mem_bytes);
+		if (v->flags & ~MB_VM_F_RESTART_ON_EXIT)
+			FAIL("VM %s: unknown flags %x", n, v->flags);
+		if (v->kernel_blob >= h->nblobs || blobs[v->kernel_blob].kind != MB_BLOB_KERNEL)
+			FAIL("VM %s: kernel blob index %u invalid", n, v->kernel_blob);
+		if (v->dtb_blob >= h->nblobs || blobs[v->dtb_blob].kind != MB_BLOB_DTB)
+			FAIL("VM %s: device-tree blob index %u invalid", n, v->dtb_blob);
+		if (v->initrd_blob != MB_IMG_NONE && (v->initrd_blob >= h->nblobs || blobs[v->initrd_blob].kind != MB_BLOB_INITRD))
+			FAIL("VM %s: initrd blob index %u invalid", n, v->initrd_blob);
+
+		const struct mb_img_blob *k = &blobs[v->kernel_blob];
+		const uint8_t *kh = base + k->offset;
+		if (k->size < 64 || memcmp(kh + 56, "ARM\x64", 4))
+			FAIL("VM %s: kernel is not an arm64 Image (no ARM\\x64 magic)", n);
+		uint64_t image_size = le64(kh + 16);
+		if (image_size < k->size)
+			image_size = k->size;
+		if (v->kernel_gpa % PAGE_SIZE || v->kernel_gpa < MB_GUEST_RAM_BASE || !range_ok(v->kernel_gpa - MB_GUEST_RAM_BASE, image_size, v->mem_bytes))
+			FAIL("VM %s: kernel (%lu bytes with BSS) does not fit in its %lu bytes of RAM at %lx", n, image_size, v->mem_bytes, v->kernel_gpa);
+		const struct mb_img_blob *d = &blobs[v->dtb_blob];
+		if (v->dtb_gpa % 8 || v->dtb_gpa < MB_GUEST_RAM_BASE || !range_ok(v->dtb_gpa - MB_GUEST_RAM_BASE, d->size, v->mem_bytes) || d->size > (2u << 20))
+			FAIL("VM %s: device tree at %lx does not fit in RAM (or exceeds 2 MiB)", n, v->dtb_gpa);
+		if (overlaps(v->kernel_gpa, image_size, v->dtb_gpa, d->size))
+			FAIL("VM %s: device tree overlaps the kernel", n);
+		if (v->initrd_blob != MB_IMG_NONE) {
+			const struct mb_img_blob *r = &blobs[v->initrd_blob];
+			if (v->initrd_gpa % PAGE_SIZE || v->initrd_gpa < MB_GUEST_RAM_BASE || !range_ok(v->initrd_gpa - MB_GUEST_RAM_BASE, r->size, v->mem_bytes))
+				FAIL("VM %s: initrd (%lu bytes) does not fit in RAM at %lx", n, r->size, v->initrd_gpa);
+			if (overlaps(v->initrd_gpa, r->size, v->kernel_gpa, image_size) || overlaps(v->initrd_gpa, r->size, v->dtb_gpa, d->size))
+				FAIL("VM %s: initrd overlaps the kernel or the device tree", n);
+		}
+	}
+	return 0;
+}

@@ -1,0 +1,184 @@
+/* Boot: CPU 0 reads the host device tree, turns on the MMU, sets up memory, the GIC and
+ * the other CPUs, validates the host image, creates the VMs and starts scheduling. */
+#include "arch.h"
+#include "percpu.h"
+#include "hostdt.h"
+#include "mmu.h"
+#include "gic.h"
+#include "console.h"
+#include "hostimg.h"
+#include "vm.h"
+#include "palloc.h"
+#include "mirrorball/layout.h"
+#include "mirrorball/hostimg.h"
+
+struct pcpu pcpus[MAX_PCPUS];
+int nr_pcpus;
+int host_uart_intid;
+static struct host_topology topo;
+static volatile int go;
+extern char __image_end[];
+void secondary_entry(void);
+
+#define PSCI_CPU_ON_64  0xC4000003
+#define PSCI_SYSTEM_OFF 0x84000008
+#define VTCR_VAL ((1ULL << 31) | (2ULL << 16) | (3ULL << 12) | (1ULL << 10) | (1ULL << 8) | (1ULL << 6) | 24)
+
+static int64_t smc_call(uint64_t fn, uint64_t a1, uint64_t a2, uint64_t a3)
+{
+	register uint64_t x0 __asm__("x0") = fn, x1 __asm__("x1") = a1, x2 __asm__("x2") = a2, x3 __asm__("x3") = a3;
+	__asm__ volatile("smc #0" : "+r"(x0), "+r"(x1), "+r"(x2), "+r"(x3) :: "memory");
+	return (int64_t)x0;
+}
+
+void halt_this_cpu(void)
+{
+	irq_disable();
+	for (;;)
+		wfi();
+}
+
+void system_off(void)
+{
+	smc_call(PSCI_SYSTEM_OFF, 0, 0, 0);
+	halt_this_cpu();
+}
+
+static void panic_stop_others(void)
+{
+	for (int i = 0; i < nr_pcpus; i++)
+		if (&pcpus[i] != this_cpu() && pcpus[i].online)
+			gic_send_sgi(pcpus[i].mpidr, SGI_HALT);
+}
+
+/* An exception in the monitor itself: dump what we know and stop every CPU. */
+void monitor_exception(struct gregs *f)
+{
+	uint64_t esr = read_sysreg(esr_el2), far = read_sysreg(far_el2);
+	mb_printf("\nMONITOR PANIC on cpu%d: exception class 0x%lx ESR %lx FAR %lx ELR %lx SPSR %lx\n",
+		  this_cpu()->id, ESR_EC(esr), esr, far, f->pc, f->pstate);
+	for (int i = 0; i < 31; i += 2)
+		mb_printf("  x%-2d %016lx  x%-2d %016lx\n", i, f->x[i], i + 1, i + 1 < 31 ? f->x[i + 1] : 0);
+	mb_printf("@mb error monitor panic (exception class 0x%lx at %lx)\n", ESR_EC(esr), f->pc);
+	panic_stop_others();
+	system_off();
+}
+
+static void panic(const char *msg)
+{
+	mb_printf("MONITOR PANIC: %s\n@mb error %s\n", msg, msg);
+	panic_stop_others();
+	system_off();
+}
+
+static void el2_cpu_setup(void)
+{
+	write_sysreg(vtcr_el2, VTCR_VAL);
+	write_sysreg(cnthctl_el2, 1);          /* EL1 may read the physical counter, not its timer */
+	write_sysreg(cntvoff_el2, 0);
+	write_sysreg(cptr_el2, 0x33FF);        /* no FP/SIMD traps */
+	write_sysreg(mdcr_el2, (read_sysreg(pmcr_el0) >> 11) & 0x1F);  /* guests get every PMU counter */
+	write_sysreg(vpidr_el2, read_sysreg(midr_el1));
+	write_sysreg(ICH_HCR_EL2, 0);
+	isb();
+}
+
+static void percpu_setup(int id)
+{
+	struct pcpu *p = &pcpus[id];
+	p->id = id;
+	p->mpidr = topo.cpu_mpidr[id];
+	p->node = topo.cpu_node[id];
+	p->pcache.node = p->node;
+	write_sysreg(tpidr_el2, (uint64_t)(uintptr_t)p);
+	if (gic_cpu_init(topo.gicr_base, topo.gicr_size, p->mpidr))
+		panic("no GIC redistributor for this CPU");
+	el2_cpu_setup();
+}
+
+void secondary_main(uint64_t id)
+{
+	mmu_enable();
+	percpu_setup((int)id);
+	__atomic_store_n(&pcpus[id].online, 1, __ATOMIC_RELEASE);
+	while (!__atomic_load_n(&go, __ATOMIC_ACQUIRE))
+		;
+	sched_loop();
+}
+
+static void setup_memory(uint64_t img_end)
+{
+	palloc_reset(&g_palloc, topo.nnodes);
+	palloc_set_distances(&g_palloc, topo.distance);
+	uint64_t reserved_end = ALIGN_UP(img_end > (uint64_t)(uintptr_t)__image_end ? img_end : (uint64_t)(uintptr_t)__image_end, PAGE_SIZE);
+	for (int i = 0; i < topo.nmem; i++) {
+		uint64_t base = topo.mem[i].base, end = base + topo.mem[i].size;
+		if (base < reserved_end && end > MB_HOST_RAM_BASE)
+			base = reserved_end;      /* DTB, monitor and host image */
+		if (end > base && palloc_add_range(&g_palloc, topo.mem[i].node, base, end))
+			mb_printf("warning: memory range %lx-%lx not usable\n", base, end);
+	}
+	for (int n = 0; n < topo.nnodes; n++)
+		mb_printf("node %d: %lu MiB free for guests\n", n, palloc_free_pages(&g_palloc, n) >> 8);
+}
+
+void primary_main(void)
+{
+	const char *err = 0;
+	mb_printf("Mirrorball monitor starting at EL%lu\n", (read_sysreg(CurrentEL) >> 2) & 3);
+	const void *dtb = (const void *)(uintptr_t)MB_HOST_RAM_BASE;
+	if (hostdt_parse(dtb, 2u << 20, &topo, &err)) {
+		mb_printf("host device tree: %s\n", err);
+		panic("cannot read the host device tree");
+	}
+	console_init(topo.uart_base);
+	host_uart_intid = topo.uart_intid;
+	mmu_build(&topo);
+	mmu_enable();
+	nr_pcpus = topo.ncpus;
+	uint64_t mem = 0;
+	for (int i = 0; i < topo.nmem; i++)
+		mem += topo.mem[i].size;
+	mb_printf("host: %d CPUs, %d NUMA nodes, %lu MiB\n", topo.ncpus, topo.nnodes, mem >> 20);
+	mb_printf("@mb boot cpus=%d nodes=%d mem=%lu\n", topo.ncpus, topo.nnodes, mem);
+
+	/* The host image sits where QEMU's loader put it; its header says how long it is. */
+	const struct mb_img_header *img = (const void *)(uintptr_t)MB_HOSTIMG_LOAD_ADDR;
+	uint64_t ram_end = topo.mem[0].base + topo.mem[0].size;
+	for (int i = 0; i < topo.nmem; i++)
+		if (topo.mem[i].base + topo.mem[i].size > ram_end && topo.mem[i].base <= ram_end)
+			ram_end = topo.mem[i].base + topo.mem[i].size;
+	uint64_t avail = ram_end - MB_HOSTIMG_LOAD_ADDR;
+	static char msg[256];
+	if (hostimg_validate(img, avail, 1, msg, sizeof(msg))) {
+		mb_printf("host image rejected: %s\n", msg);
+		mb_printf("@mb error host image rejected: %s\n", msg);
+		system_off();
+	}
+	mb_printf("host image: %u VMs, %u blobs, %lu bytes, checksums good\n", img->nvms, img->nblobs, img->total_size);
+	setup_memory(MB_HOSTIMG_LOAD_ADDR + img->total_size);
+
+	gic_dist_init(topo.gicd_base);
+	percpu_setup(0);
+	pcpus[0].online = 1;
+	gic_route_spi((uint32_t)host_uart_intid, pcpus[0].mpidr);
+	console_enable_rx_irq();
+	mb_printf("GICv3: %u list registers\n", gic_num_lrs());
+
+	for (int i = 1; i < topo.ncpus; i++) {
+		int64_t rc = smc_call(PSCI_CPU_ON_64, topo.cpu_mpidr[i], (uint64_t)(uintptr_t)secondary_entry, (uint64_t)i);
+		if (rc)
+			mb_printf("cpu%d: PSCI CPU_ON failed (%ld)\n", i, rc);
+	}
+	for (int i = 1; i < topo.ncpus; i++) {
+		uint64_t deadline = read_cntpct() + read_sysreg(cntfrq_el0);
+		while (!__atomic_load_n(&pcpus[i].online, __ATOMIC_ACQUIRE) && read_cntpct() < deadline)
+			;
+		if (!pcpus[i].online)
+			mb_printf("cpu%d did not come online\n", i);
+	}
+	mb_printf("all CPUs online\n");
+	vm_create_all(img);
+	__atomic_store_n(&go, 1, __ATOMIC_RELEASE);
+	sched_loop();
+}

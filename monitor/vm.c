@@ -1,0 +1,255 @@
+/* VM lifecycle: creation from the host image, stop, teardown, statistics. */
+#include "vm.h"
+#include "percpu.h"
+#include "gic.h"
+#include "console.h"
+#include "hostimg.h"
+#include "fmt.h"
+#include "mb_string.h"
+#include "arch.h"
+#include "mirrorball/arch_hooks.h"
+#include <stdarg.h>
+
+struct vm vms[MAX_VMS];
+int nr_vms;
+static int vms_running;
+static const uint8_t *image_base;
+
+const char *const exit_class_name[EX_NCLASSES] = {
+	"wfi", "wfe", "hvc", "smc", "sysreg", "mmio", "stage2_fault", "irq", "undef", "other"
+};
+static const char *const reason_name[] = { "none", "poweroff", "reset", "crash", "error" };
+
+void system_off(void) __attribute__((noreturn));
+
+void vm_log(struct vm *vm, const char *fmt, ...)
+{
+	char buf[384];
+	va_list ap;
+	va_start(ap, fmt);
+	mb_vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	mb_printf("vm %s: %s\n", vm->name, buf);
+}
+
+/* ---- page sources: the faulting pCPU's node, zeroed ---- */
+
+static uint64_t alloc_zeroed(int use, uint16_t vm)
+{
+	struct pcpu *p = this_cpu();
+	uint64_t page = palloc_alloc(&g_palloc, p->node, &p->pcache);
+	if (page) {
+		memset((void *)(uintptr_t)page, 0, PAGE_SIZE);
+		struct memmap_entry *m = memmap_of(&g_palloc, page);
+		if (m) {
+			m->use = (uint16_t)use;
+			m->vm = vm;
+		}
+	}
+	return page;
+}
+
+uint64_t vm_page_alloc(void *arg) { (void)arg; return alloc_zeroed(MM_GUEST, 0); }
+void vm_page_free(void *arg, uint64_t page) { (void)arg; palloc_free(&g_palloc, page, &this_cpu()->pcache); }
+const struct page_source guest_pages = { vm_page_alloc, vm_page_free, 0 };
+
+/* ---- creation ---- */
+
+static void uart_tx(void *ctx, uint8_t byte)
+{
+	struct vm *vm = ctx;
+	console_put(vm->index + 1, byte);
+}
+
+static void uart_irq(void *ctx, int level)
+{
+	struct vm *vm = ctx;
+	vgic_set_level(&vm->vgic, 32 + MB_GUEST_UART_SPI, level);
+}
+
+/* Page-aligned full pages of a blob are mapped copy-on-write straight from the host image;
+ * a partial last page (or a blob at an unaligned address) is copied. */
+static int load_blob(struct vm *vm, uint64_t gpa, const struct mb_img_blob *b)
+{
+	const uint8_t *src = image_base + b->offset;
+	uint64_t done = 0;
+	if (!(gpa & (PAGE_SIZE - 1)))
+		for (; done + PAGE_SIZE <= b->size; done += PAGE_SIZE)
+			if (pmap_map_cow(&vm->pmap, gpa + done, (uint64_t)(uintptr_t)(src + done), &guest_pages))
+				return -1;
+	while (done < b->size) {
+		uint64_t chunk = MIN(b->size - done, PAGE_SIZE - ((gpa + done) & (PAGE_SIZE - 1)));
+		uint64_t ma = pmap_gpa_to_ma(&vm->pmap, 0, gpa + done, 1, &guest_pages, &guest_pages);
+		if (!ma)
+			return -1;
+		memcpy((void *)(uintptr_t)ma, src + done, chunk);
+		arch_clean_dcache((void *)(uintptr_t)ma, chunk);
+		done += chunk;
+	}
+	return 0;
+}
+
+static int vm_boot(struct vm *vm)
+{
+	const struct mb_img_vm *d = vm->desc;
+	const struct mb_img_blob *blobs = (const void *)(image_base + ((const struct mb_img_header *)image_base)->blob_table_off);
+	struct vgic_cpu *cpus[MB_GUEST_MAX_VCPUS];
+
+	memset(vm->s2_root, 0, sizeof(vm->s2_root));
+	vm->s2.root = (uint64_t)(uintptr_t)vm->s2_root;
+	vm->s2.vmid = vm->vmid;
+	pmap_init(&vm->pmap, MB_GUEST_RAM_BASE, d->mem_bytes, (uint16_t)vm->index);
+	for (int i = 0; i < vm->nvcpus; i++)
+		cpus[i] = &vm->vcpu[i].vgic;
+	vgic_init(&vm->vgic, vm->nvcpus, cpus, (int)gic_num_lrs(), vm_kick, vm);
+	vpl011_init(&vm->uart, uart_tx, uart_irq, vm);
+	vm->unhandled = vm->bad_mmio = 0;
+	vm->parked = 0;
+	vm->exit_reason = VMX_NONE;
+	if (load_blob(vm, d->kernel_gpa, &blobs[d->kernel_blob]) ||
+	    (d->initrd_blob != MB_IMG_NONE && load_blob(vm, d->initrd_gpa, &blobs[d->initrd_blob])) ||
+	    load_blob(vm, d->dtb_gpa, &blobs[d->dtb_blob])) {
+		vm_log(vm, "not enough machine memory to load its kernel, initrd and device tree");
+		return -1;
+	}
+	for (int i = 0; i < vm->nvcpus; i++) {
+		struct vcpu *v = &vm->vcpu[i];
+		memset(v->exits, 0, sizeof(v->exits));
+		v->runs = 0;
+		v->state = VCPU_OFF;
+		v->boot_req = 0;
+		vcpu_reset(v, 0, 0);
+	}
+	vm->start_ticks = read_cntpct();
+	__atomic_fetch_add(&vms_running, 1, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&vm->state, VM_RUNNING, __ATOMIC_RELEASE);
+	/* vCPU 0 starts at the kernel with x0 = the device tree, as the arm64 boot protocol says */
+	struct vcpu *v0 = &vm->vcpu[0];
+	v0->boot_pc = d->kernel_gpa;
+	v0->boot_ctx = d->dtb_gpa;
+	__atomic_store_n(&v0->boot_req, 2, __ATOMIC_RELEASE);
+	mb_printf("@mb vm-start %d %s\n", vm->index, vm->name);
+	vm_kick(vm, 0);
+	return 0;
+}
+
+void vm_create_all(const void *image)
+{
+	const struct mb_img_header *h = image;
+	const struct mb_img_vm *descs = (const void *)((const uint8_t *)image + h->vm_table_off);
+	image_base = image;
+	nr_vms = (int)h->nvms;
+	for (int i = 0; i < nr_vms; i++) {
+		struct vm *vm = &vms[i];
+		vm->index = i;
+		vm->desc = &descs[i];
+		memcpy(vm->name, descs[i].name, sizeof(vm->name));
+		vm->name[sizeof(vm->name) - 1] = 0;
+		vm->nvcpus = (int)descs[i].vcpus;
+		vm->vmid = (uint16_t)(i + 1);
+		vm->home_node = descs[i].home_node >= 0 ? descs[i].home_node % g_palloc.nnodes
+							: i % g_palloc.nnodes;
+		for (int c = 0; c < vm->nvcpus; c++) {
+			vm->vcpu[c].vm = vm;
+			vm->vcpu[c].id = c;
+			vm->vcpu[c].state = VCPU_OFF;
+			sched_assign(&vm->vcpu[c]);
+		}
+	}
+	for (int i = 0; i < nr_vms; i++)
+		if (vm_boot(&vms[i])) {
+			vms[i].exit_reason = VMX_ERROR;
+			vms[i].state = VM_OFF;
+			mb_printf("@mb vm-exit %d %s error\n", i, vms[i].name);
+		}
+	if (!vms_running) {
+		mb_printf("@mb all-done\n");
+		system_off();
+	}
+}
+
+/* ---- wake-ups ---- */
+
+void vcpu_wake(struct vcpu *v)
+{
+	int blocked = VCPU_BLOCKED;
+	__atomic_compare_exchange_n(&v->state, &blocked, VCPU_RUNNABLE, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+}
+
+void vm_kick(void *arg, int idx)
+{
+	struct vm *vm = arg;
+	if (idx < 0 || idx >= vm->nvcpus)
+		return;
+	struct vcpu *v = &vm->vcpu[idx];
+	vcpu_wake(v);
+	struct pcpu *p = &pcpus[v->pcpu];
+	if (p != this_cpu())
+		gic_send_sgi(p->mpidr, SGI_KICK);
+}
+
+/* ---- stop and teardown ---- */
+
+void vm_stop(struct vm *vm, int reason)
+{
+	int running = VM_RUNNING;
+	if (!__atomic_compare_exchange_n(&vm->state, &running, VM_STOPPING, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+		return;
+	vm->exit_reason = reason;
+	for (int i = 0; i < vm->nvcpus; i++) {
+		struct pcpu *p = &pcpus[vm->vcpu[i].pcpu];
+		if (p != this_cpu())
+			gic_send_sgi(p->mpidr, SGI_KICK);
+	}
+}
+
+static void print_stats(struct vm *vm)
+{
+	char buf[1024];
+	uint64_t ex[EX_NCLASSES] = { 0 }, total = 0, injected = 0, overflows = 0;
+	for (int i = 0; i < vm->nvcpus; i++)
+		for (int c = 0; c < EX_NCLASSES; c++) {
+			ex[c] += vm->vcpu[i].exits[c];
+			total += vm->vcpu[i].exits[c];
+		}
+	for (int i = 0; i < vm->nvcpus; i++) {
+		injected += vm->vcpu[i].vgic.injected;
+		overflows += vm->vcpu[i].vgic.lr_overflows;
+	}
+	int n = mb_snprintf(buf, sizeof(buf), "{\"name\":\"%s\",\"index\":%d,\"vcpus\":%d,\"memory_bytes\":%lu,"
+			    "\"home_node\":%d,\"run_seconds_x1000\":%lu,\"exits\":{\"total\":%lu",
+			    vm->name, vm->index, vm->nvcpus, vm->desc->mem_bytes, vm->home_node,
+			    (read_cntpct() - vm->start_ticks) * 1000 / read_sysreg(cntfrq_el0), total);
+	for (int c = 0; c < EX_NCLASSES; c++)
+		n += mb_snprintf(buf + n, sizeof(buf) - n, ",\"%s\":%lu", exit_class_name[c], ex[c]);
+	n += mb_snprintf(buf + n, sizeof(buf) - n,
+			 "},\"guest_pages_touched\":%lu,\"machine_pages_used\":%lu,\"shared_pages\":%lu,"
+			 "\"cow_breaks\":%lu,\"irqs_injected\":%lu,\"lr_overflows\":%lu,"
+			 "\"uart_tx_bytes\":%lu,\"unhandled_accesses\":%lu,\"bad_device_accesses\":%lu}",
+			 vm->pmap.touched, vm->pmap.owned, vm->pmap.cow, vm->pmap.cow_breaks, injected,
+			 overflows, vm->uart.tx_bytes, vm->unhandled, vm->bad_mmio + vm->vgic.bad_accesses);
+	mb_printf("@mb stats %s\n", buf);
+}
+
+static void vm_teardown(struct vm *vm)
+{
+	print_stats(vm);
+	pmap_destroy(&vm->pmap, &guest_pages, &guest_pages);
+	s2_destroy(&vm->s2, &guest_pages);
+	mb_printf("@mb vm-exit %d %s %s\n", vm->index, vm->name, reason_name[vm->exit_reason]);
+	__atomic_store_n(&vm->state, VM_OFF, __ATOMIC_RELEASE);
+	if (__atomic_sub_fetch(&vms_running, 1, __ATOMIC_SEQ_CST) == 0) {
+		mb_printf("@mb all-done\n");
+		system_off();
+	}
+}
+
+void vm_vcpu_parked(struct vcpu *v)
+{
+	struct pcpu *p = this_cpu();
+	if (p->loaded == v)
+		vcpu_put(v);
+	v->state = VCPU_PARKED;
+	if (__atomic_add_fetch(&v->vm->parked, 1, __ATOMIC_SEQ_CST) == v->vm->nvcpus)
+		vm_teardown(v->vm);
+}

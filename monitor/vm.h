@@ -1,0 +1,104 @@
+/* Virtual machines and virtual CPUs. */
+#ifndef MB_VM_H
+#define MB_VM_H
+#include <stdint.h>
+#include "gregs.h"
+#include "vgic.h"
+#include "vpl011.h"
+#include "pmap.h"
+#include "stage2.h"
+#include "spinlock.h"
+#include "mirrorball/hostimg.h"
+#include "bits.h"
+
+#define MAX_VMS MB_IMG_MAX_VMS
+
+enum exit_class { EX_WFI, EX_WFE, EX_HVC, EX_SMC, EX_SYSREG, EX_MMIO, EX_S2FAULT, EX_IRQ,
+		  EX_UNDEF, EX_OTHER, EX_NCLASSES };
+extern const char *const exit_class_name[EX_NCLASSES];
+
+enum vcpu_state { VCPU_OFF, VCPU_RUNNABLE, VCPU_BLOCKED, VCPU_PARKED };
+enum vm_state { VM_EMPTY, VM_RUNNING, VM_STOPPING, VM_OFF };
+enum vm_exit_reason { VMX_NONE, VMX_POWEROFF, VMX_RESET, VMX_CRASH, VMX_ERROR };
+
+struct el1_state {
+	uint64_t sctlr, ttbr0, ttbr1, tcr, mair, amair, vbar, contextidr;
+	uint64_t tpidr_el0, tpidrro_el0, tpidr_el1, sp_el0, sp_el1, elr, spsr, esr, far;
+	uint64_t afsr0, afsr1, cpacr, cntkctl, par, csselr, mdscr;
+	uint64_t cntv_ctl, cntv_cval, vmpidr;
+};
+
+struct fpsimd { uint64_t q[64]; uint64_t fpsr, fpcr; };
+
+struct vcpu {
+	struct gregs regs;             /* first: the vectors save into it */
+	struct el1_state el1;
+	struct fpsimd fp;
+	struct vgic_cpu vgic;
+	struct vm *vm;
+	int id;
+	int pcpu;                      /* owning pCPU */
+	volatile int state;            /* enum vcpu_state, changed by CAS */
+	volatile int boot_req;         /* PSCI CPU_ON (or VM start) asked to boot it */
+	uint64_t boot_pc, boot_ctx;
+	uint64_t exits[EX_NCLASSES];
+	uint64_t runs;
+};
+
+struct vm {
+	uint64_t s2_root[1024] __aligned(8192);   /* two concatenated level-1 tables */
+	int index;
+	char name[32];
+	const struct mb_img_vm *desc;
+	int nvcpus;
+	uint16_t vmid;
+	int home_node;
+	volatile int state;            /* enum vm_state */
+	int exit_reason;
+	int parked;                    /* vCPUs that have stopped for good */
+	uint64_t start_ticks;
+	uint64_t unhandled;            /* guest accesses we answered with UNDEF or an abort */
+	uint64_t bad_mmio;
+	struct stage2 s2;
+	struct pmap pmap;
+	struct vgic vgic;
+	struct vpl011 uart;
+	struct vcpu vcpu[MB_GUEST_MAX_VCPUS];
+};
+
+extern struct vm vms[MAX_VMS];
+extern int nr_vms;
+
+/* vm.c */
+void vm_create_all(const void *image);
+void vm_stop(struct vm *vm, int reason);   /* from any pCPU: ask its vCPUs to park */
+void vm_vcpu_parked(struct vcpu *v);       /* on the owning pCPU, once per vCPU */
+void vm_kick(void *vm, int vcpu);          /* vGIC callback: something is pending */
+void vcpu_wake(struct vcpu *v);
+uint64_t vm_page_alloc(void *arg);          /* page_source for the current pCPU's node */
+void vm_page_free(void *arg, uint64_t page);
+extern const struct page_source guest_pages;
+void vm_log(struct vm *vm, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int vm_lookup_by_name(const char *name);
+
+/* vcpu.c */
+void vcpu_load(struct vcpu *v);
+void vcpu_put(struct vcpu *v);
+void vcpu_reset(struct vcpu *v, uint64_t pc, uint64_t x0);
+void vcpu_inject_undef(struct vcpu *v);
+void vcpu_inject_dabt(struct vcpu *v, uint64_t far);
+void vcpu_inject_iabt(struct vcpu *v, uint64_t far);
+int vcpu_run(struct vcpu *v);               /* runs until it blocks, stops or is preempted */
+
+/* exit.c */
+void handle_guest_sync(struct vcpu *v);
+
+/* psci.c */
+void handle_psci(struct vcpu *v, int is_smc);
+
+/* sched.c */
+void sched_assign(struct vcpu *v);
+void sched_loop(void) __attribute__((noreturn));
+void sched_timer_irq(void);
+uint64_t sched_slice_ticks(void);
+#endif

@@ -1,0 +1,64 @@
+/* Per-node machine-page allocator with per-CPU caches, and the memmap (one record per
+ * machine page: who maps it). Portable: machine addresses are pointers (identity map). */
+#ifndef MB_PALLOC_H
+#define MB_PALLOC_H
+#include <stdint.h>
+#include "spinlock.h"
+
+#define PALLOC_MAX_NODES   8
+#define PALLOC_MAX_RANGES  4      /* per node */
+#define PCACHE_SIZE        32
+
+/* What a machine page is used for, and by whom. */
+enum mm_use { MM_FREE = 0, MM_MONITOR, MM_GUEST, MM_IMAGE, MM_PTABLE };
+
+struct memmap_entry {
+	uint16_t use;        /* enum mm_use */
+	uint16_t vm;         /* owning VM index for MM_GUEST */
+	uint32_t gpfn;       /* guest page frame (relative to guest RAM base) for MM_GUEST */
+	uint32_t sharers;    /* VMs mapping this page copy-on-write (MM_IMAGE pages) */
+	uint32_t pad;
+};
+
+struct palloc_range {
+	uint64_t base, end;          /* usable pages [base, end) */
+	uint64_t frontier;           /* pages at or above this were never handed out */
+	struct memmap_entry *memmap; /* one entry per page in [base, end) */
+};
+
+struct palloc_node {
+	spinlock_t lock;
+	int nranges;
+	struct palloc_range range[PALLOC_MAX_RANGES];
+	uint64_t free_head;          /* singly linked through the first word of each free page */
+	uint64_t total_pages;
+	uint64_t used_pages;         /* handed out and not returned (cached pages count as free) */
+} __attribute__((aligned(64)));
+
+struct palloc_cache {               /* one per pCPU, only touched by its owner */
+	int node;
+	int n;
+	uint64_t page[PCACHE_SIZE];
+};
+
+struct palloc {
+	int nnodes;
+	struct palloc_node node[PALLOC_MAX_NODES];
+	uint8_t order[PALLOC_MAX_NODES][PALLOC_MAX_NODES]; /* fallback order by distance */
+};
+
+extern struct palloc g_palloc;
+
+void palloc_reset(struct palloc *pa, int nnodes);
+/* Gives [base, end) to node; carves the range's memmap from its start. Returns 0 or -1. */
+int palloc_add_range(struct palloc *pa, int node, uint64_t base, uint64_t end);
+/* distance[a][b]: orders the nodes to fall back on when one runs dry. */
+void palloc_set_distances(struct palloc *pa, const uint32_t distance[][8]);
+/* A page on 'node' (or the nearest node with one); 0 when all memory is used. Not zeroed. */
+uint64_t palloc_alloc(struct palloc *pa, int node, struct palloc_cache *cache);
+void palloc_free(struct palloc *pa, uint64_t page, struct palloc_cache *cache);
+/* Node holding machine page 'page', or -1. */
+int palloc_node_of(struct palloc *pa, uint64_t page);
+struct memmap_entry *memmap_of(struct palloc *pa, uint64_t page);
+uint64_t palloc_free_pages(struct palloc *pa, int node);
+#endif

@@ -1,0 +1,162 @@
+#include "pmap.h"
+#include "palloc.h"
+#include "mirrorball/arch_hooks.h"
+#include "bits.h"
+#include "mb_string.h"
+
+void pmap_init(struct pmap *pm, uint64_t ram_base, uint64_t ram_bytes, uint16_t vm)
+{
+	memset(pm, 0, sizeof(*pm));
+	pm->ram_base = ram_base;
+	pm->npages = ram_bytes >> PAGE_SHIFT;
+	pm->vm = vm;
+}
+
+static uint64_t *slot_of(struct pmap *pm, uint64_t gpfn, const struct page_source *tables)
+{
+	uint64_t dir = gpfn / PMAP_LEAF_ENTRIES;
+	uint64_t *leaf = pm->leaf[dir];
+	if (!leaf) {
+		if (!tables)
+			return 0;
+		uint64_t page = tables->alloc(tables->arg);
+		if (!page)
+			return 0;
+		leaf = (uint64_t *)(uintptr_t)page;
+		pm->leaf[dir] = leaf;   /* callers hold lock[dir] */
+	}
+	return &leaf[gpfn % PMAP_LEAF_ENTRIES];
+}
+
+static void record_owner(struct pmap *pm, uint64_t page, uint64_t gpfn)
+{
+	struct memmap_entry *m = memmap_of(&g_palloc, page);
+	if (m) {
+		m->use = MM_GUEST;
+		m->vm = pm->vm;
+		m->gpfn = (uint32_t)gpfn;
+	}
+}
+
+static void add_sharer(uint64_t page, int delta)
+{
+	struct memmap_entry *m = memmap_of(&g_palloc, page);
+	if (m)
+		__atomic_fetch_add(&m->sharers, delta, __ATOMIC_RELAXED);
+}
+
+int pmap_fault(struct pmap *pm, struct stage2 *s2, uint64_t gpa, int write,
+	       const struct page_source *guest, const struct page_source *tables)
+{
+	if (!pmap_covers(pm, gpa))
+		return PMAP_OUTSIDE;
+	uint64_t gpfn = (gpa - pm->ram_base) >> PAGE_SHIFT;
+	uint64_t dir = gpfn / PMAP_LEAF_ENTRIES;
+	int rc = PMAP_OK;
+	spin_lock(&pm->lock[dir]);
+	uint64_t *slot = slot_of(pm, gpfn, tables);
+	if (!slot) {
+		rc = PMAP_NOMEM;
+		goto out;
+	}
+	uint64_t e = *slot;
+	if (!(e & PMAP_PRESENT)) {
+		uint64_t page = guest->alloc(guest->arg);
+		if (!page) {
+			rc = PMAP_NOMEM;
+			goto out;
+		}
+		arch_clean_dcache((void *)(uintptr_t)page, PAGE_SIZE);
+		record_owner(pm, page, gpfn);
+		e = page | PMAP_PRESENT | PMAP_WRITE | PMAP_OWNED;
+		*slot = e;
+		__atomic_fetch_add(&pm->touched, 1, __ATOMIC_RELAXED);
+		__atomic_fetch_add(&pm->owned, 1, __ATOMIC_RELAXED);
+	} else if (write && (e & PMAP_COW)) {
+		uint64_t page = guest->alloc(guest->arg);
+		if (!page) {
+			rc = PMAP_NOMEM;
+			goto out;
+		}
+		memcpy((void *)(uintptr_t)page, (void *)(uintptr_t)PMAP_ADDR(e), PAGE_SIZE);
+		arch_clean_dcache((void *)(uintptr_t)page, PAGE_SIZE);
+		arch_sync_icache();     /* the copy may be code the guest runs next */
+		record_owner(pm, page, gpfn);
+		add_sharer(PMAP_ADDR(e), -1);
+		e = page | PMAP_PRESENT | PMAP_WRITE | PMAP_OWNED;
+		*slot = e;
+		__atomic_fetch_add(&pm->owned, 1, __ATOMIC_RELAXED);
+		__atomic_fetch_sub(&pm->cow, 1, __ATOMIC_RELAXED);
+		__atomic_fetch_add(&pm->cow_breaks, 1, __ATOMIC_RELAXED);
+	}
+	if (s2 && s2_map(s2, gpa & ~(PAGE_SIZE - 1), PMAP_ADDR(e), !!(e & PMAP_WRITE), tables))
+		rc = PMAP_NOMEM;
+out:
+	spin_unlock(&pm->lock[dir]);
+	return rc;
+}
+
+int pmap_map_cow(struct pmap *pm, uint64_t gpa, uint64_t page, const struct page_source *tables)
+{
+	if (!pmap_covers(pm, gpa))
+		return PMAP_OUTSIDE;
+	uint64_t gpfn = (gpa - pm->ram_base) >> PAGE_SHIFT;
+	uint64_t dir = gpfn / PMAP_LEAF_ENTRIES;
+	int rc = PMAP_OK;
+	spin_lock(&pm->lock[dir]);
+	uint64_t *slot = slot_of(pm, gpfn, tables);
+	if (!slot) {
+		rc = PMAP_NOMEM;
+	} else if (*slot & PMAP_PRESENT) {
+		rc = PMAP_OUTSIDE;      /* already mapped: the caller laid out overlapping blobs */
+	} else {
+		*slot = PMAP_ADDR(page) | PMAP_PRESENT | PMAP_COW;
+		add_sharer(page, 1);
+		__atomic_fetch_add(&pm->touched, 1, __ATOMIC_RELAXED);
+		__atomic_fetch_add(&pm->cow, 1, __ATOMIC_RELAXED);
+	}
+	spin_unlock(&pm->lock[dir]);
+	return rc;
+}
+
+uint64_t pmap_lookup(const struct pmap *pm, uint64_t gpa)
+{
+	if (!pmap_covers(pm, gpa))
+		return 0;
+	uint64_t gpfn = (gpa - pm->ram_base) >> PAGE_SHIFT;
+	const uint64_t *leaf = pm->leaf[gpfn / PMAP_LEAF_ENTRIES];
+	return leaf ? __atomic_load_n(&leaf[gpfn % PMAP_LEAF_ENTRIES], __ATOMIC_ACQUIRE) : 0;
+}
+
+uint64_t pmap_gpa_to_ma(struct pmap *pm, struct stage2 *s2, uint64_t gpa, int write,
+			const struct page_source *guest, const struct page_source *tables)
+{
+	uint64_t e = pmap_lookup(pm, gpa);
+	if (!(e & PMAP_PRESENT) || (write && !(e & PMAP_WRITE))) {
+		if (pmap_fault(pm, s2, gpa, write, guest, tables))
+			return 0;
+		e = pmap_lookup(pm, gpa);
+	}
+	return PMAP_ADDR(e) | (gpa & (PAGE_SIZE - 1));
+}
+
+void pmap_destroy(struct pmap *pm, const struct page_source *guest, const struct page_source *tables)
+{
+	for (uint64_t d = 0; d < PMAP_DIR_MAX; d++) {
+		uint64_t *leaf = pm->leaf[d];
+		if (!leaf)
+			continue;
+		for (int i = 0; i < PMAP_LEAF_ENTRIES; i++) {
+			uint64_t e = leaf[i];
+			if (!(e & PMAP_PRESENT))
+				continue;
+			if (e & PMAP_OWNED)
+				guest->free(guest->arg, PMAP_ADDR(e));
+			else if (e & PMAP_COW)
+				add_sharer(PMAP_ADDR(e), -1);
+		}
+		tables->free(tables->arg, (uint64_t)(uintptr_t)leaf);
+		pm->leaf[d] = 0;
+	}
+	pm->touched = pm->owned = pm->cow = 0;
+}

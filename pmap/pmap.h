@@ -1,0 +1,57 @@
+/* The physical-to-machine map: per VM, authoritative, guest page -> machine page + flags.
+ * Stage-2 tables are only a cache of it: any stage-2 entry may be dropped and refilled
+ * from here on the next fault (what later migration, replication and reclaim rely on).
+ * Locking: one lock per 2 MiB of guest RAM; the fault path takes no VM-wide lock. */
+#ifndef MB_PMAP_H
+#define MB_PMAP_H
+#include <stdint.h>
+#include "spinlock.h"
+#include "stage2.h"
+#include "pagesrc.h"
+#include "mirrorball/layout.h"
+
+#define PMAP_PRESENT  (1ULL << 0)
+#define PMAP_WRITE    (1ULL << 1)   /* the guest may write it (stage-2 read-write) */
+#define PMAP_COW      (1ULL << 2)   /* shared read-only; the first write copies it */
+#define PMAP_OWNED    (1ULL << 3)   /* the machine page is this VM's alone */
+#define PMAP_ADDR(e)  ((e) & 0x000000FFFFFFF000ULL)
+
+#define PMAP_LEAF_ENTRIES 512                       /* one leaf page covers 2 MiB */
+#define PMAP_DIR_MAX (MB_GUEST_RAM_MAX >> 21)
+
+struct pmap {
+	uint64_t ram_base;          /* guest-physical base of RAM */
+	uint64_t npages;            /* guest RAM pages */
+	uint16_t vm;                /* VM index, recorded in the memmap */
+	uint64_t touched;           /* present entries */
+	uint64_t owned;             /* machine pages owned */
+	uint64_t cow;               /* present entries still shared copy-on-write */
+	uint64_t cow_breaks;        /* copies made on write */
+	uint64_t *leaf[PMAP_DIR_MAX];
+	spinlock_t lock[PMAP_DIR_MAX];
+};
+
+enum pmap_result { PMAP_OK = 0, PMAP_NOMEM = -1, PMAP_OUTSIDE = -2 };
+
+void pmap_init(struct pmap *pm, uint64_t ram_base, uint64_t ram_bytes, uint16_t vm);
+/* Is gpa guest RAM? */
+static inline int pmap_covers(const struct pmap *pm, uint64_t gpa)
+{
+	return gpa >= pm->ram_base && gpa - pm->ram_base < pm->npages * 4096;
+}
+/* Resolve a stage-2 fault at gpa: allocate on first touch, copy on a write to a COW page,
+ * then install the translation. guest: pages for the guest (zeroed); tables: for pmap leaves
+ * and stage-2 tables. */
+int pmap_fault(struct pmap *pm, struct stage2 *s2, uint64_t gpa, int write,
+	       const struct page_source *guest, const struct page_source *tables);
+/* Map machine page 'page' read-only copy-on-write at gpa (e.g. a page of the host image). */
+int pmap_map_cow(struct pmap *pm, uint64_t gpa, uint64_t page, const struct page_source *tables);
+/* Entry for gpa, 0 if none. */
+uint64_t pmap_lookup(const struct pmap *pm, uint64_t gpa);
+/* Machine address the monitor can use to access guest bytes at gpa (for device emulation),
+ * faulting the page in (for write: making it private) first. 0 outside RAM or no memory. */
+uint64_t pmap_gpa_to_ma(struct pmap *pm, struct stage2 *s2, uint64_t gpa, int write,
+			const struct page_source *guest, const struct page_source *tables);
+/* Release every page the VM owns and every leaf. */
+void pmap_destroy(struct pmap *pm, const struct page_source *guest, const struct page_source *tables);
+#endif

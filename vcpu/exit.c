@@ -1,0 +1,205 @@
+/* Synchronous exits from a guest, dispatched by exception class (ESR_EL2.EC). */
+#include "vm.h"
+#include "percpu.h"
+#include "arch.h"
+#include "console.h"
+#include "mmio_decode.h"
+
+#define EC_WFX    0x01
+#define EC_HVC64  0x16
+#define EC_SMC64  0x17
+#define EC_SYSREG 0x18
+#define EC_IABT   0x20
+#define EC_DABT   0x24
+
+/* Limit log lines per VM so a hostile guest cannot flood the monitor log. */
+#define LOG_BUDGET 32
+static int log_budget_left(struct vm *vm) { return vm->unhandled < LOG_BUDGET; }
+
+/* ---- WFI / WFE ---- */
+
+static void handle_wfx(struct vcpu *v, uint64_t esr)
+{
+	v->regs.pc += 4;
+	if (esr & 1) {                       /* WFE: someone else may want this pCPU */
+		v->exits[EX_WFE]++;
+		if (this_cpu()->nrq > 1)
+			this_cpu()->need_resched = 1;
+		return;
+	}
+	v->exits[EX_WFI]++;
+	struct vgic *g = &v->vm->vgic;
+	if (vgic_has_pending(g, v->id))
+		return;
+	/* A timer that already fired wakes it at once (the physical PPI may not be taken yet). */
+	uint64_t ctl = read_sysreg(cntv_ctl_el0);
+	if ((ctl & 7) == 5)
+		return;
+	__atomic_store_n(&v->state, VCPU_BLOCKED, __ATOMIC_SEQ_CST);
+	/* Re-check: an interrupt may have been posted before we published BLOCKED. */
+	if (vgic_has_pending(g, v->id))
+		vcpu_wake(v);
+}
+
+/* ---- system registers (EC 0x18) ---- */
+
+#define SYSREG(op0, op1, crn, crm, op2) (((op0) << 20) | ((op2) << 17) | ((op1) << 14) | ((crn) << 10) | ((crm) << 1))
+#define SR_MASK SYSREG(3, 7, 15, 15, 7)
+
+static void handle_sysreg(struct vcpu *v, uint64_t esr)
+{
+	uint32_t iss = ESR_ISS(esr);
+	int rt = (iss >> 5) & 31, read = iss & 1;
+	uint32_t id = iss & SR_MASK;
+	uint64_t val = rt == 31 ? 0 : v->regs.x[rt];
+	uint64_t result = 0;
+	v->exits[EX_SYSREG]++;
+
+	if (id == SYSREG(3, 0, 12, 11, 5) && !read) {             /* ICC_SGI1R_EL1 */
+		vgic_sgi1r(&v->vm->vgic, v->id, val);
+	} else if ((id == SYSREG(3, 0, 12, 11, 6) || id == SYSREG(3, 0, 12, 11, 7)) && !read) {
+		/* ICC_ASGI1R / ICC_SGI0R: no other security state, no group 0: ignored */
+	} else if (((iss >> 20) & 3) == 1) {
+		/* DC ISW/CSW/CISW (trapped by TSW): set/way maintenance is meaningless for a guest
+		 * whose memory the monitor maps; QEMU has no caches to clean. */
+	} else if (id == SYSREG(3, 0, 1, 0, 1)) {                 /* ACTLR_EL1 (TACR) */
+		result = 0;
+	} else if ((id & SYSREG(3, 7, 15, 0, 0)) == SYSREG(3, 3, 14, 0, 0) &&
+		   ((iss >> 1) & 15) == 2) {
+		/* CNTP_TVAL/CTL/CVAL_EL0: guests get the virtual timer; the physical one reads 0 */
+		result = 0;
+	} else {
+		if (log_budget_left(v->vm))
+			vm_log(v->vm, "vcpu%d: %s of unemulated system register op0=%u op1=%u CRn=%u CRm=%u op2=%u at pc %lx: UNDEF",
+			       v->id, read ? "read" : "write", (iss >> 20) & 3, (iss >> 14) & 7,
+			       (iss >> 10) & 15, (iss >> 1) & 15, (iss >> 17) & 7, v->regs.pc);
+		v->exits[EX_UNDEF]++;
+		vcpu_inject_undef(v);
+		return;
+	}
+	if (read && rt != 31)
+		v->regs.x[rt] = result;
+	v->regs.pc += 4;
+}
+
+/* ---- data and instruction aborts ---- */
+
+static uint64_t fault_ipa(void)
+{
+	uint64_t hpfar = read_sysreg(hpfar_el2), far = read_sysreg(far_el2);
+	return ((hpfar >> 4) << 12) | (far & 0xFFF);
+}
+
+static int device_access(struct vcpu *v, struct mmio_access *a, uint64_t *val)
+{
+	struct vm *vm = v->vm;
+	uint64_t gpa = a->gpa;
+	*val = a->value;
+	if (gpa >= MB_GUEST_GICD_BASE && gpa < MB_GUEST_GICD_BASE + MB_GUEST_GICD_SIZE)
+		return vgic_dist_mmio(&vm->vgic, gpa - MB_GUEST_GICD_BASE, a->size, a->write, val);
+	if (gpa >= MB_GUEST_GICR_BASE && gpa < MB_GUEST_GICR_BASE + vm->nvcpus * MB_GUEST_GICR_STRIDE) {
+		uint64_t off = gpa - MB_GUEST_GICR_BASE;
+		return vgic_redist_mmio(&vm->vgic, (int)(off / MB_GUEST_GICR_STRIDE),
+					off % MB_GUEST_GICR_STRIDE, a->size, a->write, val);
+	}
+	if (gpa >= MB_GUEST_UART_BASE && gpa < MB_GUEST_UART_BASE + MB_GUEST_UART_SIZE)
+		return vpl011_mmio(&vm->uart, gpa - MB_GUEST_UART_BASE, a->size, a->write, val);
+	return -2;
+}
+
+static void handle_dabt(struct vcpu *v, uint64_t esr)
+{
+	struct vm *vm = v->vm;
+	uint64_t gpa = fault_ipa(), far = read_sysreg(far_el2);
+	uint32_t fsc = esr & 0x3F;
+	int s1ptw = (esr >> 7) & 1, write = ((esr >> 6) & 1) && !s1ptw;
+
+	if (pmap_covers(&vm->pmap, gpa) && (fsc & 0x30) == 0 && (fsc & 0x0C) != 0) {
+		/* translation, access-flag or permission fault on RAM */
+		v->exits[EX_S2FAULT]++;
+		int rc = pmap_fault(&vm->pmap, &vm->s2, gpa, write, &guest_pages, &guest_pages);
+		if (rc) {
+			vm_log(vm, "vcpu%d: out of machine memory at gpa %lx; stopping the VM", v->id, gpa);
+			vm_stop(vm, VMX_ERROR);
+		}
+		return;
+	}
+	v->exits[EX_MMIO]++;
+	struct mmio_access a;
+	if (mmio_decode(esr, gpa, &v->regs, &a)) {
+		if (log_budget_left(vm))
+			vm_log(vm, "vcpu%d: device access at gpa %lx without syndrome (pc %lx): abort injected",
+			       v->id, gpa, v->regs.pc);
+		vcpu_inject_dabt(v, far);
+		return;
+	}
+	uint64_t val;
+	int rc = device_access(v, &a, &val);
+	if (rc == -2) {
+		if (log_budget_left(vm))
+			vm_log(vm, "vcpu%d: %s of %d bytes at unmapped gpa %lx (pc %lx): abort injected",
+			       v->id, a.write ? "write" : "read", a.size, gpa, v->regs.pc);
+		vcpu_inject_dabt(v, far);
+		return;
+	}
+	if (rc) {
+		vm->bad_mmio++;
+		if (vm->bad_mmio <= LOG_BUDGET)
+			vm_log(vm, "vcpu%d: %s of %d bytes at device register gpa %lx ignored (RAZ/WI)",
+			       v->id, a.write ? "write" : "read", a.size, gpa);
+	}
+	mmio_complete(&a, val, &v->regs);
+}
+
+static void handle_iabt(struct vcpu *v, uint64_t esr)
+{
+	struct vm *vm = v->vm;
+	uint64_t gpa = fault_ipa();
+	uint32_t fsc = esr & 0x3F;
+	if (pmap_covers(&vm->pmap, gpa) && (fsc & 0x30) == 0 && (fsc & 0x0C) != 0) {
+		v->exits[EX_S2FAULT]++;
+		if (pmap_fault(&vm->pmap, &vm->s2, gpa, 0, &guest_pages, &guest_pages)) {
+			vm_log(vm, "vcpu%d: out of machine memory at gpa %lx; stopping the VM", v->id, gpa);
+			vm_stop(vm, VMX_ERROR);
+		}
+		return;
+	}
+	v->exits[EX_OTHER]++;
+	if (log_budget_left(vm))
+		vm_log(vm, "vcpu%d: instruction fetch from non-RAM gpa %lx: abort injected", v->id, gpa);
+	vcpu_inject_iabt(v, read_sysreg(far_el2));
+}
+
+void handle_guest_sync(struct vcpu *v)
+{
+	uint64_t esr = read_sysreg(esr_el2);
+	switch (ESR_EC(esr)) {
+	case EC_WFX:
+		handle_wfx(v, esr);
+		break;
+	case EC_HVC64:
+		v->exits[EX_HVC]++;
+		handle_psci(v, 0);
+		break;
+	case EC_SMC64:
+		v->exits[EX_SMC]++;
+		v->regs.pc += 4;                 /* a trapped SMC leaves ELR at the SMC itself */
+		handle_psci(v, 1);
+		break;
+	case EC_SYSREG:
+		handle_sysreg(v, esr);
+		break;
+	case EC_DABT:
+		handle_dabt(v, esr);
+		break;
+	case EC_IABT:
+		handle_iabt(v, esr);
+		break;
+	default:
+		v->exits[EX_UNDEF]++;
+		if (log_budget_left(v->vm))
+			vm_log(v->vm, "vcpu%d: unhandled exception class 0x%x (ESR %lx) at pc %lx: UNDEF",
+			       v->id, (unsigned)ESR_EC(esr), esr, v->regs.pc);
+		vcpu_inject_undef(v);
+	}
+}

@@ -1,0 +1,151 @@
+/* The vCPU scheduler: each pCPU owns a run queue of the vCPUs assigned to it and is the
+ * only one to load, run or park them. Others only flip a vCPU from BLOCKED to RUNNABLE
+ * and ring the owner's doorbell (an SGI). Time slices run on the EL2 physical timer,
+ * which also wakes descheduled vCPUs whose virtual timer is due. */
+#include "vm.h"
+#include "percpu.h"
+#include "gic.h"
+#include "arch.h"
+#include "console.h"
+
+#define CNTHP_CTL_EL2  S3_4_C14_C2_1
+#define CNTHP_CVAL_EL2 S3_4_C14_C2_2
+#define SLICE_HZ 100
+
+static uint64_t slice_ticks;
+
+uint64_t sched_slice_ticks(void)
+{
+	if (!slice_ticks)
+		slice_ticks = read_sysreg(cntfrq_el0) / SLICE_HZ;
+	return slice_ticks;
+}
+
+/* Least-loaded pCPU, preferring the VM's home node. Called on CPU 0 while creating VMs. */
+void sched_assign(struct vcpu *v)
+{
+	int best = -1;
+	for (int pass = 0; pass < 2 && best < 0; pass++)
+		for (int i = 0; i < nr_pcpus; i++) {
+			if (pass == 0 && v->vm->home_node >= 0 && pcpus[i].node != v->vm->home_node)
+				continue;
+			if (!pcpus[i].online || pcpus[i].nrq >= PCPU_MAX_VCPUS)
+				continue;
+			if (best < 0 || pcpus[i].nrq < pcpus[best].nrq)
+				best = i;
+		}
+	if (best < 0)
+		best = 0;      /* every queue full: cannot happen with MAX_VMS * vCPUs <= 8 * 32 */
+	struct pcpu *p = &pcpus[best];
+	v->pcpu = best;
+	p->rq[p->nrq] = v;
+	__atomic_store_n(&p->nrq, p->nrq + 1, __ATOMIC_RELEASE);
+	if (p != this_cpu() && p->online)
+		gic_send_sgi(p->mpidr, SGI_KICK);
+}
+
+static int timer_due(const struct vcpu *v, uint64_t now)
+{
+	uint64_t ctl = v->el1.cntv_ctl;
+	return (ctl & 3) == 1 && now >= v->el1.cntv_cval;
+}
+
+/* Descheduled vCPUs whose virtual timer has expired get their timer interrupt. */
+static void wake_timers(struct pcpu *p)
+{
+	uint64_t now = read_cntpct();
+	for (int i = 0; i < p->nrq; i++) {
+		struct vcpu *v = p->rq[i];
+		if (v == p->loaded || v->state != VCPU_BLOCKED || !timer_due(v, now))
+			continue;
+		v->el1.cntv_ctl |= 2;            /* masked until the guest re-arms it */
+		vgic_inject(&v->vm->vgic, v->id, MB_PPI_VTIMER);
+	}
+}
+
+/* Next EL2 timer deadline: the end of a slice if others wait, and unloaded timers. */
+static void program_timer(struct pcpu *p, int running_others)
+{
+	uint64_t deadline = ~0ULL;
+	if (running_others)
+		deadline = read_cntpct() + sched_slice_ticks();
+	for (int i = 0; i < p->nrq; i++) {
+		struct vcpu *v = p->rq[i];
+		if (v != p->loaded && v->state == VCPU_BLOCKED && (v->el1.cntv_ctl & 3) == 1 &&
+		    v->el1.cntv_cval < deadline)
+			deadline = v->el1.cntv_cval;
+	}
+	if (deadline == ~0ULL) {
+		write_sysreg(CNTHP_CTL_EL2, 0);
+	} else {
+		write_sysreg(CNTHP_CVAL_EL2, deadline);
+		write_sysreg(CNTHP_CTL_EL2, 1);
+	}
+	isb();
+}
+
+void sched_timer_irq(void)
+{
+	struct pcpu *p = this_cpu();
+	write_sysreg(CNTHP_CTL_EL2, 0);
+	wake_timers(p);
+	p->need_resched = 1;
+}
+
+static struct vcpu *pick(struct pcpu *p, int *others)
+{
+	struct vcpu *found = 0;
+	int n = __atomic_load_n(&p->nrq, __ATOMIC_ACQUIRE), runnable = 0;
+	for (int k = 1; k <= n; k++) {
+		int idx = (p->rq_pos + k) % n;
+		struct vcpu *v = p->rq[idx];
+		if (v->state == VCPU_PARKED)
+			continue;
+		if (v->vm->state == VM_STOPPING) {
+			vm_vcpu_parked(v);
+			continue;
+		}
+		if (v->vm->state != VM_RUNNING)
+			continue;
+		if (__atomic_load_n(&v->boot_req, __ATOMIC_ACQUIRE) == 2) {
+			if (p->loaded == v)
+				vcpu_put(v);
+			vcpu_reset(v, v->boot_pc, v->boot_ctx);
+			v->state = VCPU_RUNNABLE;
+			__atomic_store_n(&v->boot_req, 0, __ATOMIC_RELEASE);
+		}
+		if (v->state == VCPU_RUNNABLE) {
+			runnable++;
+			if (!found) {
+				found = v;
+				p->rq_pos = idx;
+			}
+		}
+	}
+	*others = runnable > 1;
+	return found;
+}
+
+void sched_loop(void)
+{
+	struct pcpu *p = this_cpu();
+	for (;;) {
+		int others;
+		struct vcpu *v = pick(p, &others);
+		if (!v) {
+			program_timer(p, 0);
+			/* WFI with IRQs masked still wakes on a pending interrupt; taking it after
+			 * closes the race with a doorbell that arrives between pick() and wfi. */
+			wfi();
+			irq_enable();
+			irq_disable();
+			p->idle_wakeups++;
+			continue;
+		}
+		p->need_resched = 0;
+		program_timer(p, others);
+		vcpu_run(v);
+		if (v->vm->state == VM_STOPPING && v->state != VCPU_PARKED)
+			vm_vcpu_parked(v);
+	}
+}

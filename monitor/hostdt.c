@@ -16,7 +16,7 @@ static uint32_t be32(const uint8_t *p) { return (uint32_t)p[0] << 24 | p[1] << 1
 static uint64_t be64(const uint8_t *p) { return (uint64_t)be32(p) << 32 | be32(p + 4); }
 
 /* Read a number of 'cells' 32-bit cells. */
-static uint64_t cells(const uint8_t *p, int n) { return n == 2 ? be64(p) : be32(p); }
+static uint64_t cells(const uint8_t *p, int n) { return n == 2 ? be64(p) : n == 1 ? be32(p) : 0; }
 
 enum node_kind { N_OTHER, N_MEMORY, N_CPU, N_GIC, N_UART, N_VIRTIO, N_DISTMAP };
 
@@ -181,7 +181,7 @@ int hostdt_parse(const void *blob, size_t max_size, struct host_topology *t, con
 				n->irq = p, n->irq_len = len;
 			else if (!strcmp(pname, "distance-matrix"))
 				n->dist = p, n->dist_len = len;
-			else if (!strcmp(pname, "device_type") && !strcmp((const char *)p, "memory") && depth == 1)
+			else if (!strcmp(pname, "device_type") && len >= 7 && !memcmp(p, "memory", 7) && depth == 1)
 				n->kind = N_MEMORY;
 			else if (!strcmp(pname, "compatible")) {
 				if (has_compat(p, len, "arm,gic-v3"))

@@ -33,7 +33,7 @@ static int spi_target(struct vgic *g, uint32_t intid)
 	if (r & (1ULL << 31))       /* IRM: any participating CPU; vCPU 0 is as good as any */
 		return 0;
 	uint64_t aff0 = r & 0xFF;
-	if (r & 0xFF00FF00ULL || aff0 >= (uint64_t)g->ncpus)
+	if (r & 0xFF00FFFF00ULL || aff0 >= (uint64_t)g->ncpus)
 		return 0;
 	return (int)aff0;
 }
@@ -113,8 +113,8 @@ void vgic_sgi1r(struct vgic *g, int src, uint64_t v)
 				set_pending(g, i, intid);
 		return;
 	}
-	/* Our vCPUs have Aff3..Aff1 = 0 and Aff0 = index: other affinities name nobody. */
-	if (extract(v, 16, 8) || extract(v, 32, 8) || extract(v, 48, 8))
+	/* Our vCPUs have Aff3..Aff1 = 0 and Aff0 = index < 16: other affinities (or RS) name nobody. */
+	if (extract(v, 16, 8) || extract(v, 32, 8) || extract(v, 44, 4) || extract(v, 48, 8))
 		return;
 	uint32_t targets = v & 0xFFFF;
 	for (int i = 0; i < g->ncpus && i < 16; i++)
@@ -367,7 +367,7 @@ int vgic_redist_mmio(struct vgic *g, int vcpu, uint64_t off, int size, int write
 			return *val = 0, g->bad_accesses++, -1;
 		return 0;
 	}
-	if (off >= 0x10400 && off < 0x10420 && (size == 1 || size == 4)) {
+	if (off >= 0x10400 && off + size <= 0x10420 && (size == 1 || size == 4)) {
 		for (int i = 0; i < size; i++) {             /* IPRIORITYR for SGIs and PPIs */
 			uint32_t intid = off - 0x10400 + i;
 			if (write)

@@ -1,0 +1,30 @@
+/* Counting implementations of the arch hooks for host unit tests (see arch_stub.h). */
+#include "arch_stub.h"
+#include "mirrorball/arch_hooks.h"
+#include <string.h>
+
+struct arch_stub_counters arch_stub;
+
+void arch_stub_reset(void)
+{
+	memset(&arch_stub, 0, sizeof(arch_stub));
+}
+
+void arch_s2_flush_ipa(uint16_t vmid, uint64_t ipa)
+{
+	arch_stub.s2_flushes++;
+	arch_stub.last_flush_vmid = vmid;
+	arch_stub.last_flush_ipa = ipa;
+}
+
+void arch_clean_dcache(const void *p, size_t len)
+{
+	arch_stub.dcache_cleans++;
+	arch_stub.dcache_bytes += len;
+	arch_stub.last_clean = p;
+}
+
+void arch_sync_icache(void)
+{
+	arch_stub.icache_syncs++;
+}

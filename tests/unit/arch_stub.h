@@ -1,0 +1,20 @@
+/* Host stand-ins for include/mirrorball/arch_hooks.h: they only count, so tests can check
+ * that the portable code flushed, cleaned and synchronised when it had to. */
+#ifndef MB_TEST_ARCH_STUB_H
+#define MB_TEST_ARCH_STUB_H
+#include <stddef.h>
+#include <stdint.h>
+
+struct arch_stub_counters {
+	unsigned long s2_flushes;      /* arch_s2_flush_ipa calls */
+	uint16_t last_flush_vmid;
+	uint64_t last_flush_ipa;
+	unsigned long dcache_cleans;   /* arch_clean_dcache calls */
+	size_t dcache_bytes;           /* sum of their lengths */
+	const void *last_clean;
+	unsigned long icache_syncs;    /* arch_sync_icache calls */
+};
+
+extern struct arch_stub_counters arch_stub;
+void arch_stub_reset(void);
+#endif

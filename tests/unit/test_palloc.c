@@ -1,0 +1,267 @@
+/* palloc: per-node page allocator on host memory (aligned_alloc'd "machine" ranges):
+ * accounting, exhaustion, distance-ordered fallback, per-CPU caches, the memmap. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdlib.h>
+#include <string.h>
+#include "palloc.h"
+#include "bits.h"
+
+#define REGION_PAGES 200
+/* 200 memmap entries of 16 bytes take one page at the start of the range */
+#define USABLE (REGION_PAGES - 1)
+
+static struct palloc pa;
+static uint8_t *region[4];
+
+static int setup(void **state)
+{
+	(void)state;
+	for (int i = 0; i < 4; i++) {
+		region[i] = aligned_alloc(PAGE_SIZE, REGION_PAGES * PAGE_SIZE);
+		assert_non_null(region[i]);
+	}
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	for (int i = 0; i < 4; i++)
+		free(region[i]);
+	return 0;
+}
+
+static uint64_t base_of(int i) { return (uint64_t)(uintptr_t)region[i]; }
+static uint64_t end_of(int i) { return base_of(i) + REGION_PAGES * PAGE_SIZE; }
+
+/* nnodes nodes, node i owning region i */
+static void make(int nnodes)
+{
+	palloc_reset(&pa, nnodes);
+	for (int i = 0; i < nnodes; i++)
+		assert_int_equal(palloc_add_range(&pa, i, base_of(i), end_of(i)), 0);
+}
+
+static int in_region(uint64_t page, int i) { return page >= base_of(i) && page < end_of(i); }
+
+static void test_add_range(void **state)
+{
+	(void)state;
+	make(2);
+	assert_int_equal(palloc_free_pages(&pa, 0), USABLE);
+	assert_int_equal(palloc_free_pages(&pa, 1), USABLE);
+	/* bad node, empty range, a range too small to hold its memmap and one page */
+	assert_int_equal(palloc_add_range(&pa, 2, base_of(2), end_of(2)), -1);
+	assert_int_equal(palloc_add_range(&pa, -1, base_of(2), end_of(2)), -1);
+	assert_int_equal(palloc_add_range(&pa, 0, base_of(2), base_of(2)), -1);
+	assert_int_equal(palloc_add_range(&pa, 0, base_of(2), base_of(2) + PAGE_SIZE), -1);
+	/* unaligned bounds are trimmed to whole pages: 2 pages -> memmap + 1 usable */
+	assert_int_equal(palloc_add_range(&pa, 0, base_of(2) + 1, base_of(2) + 4 * PAGE_SIZE - 1), 0);
+	assert_int_equal(palloc_free_pages(&pa, 0), USABLE + 1);
+	/* at most PALLOC_MAX_RANGES per node */
+	for (int i = 1; i < PALLOC_MAX_RANGES - 1; i++)
+		assert_int_equal(palloc_add_range(&pa, 0, base_of(2) + 10 * i * PAGE_SIZE,
+						  base_of(2) + (10 * i + 5) * PAGE_SIZE), 0);
+	assert_int_equal(palloc_add_range(&pa, 0, base_of(3), end_of(3)), -1);
+}
+
+static void test_alloc_free(void **state)
+{
+	(void)state;
+	make(2);
+	uint64_t a = palloc_alloc(&pa, 1, NULL), b = palloc_alloc(&pa, 1, NULL);
+	assert_true(a && b && a != b);
+	assert_int_equal(a % PAGE_SIZE, 0);
+	assert_true(in_region(a, 1) && in_region(b, 1));
+	/* the memmap's own page is never handed out */
+	assert_true(a > base_of(1) && b > base_of(1));
+	assert_int_equal(palloc_node_of(&pa, a), 1);
+	assert_int_equal(palloc_free_pages(&pa, 1), USABLE - 2);
+	assert_int_equal(palloc_free_pages(&pa, 0), USABLE);
+	/* pages are usable memory */
+	memset((void *)(uintptr_t)a, 0xA5, PAGE_SIZE);
+	palloc_free(&pa, a, NULL);
+	assert_int_equal(palloc_free_pages(&pa, 1), USABLE - 1);
+	/* a freed page comes back before untouched ones */
+	assert_int_equal(palloc_alloc(&pa, 1, NULL), a);
+	/* a bad node number falls back to node 0 */
+	assert_true(in_region(palloc_alloc(&pa, 7, NULL), 0));
+	assert_true(in_region(palloc_alloc(&pa, -3, NULL), 0));
+}
+
+static void test_exhaustion(void **state)
+{
+	(void)state;
+	make(1);
+	uint64_t pages[USABLE];
+	for (int i = 0; i < USABLE; i++) {
+		pages[i] = palloc_alloc(&pa, 0, NULL);
+		assert_true(in_region(pages[i], 0));
+		for (int j = 0; j < i; j++)
+			assert_true(pages[j] != pages[i]);
+	}
+	assert_int_equal(palloc_free_pages(&pa, 0), 0);
+	assert_int_equal(palloc_alloc(&pa, 0, NULL), 0);
+	assert_int_equal(palloc_alloc(&pa, 0, NULL), 0);
+	palloc_free(&pa, pages[17], NULL);
+	assert_int_equal(palloc_free_pages(&pa, 0), 1);
+	assert_int_equal(palloc_alloc(&pa, 0, NULL), pages[17]);
+	assert_int_equal(palloc_alloc(&pa, 0, NULL), 0);
+	/* everything back */
+	for (int i = 0; i < USABLE; i++)
+		palloc_free(&pa, pages[i], NULL);
+	assert_int_equal(palloc_free_pages(&pa, 0), USABLE);
+}
+
+static void drain(int node, int expect_from, int count)
+{
+	for (int i = 0; i < count; i++) {
+		uint64_t p = palloc_alloc(&pa, node, NULL);
+		assert_true(p != 0);
+		assert_int_equal(palloc_node_of(&pa, p), expect_from);
+	}
+}
+
+static void test_fallback_by_distance(void **state)
+{
+	(void)state;
+	make(3);
+	uint32_t dist[8][8] = { { 0 } };
+	/* from node 0: node 2 is nearer than node 1 */
+	uint32_t d[3][3] = { { 10, 40, 20 }, { 40, 10, 20 }, { 20, 20, 10 } };
+	for (int a = 0; a < 3; a++)
+		for (int b = 0; b < 3; b++)
+			dist[a][b] = d[a][b];
+	palloc_set_distances(&pa, dist);
+	assert_int_equal(pa.order[0][0], 0);
+	assert_int_equal(pa.order[0][1], 2);
+	assert_int_equal(pa.order[0][2], 1);
+
+	drain(0, 0, USABLE);
+	drain(0, 2, USABLE);
+	drain(0, 1, USABLE);
+	assert_int_equal(palloc_alloc(&pa, 0, NULL), 0);
+	assert_int_equal(palloc_alloc(&pa, 1, NULL), 0);
+	for (int n = 0; n < 3; n++)
+		assert_int_equal(palloc_free_pages(&pa, n), 0);
+}
+
+static void test_fallback_ties_and_default(void **state)
+{
+	(void)state;
+	/* without distances: round robin starting at the node itself */
+	make(4);
+	assert_int_equal(pa.order[2][0], 2);
+	assert_int_equal(pa.order[2][1], 3);
+	assert_int_equal(pa.order[2][3], 1);
+	drain(2, 2, USABLE);
+	drain(2, 3, 1);
+
+	/* equal distances keep node-number order after the local node */
+	make(4);
+	uint32_t dist[8][8];
+	for (int a = 0; a < 8; a++)
+		for (int b = 0; b < 8; b++)
+			dist[a][b] = a == b ? 10 : 20;
+	palloc_set_distances(&pa, dist);
+	const uint8_t want[4] = { 3, 0, 1, 2 };
+	assert_memory_equal(pa.order[3], want, 4);
+	drain(3, 3, USABLE);
+	drain(3, 0, 1);
+}
+
+static void test_percpu_cache(void **state)
+{
+	(void)state;
+	make(2);
+	struct palloc_cache c = { .node = 1 };
+	uint64_t a = palloc_alloc(&pa, 1, &c);
+	assert_true(in_region(a, 1));
+	assert_int_equal(c.n, 0);              /* an empty cache is not refilled by alloc */
+	palloc_free(&pa, a, &c);
+	assert_int_equal(c.n, 1);              /* freed into the cache ... */
+	assert_int_equal(c.page[0], a);
+	assert_int_equal(palloc_free_pages(&pa, 1), USABLE);   /* ... and counted as free */
+	/* the cache only serves its own node */
+	uint64_t b = palloc_alloc(&pa, 0, &c);
+	assert_true(in_region(b, 0));
+	assert_int_equal(c.n, 1);
+	assert_int_equal(palloc_alloc(&pa, 1, &c), a);
+	assert_int_equal(c.n, 0);
+	assert_int_equal(palloc_free_pages(&pa, 1), USABLE - 1);
+	/* a page of another node bypasses the cache */
+	palloc_free(&pa, b, &c);
+	assert_int_equal(c.n, 0);
+	assert_int_equal(palloc_free_pages(&pa, 0), USABLE);
+
+	/* the cache holds PCACHE_SIZE pages; more go back to the node's list */
+	uint64_t pages[PCACHE_SIZE + 3];
+	for (int i = 0; i < PCACHE_SIZE + 3; i++)
+		pages[i] = palloc_alloc(&pa, 1, &c);
+	for (int i = 0; i < PCACHE_SIZE + 3; i++)
+		palloc_free(&pa, pages[i], &c);
+	assert_int_equal(c.n, PCACHE_SIZE);
+	assert_int_equal(palloc_free_pages(&pa, 1), USABLE - 1);   /* only 'a' is still out */
+	/* LIFO: the last page cached is the first handed out */
+	assert_int_equal(palloc_alloc(&pa, 1, &c), pages[PCACHE_SIZE - 1]);
+	/* the overflow went to the node: a cacheless alloc gets the last one freed */
+	assert_int_equal(palloc_alloc(&pa, 1, NULL), pages[PCACHE_SIZE + 2]);
+}
+
+static void test_memmap(void **state)
+{
+	(void)state;
+	make(2);
+	uint64_t a = palloc_alloc(&pa, 0, NULL), b = palloc_alloc(&pa, 1, NULL);
+	struct memmap_entry *ma = memmap_of(&pa, a), *mb = memmap_of(&pa, b);
+	assert_non_null(ma);
+	assert_non_null(mb);
+	assert_ptr_not_equal(ma, mb);
+	assert_int_equal(ma->use, MM_FREE);
+	/* neighbouring pages have neighbouring entries, stored in the range's first page */
+	assert_ptr_equal(memmap_of(&pa, a + PAGE_SIZE), ma + 1);
+	assert_true((uint64_t)(uintptr_t)ma >= base_of(0) && (uint64_t)(uintptr_t)ma < base_of(0) + PAGE_SIZE);
+	/* any address inside the page finds the same entry */
+	assert_ptr_equal(memmap_of(&pa, a + 123), ma);
+
+	/* outside every range: the memmap page itself, the end, foreign memory */
+	assert_null(memmap_of(&pa, base_of(0)));
+	assert_null(memmap_of(&pa, end_of(0)));
+	assert_null(memmap_of(&pa, base_of(3)));
+	assert_null(memmap_of(&pa, 0));
+	assert_int_equal(palloc_node_of(&pa, base_of(3)), -1);
+	assert_ptr_equal(memmap_of(&pa, end_of(1) - PAGE_SIZE), mb + (USABLE - 1));
+
+	/* free clears the record */
+	ma->use = MM_GUEST;
+	ma->vm = 5;
+	ma->gpfn = 77;
+	palloc_free(&pa, a, NULL);
+	assert_int_equal(ma->use, MM_FREE);
+	assert_int_equal(ma->vm, 0);
+	assert_int_equal(ma->gpfn, 0);
+
+	/* freeing a page palloc never owned changes nothing */
+	uint64_t before = palloc_free_pages(&pa, 0);
+	palloc_free(&pa, base_of(3), NULL);
+	palloc_free(&pa, base_of(0), NULL);        /* the memmap page */
+	assert_int_equal(palloc_free_pages(&pa, 0), before);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_add_range),
+		cmocka_unit_test(test_alloc_free),
+		cmocka_unit_test(test_exhaustion),
+		cmocka_unit_test(test_fallback_by_distance),
+		cmocka_unit_test(test_fallback_ties_and_default),
+		cmocka_unit_test(test_percpu_cache),
+		cmocka_unit_test(test_memmap),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,577 @@
+/* pmap and stage-2 tables on host memory: first touch, copy-on-write, descriptors,
+ * break-before-make, allocation failures, teardown accounting, memmap records.
+ *
+ * Machine addresses are pointers, but descriptors and pmap entries keep only address bits
+ * [39:12]: heap pointers (0x6xxxxxxxxxxx under ASan) would be truncated. So every page the
+ * code under test sees comes from a pool mapped below 2 GiB (ASan's low application range). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include "pmap.h"
+#include "stage2.h"
+#include "palloc.h"
+#include "bits.h"
+#include "arch_stub.h"
+
+#define RAM_BASE MB_GUEST_RAM_BASE
+#define RAM_SIZE (64ULL << 20)
+#define VMID 7
+#define VM_INDEX 3
+
+/* ---- low memory pool: first fit over a page map ---- */
+
+#define POOL_PAGES 4096
+static uint8_t *pool;
+static uint8_t pool_used[POOL_PAGES];
+
+static void pool_init(void)
+{
+	static const uintptr_t hints[] = { 0x30000000, 0x50000000, 0x10000000, 0x68000000 };
+	for (size_t i = 0; i < sizeof(hints) / sizeof(hints[0]) && !pool; i++) {
+		void *m = mmap((void *)hints[i], POOL_PAGES * PAGE_SIZE, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+		if (m != MAP_FAILED && (uintptr_t)m == hints[i])
+			pool = m;
+		else if (m != MAP_FAILED)
+			munmap(m, POOL_PAGES * PAGE_SIZE);
+	}
+	assert_non_null(pool);
+}
+
+/* n zeroed pages aligned to 'align' pages */
+static void *low_alloc(int n, int align)
+{
+	for (int i = 0; i + n <= POOL_PAGES; i += align) {
+		int j = 0;
+		while (j < n && !pool_used[i + j])
+			j++;
+		if (j == n) {
+			memset(pool_used + i, 1, n);
+			memset(pool + i * PAGE_SIZE, 0, n * PAGE_SIZE);
+			return pool + i * PAGE_SIZE;
+		}
+	}
+	fail_msg("test pool exhausted");
+	return NULL;
+}
+
+static void low_free(void *p, int n)
+{
+	size_t i = ((uint8_t *)p - pool) / PAGE_SIZE;
+	assert_true((uint8_t *)p >= pool && i + n <= POOL_PAGES);
+	for (int j = 0; j < n; j++) {
+		assert_true(pool_used[i + j]);
+		pool_used[i + j] = 0;
+	}
+}
+
+/* ---- a page source over the pool that counts, and can be told to fail ---- */
+
+#define MAX_LIVE 4096
+struct src {
+	long allocs, frees, live;
+	long fail_after;           /* allocations that succeed before failing; -1 = never */
+	uint64_t page[MAX_LIVE];   /* live pages, to check frees are of pages we gave */
+	int use_palloc;            /* take pages from g_palloc node 0 instead */
+};
+
+static uint64_t src_alloc(void *arg)
+{
+	struct src *s = arg;
+	if (s->fail_after >= 0 && s->allocs >= s->fail_after)
+		return 0;
+	uint64_t p;
+	if (s->use_palloc) {
+		p = palloc_alloc(&g_palloc, 0, NULL);
+		if (!p)
+			return 0;
+		memset((void *)(uintptr_t)p, 0, PAGE_SIZE);
+	} else {
+		p = (uint64_t)(uintptr_t)low_alloc(1, 1);
+	}
+	for (int i = 0; i < MAX_LIVE; i++)
+		if (!s->page[i]) {
+			s->page[i] = p;
+			break;
+		}
+	s->allocs++;
+	s->live++;
+	return p;
+}
+
+static void src_free(void *arg, uint64_t page)
+{
+	struct src *s = arg;
+	int found = 0;
+	for (int i = 0; i < MAX_LIVE; i++)
+		if (s->page[i] == page) {
+			s->page[i] = 0;
+			found = 1;
+			break;
+		}
+	assert_true(found);            /* never a page this source did not hand out, never twice */
+	s->frees++;
+	s->live--;
+	if (s->use_palloc)
+		palloc_free(&g_palloc, page, NULL);
+	else
+		low_free((void *)(uintptr_t)page, 1);
+}
+
+static struct src guest_s, table_s;
+static struct page_source guest = { src_alloc, src_free, &guest_s };
+static struct page_source tables = { src_alloc, src_free, &table_s };
+static struct pmap *pm;
+static struct stage2 s2;
+static uint8_t *palloc_mem;
+#define PALLOC_PAGES 64
+
+static int setup(void **state)
+{
+	(void)state;
+	memset(&guest_s, 0, sizeof(guest_s));
+	memset(&table_s, 0, sizeof(table_s));
+	guest_s.fail_after = table_s.fail_after = -1;
+	pm = calloc(1, sizeof(*pm));
+	assert_non_null(pm);
+	pmap_init(pm, RAM_BASE, RAM_SIZE, VM_INDEX);
+	if (!pool)
+		pool_init();
+	void *root = low_alloc(2, 2);
+	s2.root = (uint64_t)(uintptr_t)root;
+	s2.vmid = VMID;
+	arch_stub_reset();
+	memset(&g_palloc, 0, sizeof(g_palloc));
+	palloc_mem = NULL;
+	return 0;
+}
+
+/* Frees whatever a test left behind; the tests that check teardown do it themselves first. */
+static int teardown(void **state)
+{
+	(void)state;
+	pmap_destroy(pm, &guest, &tables);
+	s2_destroy(&s2, &tables);
+	free(pm);
+	low_free((void *)(uintptr_t)s2.root, 2);
+	memset(&g_palloc, 0, sizeof(g_palloc));
+	if (palloc_mem)
+		low_free(palloc_mem, PALLOC_PAGES);
+	/* everything the tests took from the pool is back */
+	for (int i = 0; i < POOL_PAGES; i++)
+		assert_int_equal(pool_used[i], 0);
+	return 0;
+}
+
+static uint8_t *ma(uint64_t e) { return (uint8_t *)(uintptr_t)PMAP_ADDR(e); }
+
+static int zero_page(const uint8_t *p)
+{
+	for (int i = 0; i < (int)PAGE_SIZE; i++)
+		if (p[i])
+			return 0;
+	return 1;
+}
+
+static uint8_t *image_page(uint8_t fill)
+{
+	uint8_t *p = low_alloc(1, 1);
+	for (int i = 0; i < (int)PAGE_SIZE; i++)
+		p[i] = (uint8_t)(fill + i * 7);
+	return p;
+}
+
+/* ---------------- stage 2 alone ---------------- */
+
+static void test_s2_descriptors(void **state)
+{
+	(void)state;
+	uint64_t ipa = 0x40123000, pa = 0x0000001234567000ULL;
+	assert_int_equal(s2_lookup(&s2, ipa), 0);
+	assert_int_equal(s2_map(&s2, ipa, pa | 0xABC, 0, &tables), 0);
+	uint64_t d = s2_lookup(&s2, ipa);
+	assert_int_equal(d & 3, 3);                          /* valid page descriptor */
+	assert_int_equal(d & S2_ADDR_MASK, pa);             /* low bits of pa dropped */
+	assert_int_equal(d & (3ULL << 6), S2_AP_RO);        /* S2AP = 01: read-only */
+	assert_true(d & S2_AF);
+	assert_int_equal(d & (0xFULL << 2), S2_MEM_NORMAL);
+	assert_int_equal(d & (3ULL << 8), S2_SH_INNER);
+	assert_int_equal(d >> 40, 0);                        /* no stray upper attributes */
+	/* the next page is a different, empty slot of the same L3 table */
+	assert_int_equal(s2_lookup(&s2, ipa + PAGE_SIZE), 0);
+	/* offsets inside the page find the same descriptor */
+	assert_int_equal(s2_lookup(&s2, ipa + 0xFFF), d);
+	/* first installation of an entry needs no flush */
+	assert_int_equal(arch_stub.s2_flushes, 0);
+	/* an L2 and an L3 table (the root is the caller's) */
+	assert_int_equal(table_s.allocs, 2);
+
+	assert_int_equal(s2_map(&s2, ipa + PAGE_SIZE, pa, 1, &tables), 0);
+	assert_int_equal(s2_lookup(&s2, ipa + PAGE_SIZE) & (3ULL << 6), S2_AP_RW);
+	assert_int_equal(table_s.allocs, 2);
+
+	/* IPAs beyond 40 bits are refused */
+	assert_int_equal(s2_map(&s2, 1ULL << 40, pa, 1, &tables), -1);
+	assert_int_equal(s2_lookup(&s2, 1ULL << 40), 0);
+	/* the top of the 40-bit space uses the second concatenated root table */
+	uint64_t top = (1ULL << 40) - PAGE_SIZE;
+	assert_int_equal(s2_map(&s2, top, pa, 1, &tables), 0);
+	assert_int_equal(s2_lookup(&s2, top) & S2_ADDR_MASK, pa);
+	assert_true(((uint64_t *)(uintptr_t)s2.root)[1023] & 1);
+}
+
+static void test_s2_break_before_make(void **state)
+{
+	(void)state;
+	uint64_t ipa = 0x48000000, pa1 = 0x80000000, pa2 = 0x90000000;
+	assert_int_equal(s2_map(&s2, ipa, pa1, 0, &tables), 0);
+	assert_int_equal(arch_stub.s2_flushes, 0);
+	/* the same descriptor again: nothing to break */
+	assert_int_equal(s2_map(&s2, ipa, pa1, 0, &tables), 0);
+	assert_int_equal(arch_stub.s2_flushes, 0);
+	/* permission change: break, flush, make */
+	assert_int_equal(s2_map(&s2, ipa, pa1, 1, &tables), 0);
+	assert_int_equal(arch_stub.s2_flushes, 1);
+	assert_int_equal(arch_stub.last_flush_vmid, VMID);
+	assert_int_equal(arch_stub.last_flush_ipa, ipa);
+	/* new output address */
+	assert_int_equal(s2_map(&s2, ipa, pa2, 1, &tables), 0);
+	assert_int_equal(arch_stub.s2_flushes, 2);
+	assert_int_equal(s2_lookup(&s2, ipa) & S2_ADDR_MASK, pa2);
+	/* unmap flushes; unmapping what is not mapped does not */
+	s2_unmap(&s2, ipa);
+	assert_int_equal(s2_lookup(&s2, ipa), 0);
+	assert_int_equal(arch_stub.s2_flushes, 3);
+	s2_unmap(&s2, ipa);
+	s2_unmap(&s2, 0x7000000000ULL);        /* no tables there at all */
+	assert_int_equal(arch_stub.s2_flushes, 3);
+}
+
+static void test_s2_destroy(void **state)
+{
+	(void)state;
+	/* three L3 tables under one L2, plus one under another L1 entry */
+	uint64_t ipas[] = { 0x40000000, 0x40001000, 0x40200000, 0x40400000, 0x80000000 };
+	for (size_t i = 0; i < 5; i++)
+		assert_int_equal(s2_map(&s2, ipas[i], 0x1000, 1, &tables), 0);
+	assert_int_equal(table_s.live, 6);     /* 2 L2 + 4 L3 */
+	s2_destroy(&s2, &tables);
+	assert_int_equal(table_s.live, 0);
+	for (size_t i = 0; i < 5; i++)
+		assert_int_equal(s2_lookup(&s2, ipas[i]), 0);
+	/* the root itself is the caller's and stays usable */
+	assert_int_equal(s2_map(&s2, ipas[0], 0x1000, 1, &tables), 0);
+}
+
+static void test_s2_nomem(void **state)
+{
+	(void)state;
+	table_s.fail_after = 1;              /* the L2 table succeeds, the L3 fails */
+	assert_int_equal(s2_map(&s2, 0x40000000, 0x1000, 1, &tables), -1);
+	assert_int_equal(s2_lookup(&s2, 0x40000000), 0);
+	table_s.fail_after = -1;
+	assert_int_equal(s2_map(&s2, 0x40000000, 0x1000, 1, &tables), 0);
+	assert_int_equal(table_s.live, 2);   /* the L2 from the failed attempt was kept and reused */
+	/* no page source: lookups only */
+	assert_int_equal(s2_map(&s2, 0x80000000, 0x1000, 1, NULL), -1);
+}
+
+/* ---------------- pmap ---------------- */
+
+static void test_first_touch(void **state)
+{
+	(void)state;
+	uint64_t gpa = RAM_BASE + 0x5123;
+	assert_int_equal(pmap_lookup(pm, gpa), 0);
+	assert_int_equal(pmap_fault(pm, &s2, gpa, 0, &guest, &tables), PMAP_OK);
+	uint64_t e = pmap_lookup(pm, gpa);
+	assert_int_equal(e & (PMAP_PRESENT | PMAP_WRITE | PMAP_OWNED | PMAP_COW), PMAP_PRESENT | PMAP_WRITE | PMAP_OWNED);
+	assert_int_equal(guest_s.allocs, 1);
+	assert_int_equal(PMAP_ADDR(e), guest_s.page[0]);
+	assert_true(zero_page(ma(e)));
+	assert_int_equal(pm->touched, 1);
+	assert_int_equal(pm->owned, 1);
+	assert_int_equal(pm->cow, 0);
+	/* the page was cleaned for a guest running with caches off */
+	assert_int_equal(arch_stub.dcache_cleans, 1);
+	assert_ptr_equal(arch_stub.last_clean, ma(e));
+	assert_int_equal(arch_stub.dcache_bytes, PAGE_SIZE);
+	/* installed in stage 2, writable, at the page boundary */
+	uint64_t d = s2_lookup(&s2, gpa & ~0xFFFULL);
+	assert_int_equal(d & 3, 3);
+	assert_int_equal(d & S2_ADDR_MASK, PMAP_ADDR(e));
+	assert_int_equal(d & (3ULL << 6), S2_AP_RW);
+	/* tables: one pmap leaf, one L2 and one L3 */
+	assert_int_equal(table_s.allocs, 3);
+
+	/* a second fault on the same page allocates nothing */
+	assert_int_equal(pmap_fault(pm, &s2, gpa + 8, 1, &guest, &tables), PMAP_OK);
+	assert_int_equal(guest_s.allocs, 1);
+	assert_int_equal(pm->touched, 1);
+	assert_int_equal(pmap_lookup(pm, gpa), e);
+
+	/* another 2 MiB: a second pmap leaf and L3 table; same L2 */
+	assert_int_equal(pmap_fault(pm, &s2, gpa + (2 << 20), 0, &guest, &tables), PMAP_OK);
+	assert_int_equal(table_s.allocs, 5);
+	assert_int_equal(pm->touched, 2);
+	assert_true(PMAP_ADDR(pmap_lookup(pm, gpa + (2 << 20))) != PMAP_ADDR(e));
+
+	/* without a stage 2 (s2 == NULL) only the pmap is filled */
+	assert_int_equal(pmap_fault(pm, NULL, gpa + PAGE_SIZE, 0, &guest, &tables), PMAP_OK);
+	assert_true(pmap_lookup(pm, gpa + PAGE_SIZE) & PMAP_PRESENT);
+	assert_int_equal(s2_lookup(&s2, (gpa + PAGE_SIZE) & ~0xFFFULL), 0);
+}
+
+static void test_outside(void **state)
+{
+	(void)state;
+	uint64_t bad[] = { 0, RAM_BASE - 1, RAM_BASE + RAM_SIZE, RAM_BASE + RAM_SIZE + PAGE_SIZE, ~0ULL };
+	for (size_t i = 0; i < 5; i++) {
+		assert_int_equal(pmap_fault(pm, &s2, bad[i], 1, &guest, &tables), PMAP_OUTSIDE);
+		assert_int_equal(pmap_map_cow(pm, bad[i], 0x1000, &tables), PMAP_OUTSIDE);
+		assert_int_equal(pmap_lookup(pm, bad[i]), 0);
+		assert_int_equal(pmap_gpa_to_ma(pm, &s2, bad[i], 0, &guest, &tables), 0);
+	}
+	assert_int_equal(guest_s.allocs + table_s.allocs, 0);
+	/* the last byte of RAM is inside */
+	assert_int_equal(pmap_fault(pm, &s2, RAM_BASE + RAM_SIZE - 1, 1, &guest, &tables), PMAP_OK);
+}
+
+static void test_cow(void **state)
+{
+	(void)state;
+	uint8_t *img = image_page(0x31), *orig = image_page(0x31);
+	uint64_t img_ma = (uint64_t)(uintptr_t)img, gpa = RAM_BASE + 0x10000;
+
+	assert_int_equal(pmap_map_cow(pm, gpa, img_ma, &tables), PMAP_OK);
+	uint64_t e = pmap_lookup(pm, gpa);
+	assert_int_equal(e & (PMAP_PRESENT | PMAP_WRITE | PMAP_OWNED | PMAP_COW), PMAP_PRESENT | PMAP_COW);
+	assert_int_equal(PMAP_ADDR(e), img_ma);
+	assert_int_equal(pm->touched, 1);
+	assert_int_equal(pm->cow, 1);
+	assert_int_equal(pm->owned, 0);
+	/* mapping something else on top is refused */
+	assert_int_equal(pmap_map_cow(pm, gpa, img_ma, &tables), PMAP_OUTSIDE);
+
+	/* read fault: the shared page, read-only in stage 2, nothing allocated */
+	assert_int_equal(pmap_fault(pm, &s2, gpa, 0, &guest, &tables), PMAP_OK);
+	assert_int_equal(guest_s.allocs, 0);
+	assert_int_equal(pmap_lookup(pm, gpa), e);
+	uint64_t d = s2_lookup(&s2, gpa);
+	assert_int_equal(d & S2_ADDR_MASK, img_ma);
+	assert_int_equal(d & (3ULL << 6), S2_AP_RO);
+	assert_int_equal(pm->cow, 1);
+	assert_int_equal(pm->cow_breaks, 0);
+	unsigned long flushes = arch_stub.s2_flushes;
+
+	/* write fault: a private copy, writable */
+	assert_int_equal(pmap_fault(pm, &s2, gpa + 0x10, 1, &guest, &tables), PMAP_OK);
+	assert_int_equal(guest_s.allocs, 1);
+	uint64_t e2 = pmap_lookup(pm, gpa);
+	assert_int_equal(e2 & (PMAP_PRESENT | PMAP_WRITE | PMAP_OWNED | PMAP_COW), PMAP_PRESENT | PMAP_WRITE | PMAP_OWNED);
+	assert_true(PMAP_ADDR(e2) != img_ma);
+	assert_memory_equal(ma(e2), orig, PAGE_SIZE);          /* content preserved */
+	memset(ma(e2), 0xEE, 64);                               /* the guest writes its copy */
+	assert_memory_equal(img, orig, PAGE_SIZE);              /* original untouched */
+	assert_int_equal(pm->touched, 1);
+	assert_int_equal(pm->owned, 1);
+	assert_int_equal(pm->cow, 0);
+	assert_int_equal(pm->cow_breaks, 1);
+	/* stage 2 switched to the copy, read-write, with break-before-make */
+	d = s2_lookup(&s2, gpa);
+	assert_int_equal(d & S2_ADDR_MASK, PMAP_ADDR(e2));
+	assert_int_equal(d & (3ULL << 6), S2_AP_RW);
+	assert_int_equal(arch_stub.s2_flushes, flushes + 1);
+	assert_int_equal(arch_stub.last_flush_ipa, gpa);
+	assert_int_equal(arch_stub.last_flush_vmid, VMID);
+	assert_true(arch_stub.icache_syncs >= 1);               /* the copy may be code */
+	assert_ptr_equal(arch_stub.last_clean, ma(e2));
+
+	/* another write: no further copy */
+	assert_int_equal(pmap_fault(pm, &s2, gpa, 1, &guest, &tables), PMAP_OK);
+	assert_int_equal(guest_s.allocs, 1);
+	assert_int_equal(pm->cow_breaks, 1);
+
+	pmap_destroy(pm, &guest, &tables);
+	assert_memory_equal(img, orig, PAGE_SIZE);              /* shared pages are not freed */
+	low_free(img, 1);
+	low_free(orig, 1);
+}
+
+static void test_gpa_to_ma(void **state)
+{
+	(void)state;
+	uint8_t *img = image_page(0x55);
+	uint64_t gpa = RAM_BASE + 0x3000;
+	assert_int_equal(pmap_map_cow(pm, gpa, (uint64_t)(uintptr_t)img, &tables), PMAP_OK);
+	/* reading goes to the shared page, with the offset */
+	assert_int_equal(pmap_gpa_to_ma(pm, &s2, gpa + 0x123, 0, &guest, &tables), (uint64_t)(uintptr_t)img + 0x123);
+	assert_int_equal(guest_s.allocs, 0);
+	/* writing makes it private first */
+	uint64_t w = pmap_gpa_to_ma(pm, &s2, gpa + 0x123, 1, &guest, &tables);
+	assert_int_equal(guest_s.allocs, 1);
+	assert_int_equal(w & 0xFFF, 0x123);
+	assert_int_equal(w & ~0xFFFULL, guest_s.page[0]);
+	assert_int_equal(*(uint8_t *)(uintptr_t)w, img[0x123]);
+	/* an untouched page is faulted in */
+	uint64_t z = pmap_gpa_to_ma(pm, &s2, RAM_BASE + 0x9000, 0, &guest, &tables);
+	assert_true(z != 0);
+	assert_int_equal(*(uint8_t *)(uintptr_t)z, 0);
+	/* no memory: 0 */
+	guest_s.fail_after = guest_s.allocs;
+	assert_int_equal(pmap_gpa_to_ma(pm, &s2, RAM_BASE + 0xA000, 0, &guest, &tables), 0);
+	pmap_destroy(pm, &guest, &tables);
+	low_free(img, 1);
+}
+
+static void test_nomem(void **state)
+{
+	(void)state;
+	uint64_t gpa = RAM_BASE + 0x200000;
+	/* no leaf for the pmap */
+	table_s.fail_after = 0;
+	assert_int_equal(pmap_fault(pm, &s2, gpa, 0, &guest, &tables), PMAP_NOMEM);
+	assert_int_equal(pmap_map_cow(pm, gpa, 0x1000, &tables), PMAP_NOMEM);
+	assert_int_equal(pmap_lookup(pm, gpa), 0);
+	assert_int_equal(guest_s.allocs, 0);
+	/* leaf, but no guest page */
+	table_s.fail_after = -1;
+	guest_s.fail_after = 0;
+	assert_int_equal(pmap_fault(pm, &s2, gpa, 0, &guest, &tables), PMAP_NOMEM);
+	assert_int_equal(pmap_lookup(pm, gpa), 0);
+	assert_int_equal(pm->touched, 0);
+	assert_int_equal(pm->owned, 0);
+	/* guest pages run out after 3 */
+	guest_s.fail_after = 3;
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(pmap_fault(pm, &s2, gpa + i * PAGE_SIZE, 1, &guest, &tables), PMAP_OK);
+	assert_int_equal(pmap_fault(pm, &s2, gpa + 3 * PAGE_SIZE, 1, &guest, &tables), PMAP_NOMEM);
+	assert_int_equal(pm->touched, 3);
+	/* a COW break without memory leaves the shared mapping in place */
+	uint8_t *img = image_page(1);
+	assert_int_equal(pmap_map_cow(pm, gpa + 8 * PAGE_SIZE, (uint64_t)(uintptr_t)img, &tables), PMAP_OK);
+	assert_int_equal(pmap_fault(pm, &s2, gpa + 8 * PAGE_SIZE, 1, &guest, &tables), PMAP_NOMEM);
+	uint64_t e = pmap_lookup(pm, gpa + 8 * PAGE_SIZE);
+	assert_int_equal(PMAP_ADDR(e), (uint64_t)(uintptr_t)img);
+	assert_true(e & PMAP_COW);
+	assert_int_equal(pm->cow, 1);
+	assert_int_equal(pm->cow_breaks, 0);
+	/* stage-2 tables run out (the pmap leaf exists, the L3 table cannot be made) */
+	guest_s.fail_after = -1;
+	uint64_t far = RAM_BASE + (6 << 20);
+	assert_int_equal(pmap_fault(pm, NULL, far, 0, &guest, &tables), PMAP_OK);
+	table_s.fail_after = table_s.allocs;
+	assert_int_equal(pmap_fault(pm, &s2, far + PAGE_SIZE, 0, &guest, &tables), PMAP_NOMEM);
+	assert_true(pmap_lookup(pm, far + PAGE_SIZE) & PMAP_PRESENT);   /* refilled on the next fault */
+	assert_int_equal(s2_lookup(&s2, far + PAGE_SIZE), 0);
+	/* with memory back, the same faults succeed */
+	table_s.fail_after = -1;
+	assert_int_equal(pmap_fault(pm, &s2, gpa + 3 * PAGE_SIZE, 1, &guest, &tables), PMAP_OK);
+	assert_int_equal(pmap_fault(pm, &s2, gpa + 8 * PAGE_SIZE, 1, &guest, &tables), PMAP_OK);
+	assert_int_equal(pmap_fault(pm, &s2, far + PAGE_SIZE, 0, &guest, &tables), PMAP_OK);
+	assert_true(s2_lookup(&s2, far + PAGE_SIZE) & 1);
+	assert_int_equal(pm->cow_breaks, 1);
+	pmap_destroy(pm, &guest, &tables);
+	low_free(img, 1);
+}
+
+static void test_destroy_frees_everything(void **state)
+{
+	(void)state;
+	uint8_t *img = image_page(9);
+	/* pages in three different 2 MiB leaves, and two COW pages */
+	uint64_t gpas[] = { 0, 0x1000, 0x1FF000, 0x200000, 0x3E00000, 0x3FFF000 };
+	for (size_t i = 0; i < 6; i++)
+		assert_int_equal(pmap_fault(pm, &s2, RAM_BASE + gpas[i], 1, &guest, &tables), PMAP_OK);
+	assert_int_equal(pmap_map_cow(pm, RAM_BASE + 0x5000, (uint64_t)(uintptr_t)img, &tables), PMAP_OK);
+	assert_int_equal(pmap_map_cow(pm, RAM_BASE + 0x6000, (uint64_t)(uintptr_t)img, &tables), PMAP_OK);
+	assert_int_equal(pmap_fault(pm, &s2, RAM_BASE + 0x6000, 1, &guest, &tables), PMAP_OK);   /* broken */
+	assert_int_equal(guest_s.live, 7);
+	assert_int_equal(pm->owned, 7);
+	assert_int_equal(pm->touched, 8);
+	assert_int_equal(pm->cow, 1);
+	long s2_tables = 1 + 3;                 /* one L2, three L3 */
+	assert_int_equal(table_s.live, 3 + s2_tables);
+
+	pmap_destroy(pm, &guest, &tables);
+	assert_int_equal(guest_s.live, 0);
+	assert_int_equal(guest_s.frees, 7);
+	assert_int_equal(table_s.live, s2_tables);   /* pmap leaves gone, stage 2 is separate */
+	assert_int_equal(pm->touched, 0);
+	assert_int_equal(pm->owned, 0);
+	assert_int_equal(pm->cow, 0);
+	assert_int_equal(pmap_lookup(pm, RAM_BASE), 0);
+	s2_destroy(&s2, &tables);
+	assert_int_equal(table_s.live, 0);
+	/* destroy twice is harmless */
+	pmap_destroy(pm, &guest, &tables);
+	assert_int_equal(guest_s.frees, 7);
+	low_free(img, 1);
+}
+
+/* With g_palloc set up, the pmap records owners and COW sharers in the memmap. */
+static void test_memmap_records(void **state)
+{
+	(void)state;
+	const int pages = PALLOC_PAGES;
+	palloc_mem = low_alloc(pages, 1);
+	palloc_reset(&g_palloc, 1);
+	uint64_t base = (uint64_t)(uintptr_t)palloc_mem;
+	assert_int_equal(palloc_add_range(&g_palloc, 0, base, base + pages * PAGE_SIZE), 0);
+	guest_s.use_palloc = 1;
+
+	uint64_t img = palloc_alloc(&g_palloc, 0, NULL);
+	memset((void *)(uintptr_t)img, 0x77, PAGE_SIZE);
+	memmap_of(&g_palloc, img)->use = MM_IMAGE;
+
+	uint64_t gpa = RAM_BASE + 0x42000;
+	assert_int_equal(pmap_fault(pm, &s2, gpa, 0, &guest, &tables), PMAP_OK);
+	struct memmap_entry *m = memmap_of(&g_palloc, PMAP_ADDR(pmap_lookup(pm, gpa)));
+	assert_non_null(m);
+	assert_int_equal(m->use, MM_GUEST);
+	assert_int_equal(m->vm, VM_INDEX);
+	assert_int_equal(m->gpfn, 0x42);
+
+	/* two COW mappings of the image page: two sharers; one breaks: one left */
+	assert_int_equal(pmap_map_cow(pm, RAM_BASE + 0x1000, img, &tables), PMAP_OK);
+	assert_int_equal(pmap_map_cow(pm, RAM_BASE + 0x2000, img, &tables), PMAP_OK);
+	struct memmap_entry *mi = memmap_of(&g_palloc, img);
+	assert_int_equal(mi->sharers, 2);
+	assert_int_equal(pmap_fault(pm, &s2, RAM_BASE + 0x2000, 1, &guest, &tables), PMAP_OK);
+	assert_int_equal(mi->sharers, 1);
+	assert_int_equal(mi->use, MM_IMAGE);
+	struct memmap_entry *mc = memmap_of(&g_palloc, PMAP_ADDR(pmap_lookup(pm, RAM_BASE + 0x2000)));
+	assert_int_equal(mc->use, MM_GUEST);
+	assert_int_equal(mc->gpfn, 2);
+
+	uint64_t before = palloc_free_pages(&g_palloc, 0);
+	pmap_destroy(pm, &guest, &tables);
+	assert_int_equal(mi->sharers, 0);                       /* the remaining sharer dropped */
+	assert_int_equal(palloc_free_pages(&g_palloc, 0), before + 2);   /* two owned pages back */
+	assert_int_equal(m->use, MM_FREE);
+	guest_s.use_palloc = 0;
+}
+
+int main(void)
+{
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+	const struct CMUnitTest tests[] = {
+		T(test_s2_descriptors),
+		T(test_s2_break_before_make),
+		T(test_s2_destroy),
+		T(test_s2_nomem),
+		T(test_first_touch),
+		T(test_outside),
+		T(test_cow),
+		T(test_gpa_to_ma),
+		T(test_nomem),
+		T(test_destroy_frees_everything),
+		T(test_memmap_records),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

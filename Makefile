@@ -17,7 +17,7 @@ MON_CFLAGS := -O2 -g -Wall -Wextra -Werror=implicit-function-declaration -Wno-un
 # ---- portable code also built for the host (unit tests, fuzzers) ----
 PORTABLE := lib/fmt.c lib/crc32.c monitor/hostdt.c monitor/hostimg.c numa/palloc.c \
 	pmap/pmap.c pmap/stage2.c vcpu/mmio_decode.c vcpu/vgic.c vcpu/vpl011.c
-HOST_CFLAGS := -O1 -g -Wall -Wextra -Iinclude $(addprefix -I,$(MON_DIRS)) -Itests/unit
+HOST_CFLAGS := -O1 -g -Wall -Wextra -Iinclude $(addprefix -I,$(MON_DIRS)) -Iloader -Itests/unit
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer
 
 # ---- the loader ----
@@ -37,14 +37,17 @@ guest: deps
 
 $(BUILD)/mon/%.c.o: %.c $(wildcard include/mirrorball/*.h */*.h)
 	@mkdir -p $(dir $@)
-	$(CROSS)gcc $(MON_CFLAGS) -c $< -o $@
+	@echo "  CC      $<"
+	@$(CROSS)gcc $(MON_CFLAGS) -c $< -o $@
 
 $(BUILD)/mon/%.S.o: %.S
 	@mkdir -p $(dir $@)
-	$(CROSS)gcc $(MON_CFLAGS) -c $< -o $@
+	@echo "  CC      $<"
+	@$(CROSS)gcc $(MON_CFLAGS) -c $< -o $@
 
 $(BUILD)/monitor.elf: $(MON_OBJ) monitor/monitor.ld
-	$(CROSS)ld -T monitor/monitor.ld --gc-sections -o $@ $(MON_OBJ)
+	@echo "  LD      $@"
+	@$(CROSS)ld --no-warn-rwx-segments -T monitor/monitor.ld --gc-sections -o $@ $(MON_OBJ)
 
 $(BUILD)/mball: $(LOADER_SRC) $(wildcard loader/*.h include/mirrorball/*.h)
 	@mkdir -p $(BUILD)

@@ -2,6 +2,7 @@
 #include "spinlock.h"
 #include "fmt.h"
 #include "vm.h"
+#include "arch.h"
 #include "mirrorball/console_proto.h"
 #include <stdarg.h>
 
@@ -57,12 +58,21 @@ void console_write(int chan, const char *s, uint64_t len)
 	spin_unlock(&tx_lock);
 }
 
+/* Counter value at boot: human-readable lines carry seconds since then. */
+static uint64_t boot_count;
+void console_mark_boot(void) { boot_count = read_sysreg(cntpct_el0); }
+
 void mb_printf(const char *fmt, ...)
 {
 	char buf[512];
+	int n = 0;
+	if (fmt[0] != '@') {      /* "@mb" lines are for the loader: keep them bare */
+		uint64_t ms = (read_sysreg(cntpct_el0) - boot_count) / (read_sysreg(cntfrq_el0) / 1000);
+		n = mb_snprintf(buf, sizeof(buf), "[%4lu.%03lu] ", ms / 1000, ms % 1000);
+	}
 	va_list ap;
 	va_start(ap, fmt);
-	int n = mb_vsnprintf(buf, sizeof(buf), fmt, ap);
+	n += mb_vsnprintf(buf + n, sizeof(buf) - n, fmt, ap);
 	va_end(ap);
 	if (n > (int)sizeof(buf) - 1)
 		n = sizeof(buf) - 1;

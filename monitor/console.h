@@ -4,6 +4,7 @@
 #define MB_CONSOLE_H
 #include <stdint.h>
 void console_init(uint64_t uart_base);
+void console_mark_boot(void);
 void console_put(int chan, uint8_t byte);
 void console_write(int chan, const char *s, uint64_t len);
 /* The monitor's own messages: one formatted line at a time, never interleaved. */

@@ -125,6 +125,7 @@ static void setup_memory(uint64_t img_end)
 void primary_main(void)
 {
 	const char *err = 0;
+	console_mark_boot();
 	mb_printf("Mirrorball monitor starting at EL%lu\n", (read_sysreg(CurrentEL) >> 2) & 3);
 	const void *dtb = (const void *)(uintptr_t)MB_HOST_RAM_BASE;
 	if (hostdt_parse(dtb, 2u << 20, &topo, &err)) {

@@ -206,20 +206,23 @@ void vm_stop(struct vm *vm, int reason)
 static void print_stats(struct vm *vm)
 {
 	char buf[1024];
-	uint64_t ex[EX_NCLASSES] = { 0 }, total = 0, injected = 0, overflows = 0;
+	uint64_t ex[EX_NCLASSES] = { 0 }, total = 0, injected = 0, overflows = 0, gticks = 0, mticks = 0;
+	uint64_t per_ms = read_sysreg(cntfrq_el0) / 1000;
 	for (int i = 0; i < vm->nvcpus; i++)
 		for (int c = 0; c < EX_NCLASSES; c++) {
 			ex[c] += vm->vcpu[i].exits[c];
 			total += vm->vcpu[i].exits[c];
 		}
 	for (int i = 0; i < vm->nvcpus; i++) {
+		gticks += vm->vcpu[i].guest_ticks;
+		mticks += vm->vcpu[i].monitor_ticks;
 		injected += vm->vcpu[i].vgic.injected;
 		overflows += vm->vcpu[i].vgic.lr_overflows;
 	}
 	int n = mb_snprintf(buf, sizeof(buf), "{\"name\":\"%s\",\"index\":%d,\"vcpus\":%d,\"memory_bytes\":%lu,"
-			    "\"home_node\":%d,\"run_seconds_x1000\":%lu,\"exits\":{\"total\":%lu",
+			    "\"home_node\":%d,\"run_ms\":%lu,\"guest_ms\":%lu,\"monitor_ms\":%lu,\"exits\":{\"total\":%lu",
 			    vm->name, vm->index, vm->nvcpus, vm->desc->mem_bytes, vm->home_node,
-			    (read_cntpct() - vm->start_ticks) * 1000 / read_sysreg(cntfrq_el0), total);
+			    (read_cntpct() - vm->start_ticks) / per_ms, gticks / per_ms, mticks / per_ms, total);
 	for (int c = 0; c < EX_NCLASSES; c++)
 		n += mb_snprintf(buf + n, sizeof(buf) - n, ",\"%s\":%lu", exit_class_name[c], ex[c]);
 	n += mb_snprintf(buf + n, sizeof(buf) - n,
@@ -239,6 +242,9 @@ static void vm_teardown(struct vm *vm)
 	mb_printf("@mb vm-exit %d %s %s\n", vm->index, vm->name, reason_name[vm->exit_reason]);
 	__atomic_store_n(&vm->state, VM_OFF, __ATOMIC_RELEASE);
 	if (__atomic_sub_fetch(&vms_running, 1, __ATOMIC_SEQ_CST) == 0) {
+		for (int i = 0; i < nr_pcpus; i++)
+			mb_printf("cpu%d: node %d, %d vCPUs, %lu interrupts, %lu idle wake-ups\n", i,
+				  pcpus[i].node, pcpus[i].nrq, pcpus[i].irqs, pcpus[i].idle_wakeups);
 		mb_printf("@mb all-done\n");
 		system_off();
 	}

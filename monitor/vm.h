@@ -43,6 +43,7 @@ struct vcpu {
 	uint64_t boot_pc, boot_ctx;
 	uint64_t exits[EX_NCLASSES];
 	uint64_t runs;
+	uint64_t guest_ticks, monitor_ticks;   /* time in the guest / handling its exits */
 };
 
 struct vm {

@@ -179,7 +179,10 @@ int vcpu_run(struct vcpu *v)
 			lr_access(i, &c->lr[i], 1);
 		write_sysreg(ICH_HCR_EL2, c->hcr);
 		isb();
+		uint64_t t_in = read_cntpct();
 		int kind = guest_enter(&v->regs);
+		uint64_t t_out = read_cntpct();
+		v->guest_ticks += t_out - t_in;
 		for (int i = 0; i < c->nlr; i++)
 			lr_access(i, &c->lr[i], 0);
 		write_sysreg(ICH_HCR_EL2, 0);    /* no maintenance interrupts while we are out */
@@ -197,5 +200,6 @@ int vcpu_run(struct vcpu *v)
 			       kind == 2 ? "FIQ" : "SError", v->regs.pc);
 			vm_stop(v->vm, VMX_CRASH);
 		}
+		v->monitor_ticks += read_cntpct() - t_out;
 	}
 }

@@ -73,6 +73,9 @@ static void panic(const char *msg)
 
 static void el2_cpu_setup(void)
 {
+	/* Route physical IRQs to EL2 from the start: with IMO clear, an idle monitor that
+	 * has never loaded a vCPU could not take its own interrupts and WFI would spin. */
+	write_sysreg(hcr_el2, HCR_RW | HCR_IMO | HCR_FMO | HCR_AMO);
 	write_sysreg(vtcr_el2, VTCR_VAL);
 	write_sysreg(cnthctl_el2, 1);          /* EL1 may read the physical counter, not its timer */
 	write_sysreg(cntvoff_el2, 0);

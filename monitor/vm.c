@@ -186,6 +186,8 @@ void vm_kick(void *arg, int idx)
 	struct pcpu *p = &pcpus[v->pcpu];
 	if (p != this_cpu())
 		gic_send_sgi(p->mpidr, SGI_KICK);
+	else if (p->loaded != v)
+		p->need_resched = 1;      /* a sleeper beside us woke: let it run soon */
 }
 
 /* ---- stop and teardown ---- */

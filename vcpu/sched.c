@@ -21,19 +21,20 @@ uint64_t sched_slice_ticks(void)
 	return slice_ticks;
 }
 
-/* Least-loaded pCPU, preferring the VM's home node. Called on CPU 0 while creating VMs. */
+/* Least-loaded pCPU; among equals, one on the VM's home node. Spreading comes first:
+ * an idle pCPU elsewhere beats sharing one at home. Called on CPU 0 while creating VMs. */
 void sched_assign(struct vcpu *v)
 {
-	int best = -1;
-	for (int pass = 0; pass < 2 && best < 0; pass++)
-		for (int i = 0; i < nr_pcpus; i++) {
-			if (pass == 0 && v->vm->home_node >= 0 && pcpus[i].node != v->vm->home_node)
-				continue;
-			if (!pcpus[i].online || pcpus[i].nrq >= PCPU_MAX_VCPUS)
-				continue;
-			if (best < 0 || pcpus[i].nrq < pcpus[best].nrq)
-				best = i;
+	int best = -1, best_key = 0;
+	for (int i = 0; i < nr_pcpus; i++) {
+		if (!pcpus[i].online || pcpus[i].nrq >= PCPU_MAX_VCPUS)
+			continue;
+		int key = pcpus[i].nrq * 2 + (pcpus[i].node != v->vm->home_node);
+		if (best < 0 || key < best_key) {
+			best = i;
+			best_key = key;
 		}
+	}
 	if (best < 0)
 		best = 0;      /* every queue full: cannot happen with MAX_VMS * vCPUs <= 8 * 32 */
 	struct pcpu *p = &pcpus[best];
@@ -143,6 +144,12 @@ void sched_loop(void)
 			continue;
 		}
 		p->need_resched = 0;
+		/* switch first: the vCPU we put away may be a sleeper whose timer needs arming */
+		if (p->loaded != v) {
+			if (p->loaded)
+				vcpu_put(p->loaded);
+			vcpu_load(v);
+		}
 		program_timer(p, others);
 		vcpu_run(v);
 		if (v->vm->state == VM_STOPPING && v->state != VCPU_PARKED)

@@ -160,11 +160,6 @@ int vcpu_run(struct vcpu *v)
 	struct pcpu *pc = this_cpu();
 	struct vgic *g = &v->vm->vgic;
 	struct vgic_cpu *c = &v->vgic;
-	if (pc->loaded != v) {
-		if (pc->loaded)
-			vcpu_put(pc->loaded);
-		vcpu_load(v);
-	}
 	for (;;) {
 		if (v->vm->state != VM_RUNNING)
 			return RUN_STOP;

@@ -39,6 +39,7 @@
 #define HCR_TIDCP (1ULL << 20)
 #define HCR_TACR  (1ULL << 21)
 #define HCR_TSW   (1ULL << 22)
+#define HCR_TTLB  (1ULL << 25)
 #define HCR_RW    (1ULL << 31)
 
 #define ESR_EC(esr)  (((esr) >> 26) & 0x3F)

@@ -37,3 +37,20 @@ void arch_sync_icache(void)
 {
 	__asm__ volatile("ic ialluis; dsb ish; isb" ::: "memory");
 }
+
+void arch_zero_page(void *page)
+{
+	static uint64_t zva_bytes;
+	if (!zva_bytes) {
+		uint64_t dczid = read_sysreg(dczid_el0);
+		zva_bytes = (dczid & 16) ? 8 : 4ULL << (dczid & 15);   /* DZP set: DC ZVA prohibited */
+	}
+	if (zva_bytes < 16) {
+		uint64_t *q = page;
+		for (int i = 0; i < 512; i++)
+			q[i] = 0;
+		return;
+	}
+	for (uint64_t a = (uint64_t)(uintptr_t)page, end = a + 4096; a < end; a += zva_bytes)
+		__asm__ volatile("dc zva, %0" :: "r"(a) : "memory");
+}

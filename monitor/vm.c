@@ -16,7 +16,7 @@ static int vms_running;
 static const uint8_t *image_base;
 
 const char *const exit_class_name[EX_NCLASSES] = {
-	"wfi", "wfe", "hvc", "smc", "sysreg", "mmio", "stage2_fault", "irq", "undef", "other"
+	"wfi", "wfe", "hvc", "smc", "sysreg", "tlbi", "mmio", "stage2_fault", "irq", "undef", "other"
 };
 static const char *const reason_name[] = { "none", "poweroff", "reset", "crash", "error" };
 
@@ -39,7 +39,7 @@ static uint64_t alloc_zeroed(int use, uint16_t vm)
 	struct pcpu *p = this_cpu();
 	uint64_t page = palloc_alloc(&g_palloc, p->node, &p->pcache);
 	if (page) {
-		memset((void *)(uintptr_t)page, 0, PAGE_SIZE);
+		arch_zero_page((void *)(uintptr_t)page);
 		struct memmap_entry *m = memmap_of(&g_palloc, page);
 		if (m) {
 			m->use = (uint16_t)use;
@@ -155,6 +155,10 @@ void vm_create_all(const void *image)
 			vm->vcpu[c].state = VCPU_OFF;
 			sched_assign(&vm->vcpu[c]);
 		}
+		vm->single_pcpu = 1;
+		for (int c = 1; c < vm->nvcpus; c++)
+			if (vm->vcpu[c].pcpu != vm->vcpu[0].pcpu)
+				vm->single_pcpu = 0;
 	}
 	for (int i = 0; i < nr_vms; i++)
 		if (vm_boot(&vms[i])) {

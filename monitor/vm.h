@@ -13,7 +13,7 @@
 
 #define MAX_VMS MB_IMG_MAX_VMS
 
-enum exit_class { EX_WFI, EX_WFE, EX_HVC, EX_SMC, EX_SYSREG, EX_MMIO, EX_S2FAULT, EX_IRQ,
+enum exit_class { EX_WFI, EX_WFE, EX_HVC, EX_SMC, EX_SYSREG, EX_TLBI, EX_MMIO, EX_S2FAULT, EX_IRQ,
 		  EX_UNDEF, EX_OTHER, EX_NCLASSES };
 extern const char *const exit_class_name[EX_NCLASSES];
 
@@ -54,6 +54,7 @@ struct vm {
 	int nvcpus;
 	uint16_t vmid;
 	int home_node;
+	int single_pcpu;               /* every vCPU on one pCPU: TLB maintenance stays local */
 	volatile int state;            /* enum vm_state */
 	int exit_reason;
 	int parked;                    /* vCPUs that have stopped for good */

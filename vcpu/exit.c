@@ -46,6 +46,27 @@ static void handle_wfx(struct vcpu *v, uint64_t esr)
 #define SYSREG(op0, op1, crn, crm, op2) (((op0) << 20) | ((op2) << 17) | ((op1) << 14) | ((crn) << 10) | ((crm) << 1))
 #define SR_MASK SYSREG(3, 7, 15, 15, 7)
 
+/* Guest TLB maintenance, trapped (HCR_EL2.TTLB) only for VMs whose vCPUs all share one
+ * pCPU: there a broadcast is wasted, and under QEMU it stops every emulated CPU. So the
+ * inner-shareable forms are done locally; the VMID is the guest's, loaded in VTTBR_EL2. */
+#define TLBI_LOCAL(op)  __asm__ volatile("tlbi " op ", %0" :: "r"(arg) : "memory")
+static int guest_tlbi(uint32_t crm, uint32_t op2, uint64_t arg)
+{
+	if (crm != 3 && crm != 7)
+		return -1;
+	switch (op2) {
+	case 0: __asm__ volatile("tlbi vmalle1" ::: "memory"); break;
+	case 1: TLBI_LOCAL("vae1"); break;
+	case 2: TLBI_LOCAL("aside1"); break;
+	case 3: TLBI_LOCAL("vaae1"); break;
+	case 5: TLBI_LOCAL("vale1"); break;
+	case 7: TLBI_LOCAL("vaale1"); break;
+	default: return -1;
+	}
+	dsb(nsh);
+	return 0;
+}
+
 static void handle_sysreg(struct vcpu *v, uint64_t esr)
 {
 	uint32_t iss = ESR_ISS(esr);
@@ -59,6 +80,10 @@ static void handle_sysreg(struct vcpu *v, uint64_t esr)
 		vgic_sgi1r(&v->vm->vgic, v->id, val);
 	} else if ((id == SYSREG(3, 0, 12, 11, 6) || id == SYSREG(3, 0, 12, 11, 7)) && !read) {
 		/* ICC_ASGI1R / ICC_SGI0R: no other security state, no group 0: ignored */
+	} else if (((iss >> 20) & 3) == 1 && ((iss >> 14) & 7) == 0 && ((iss >> 10) & 15) == 8 &&
+		   v->vm->single_pcpu && !guest_tlbi((iss >> 1) & 15, (iss >> 17) & 7, val)) {
+		v->exits[EX_TLBI]++;
+		v->exits[EX_SYSREG]--;
 	} else if (((iss >> 20) & 3) == 1) {
 		/* DC ISW/CSW/CISW (trapped by TSW): set/way maintenance is meaningless for a guest
 		 * whose memory the monitor maps; QEMU has no caches to clean. */

@@ -13,7 +13,7 @@ void handle_irqs(void);
 
 #define PSTATE_EL1H_MASKED 0x3C5ULL      /* EL1h, D, A, I, F masked */
 #define SCTLR_EL1_RESET    0x30D00800ULL /* RES1 bits, MMU and caches off */
-#define HCR_GUEST (HCR_VM | HCR_SWIO | HCR_FMO | HCR_IMO | HCR_AMO | HCR_FB | HCR_BSU_IS | \
+#define HCR_GUEST (HCR_VM | HCR_SWIO | HCR_FMO | HCR_IMO | HCR_AMO | HCR_BSU_IS | \
 		   HCR_TWI | HCR_TSC | HCR_TIDCP | HCR_TACR | HCR_TSW | HCR_RW)
 
 #define LR_CASE(n, crm, op2) case n: if (w) write_sysreg(S3_4_C12_##crm##_##op2, *v); else *v = read_sysreg(S3_4_C12_##crm##_##op2); break;
@@ -76,7 +76,7 @@ void vcpu_load(struct vcpu *v)
 	write_sysreg(ICH_AP0R0_EL2, v->vgic.ap0r0);
 	write_sysreg(ICH_AP1R0_EL2, v->vgic.ap1r0);
 	write_sysreg(vttbr_el2, v->vm->s2.root | (uint64_t)v->vm->vmid << 48);
-	write_sysreg(hcr_el2, HCR_GUEST);
+	write_sysreg(hcr_el2, HCR_GUEST | (v->vm->single_pcpu ? HCR_TTLB : 0));
 	isb();
 	this_cpu()->loaded = v;
 }

@@ -33,7 +33,7 @@ void handle_irqs(void)
 			gic_eoi(intid);
 			halt_this_cpu();
 		case MB_PPI_MAINT:
-			write_sysreg(ICH_HCR_EL2, 0);
+			vgic_hw_quiesce();   /* the exit path re-reads the list registers */
 			break;
 		case MB_PPI_HYPTIMER:
 			sched_timer_irq();

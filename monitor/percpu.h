@@ -20,6 +20,8 @@ struct pcpu {
 	uint64_t mpidr;
 	uint64_t gicr_rd;               /* this CPU's redistributor RD_base */
 	struct vcpu *loaded;            /* whose EL1, FP, timer and vGIC state is in the hardware */
+	struct vcpu *lr_owner;          /* whose list registers hw_lr[] mirrors */
+	uint64_t hw_lr[16], hw_hcr;     /* what ICH_LR<n>_EL2 and ICH_HCR_EL2 hold */
 	struct vcpu *rq[PCPU_MAX_VCPUS];/* vCPUs this pCPU owns; only it changes their run state */
 	int nrq;
 	int rq_pos;

@@ -90,7 +90,8 @@ void vcpu_reset(struct vcpu *v, uint64_t pc, uint64_t x0);
 void vcpu_inject_undef(struct vcpu *v);
 void vcpu_inject_dabt(struct vcpu *v, uint64_t far);
 void vcpu_inject_iabt(struct vcpu *v, uint64_t far);
-int vcpu_run(struct vcpu *v);               /* runs until it blocks, stops or is preempted */
+int vcpu_run(struct vcpu *v);
+void vgic_hw_quiesce(void);               /* runs until it blocks, stops or is preempted */
 
 /* exit.c */
 void handle_guest_sync(struct vcpu *v);

@@ -135,6 +135,7 @@ void sched_loop(void)
 		struct vcpu *v = pick(p, &others);
 		if (!v) {
 			program_timer(p, 0);
+			vgic_hw_quiesce();
 			/* WFI with IRQs masked still wakes on a pending interrupt; taking it after
 			 * closes the race with a doorbell that arrives between pick() and wfi. */
 			wfi();

@@ -155,11 +155,57 @@ void vcpu_inject_iabt(struct vcpu *v, uint64_t far)
 
 enum { RUN_BLOCKED, RUN_STOP, RUN_PREEMPT };
 
+/* Every ICH_* access is slow under emulation, so the pCPU remembers what its list
+ * registers and ICH_HCR_EL2 hold and touches only what changed. */
+static void load_lrs(struct pcpu *pc, struct vcpu *v)
+{
+	struct vgic_cpu *c = &v->vgic;
+	int all = pc->lr_owner != v;
+	for (int i = 0; i < c->nlr; i++)
+		if (all || pc->hw_lr[i] != c->lr[i]) {
+			lr_access(i, &c->lr[i], 1);
+			pc->hw_lr[i] = c->lr[i];
+		}
+	pc->lr_owner = v;
+	if (pc->hw_hcr != c->hcr) {
+		write_sysreg(ICH_HCR_EL2, c->hcr);
+		pc->hw_hcr = c->hcr;
+	}
+	isb();
+}
+
+static void save_lrs(struct pcpu *pc, struct vcpu *v)
+{
+	struct vgic_cpu *c = &v->vgic;
+	int maint = (pc->hw_hcr & ICH_HCR_UIE) != 0;
+	for (int i = 0; i < c->nlr; i++)
+		if (pc->hw_lr[i]) {          /* an empty LR stays empty: only we fill them */
+			lr_access(i, &c->lr[i], 0);
+			pc->hw_lr[i] = c->lr[i];
+			maint |= (c->lr[i] & LR_EOI) != 0;
+		}
+	if (maint) {                         /* no maintenance interrupts while we are out */
+		write_sysreg(ICH_HCR_EL2, 0);
+		pc->hw_hcr = 0;
+		isb();
+	}
+}
+
+/* Before the pCPU idles: a pending virtual interrupt must not keep WFI from sleeping. */
+void vgic_hw_quiesce(void)
+{
+	struct pcpu *pc = this_cpu();
+	if (pc->hw_hcr) {
+		write_sysreg(ICH_HCR_EL2, 0);
+		pc->hw_hcr = 0;
+		isb();
+	}
+}
+
 int vcpu_run(struct vcpu *v)
 {
 	struct pcpu *pc = this_cpu();
 	struct vgic *g = &v->vm->vgic;
-	struct vgic_cpu *c = &v->vgic;
 	for (;;) {
 		if (v->vm->state != VM_RUNNING)
 			return RUN_STOP;
@@ -170,18 +216,12 @@ int vcpu_run(struct vcpu *v)
 			return RUN_PREEMPT;
 		}
 		vgic_flush_lrs(g, v->id);
-		for (int i = 0; i < c->nlr; i++)
-			lr_access(i, &c->lr[i], 1);
-		write_sysreg(ICH_HCR_EL2, c->hcr);
-		isb();
+		load_lrs(pc, v);
 		uint64_t t_in = read_cntpct();
 		int kind = guest_enter(&v->regs);
 		uint64_t t_out = read_cntpct();
 		v->guest_ticks += t_out - t_in;
-		for (int i = 0; i < c->nlr; i++)
-			lr_access(i, &c->lr[i], 0);
-		write_sysreg(ICH_HCR_EL2, 0);    /* no maintenance interrupts while we are out */
-		isb();
+		save_lrs(pc, v);
 		vgic_sync_lrs(g, v->id);
 		v->runs++;
 		if (kind == 0) {

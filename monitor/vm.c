@@ -236,7 +236,7 @@ static void print_stats(struct vm *vm)
 			 "\"cow_breaks\":%lu,\"irqs_injected\":%lu,\"lr_overflows\":%lu,"
 			 "\"uart_tx_bytes\":%lu,\"unhandled_accesses\":%lu,\"bad_device_accesses\":%lu}",
 			 vm->pmap.touched, vm->pmap.owned, vm->pmap.cow, vm->pmap.cow_breaks, injected,
-			 overflows, vm->uart.tx_bytes, vm->unhandled, vm->bad_mmio + vm->vgic.bad_accesses);
+			 overflows, vm->uart.tx_bytes, vm->unhandled, vm->bad_mmio);
 	mb_printf("@mb stats %s\n", buf);
 }
 

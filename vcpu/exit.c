@@ -74,16 +74,18 @@ static void handle_sysreg(struct vcpu *v, uint64_t esr)
 	uint32_t id = iss & SR_MASK;
 	uint64_t val = rt == 31 ? 0 : v->regs.x[rt];
 	uint64_t result = 0;
-	v->exits[EX_SYSREG]++;
 
+	if (((iss >> 20) & 3) == 1 && ((iss >> 14) & 7) == 0 && ((iss >> 10) & 15) == 8 &&
+	    v->vm->single_pcpu && !guest_tlbi((iss >> 1) & 15, (iss >> 17) & 7, val)) {
+		v->exits[EX_TLBI]++;
+		v->regs.pc += 4;
+		return;
+	}
+	v->exits[EX_SYSREG]++;
 	if (id == SYSREG(3, 0, 12, 11, 5) && !read) {             /* ICC_SGI1R_EL1 */
 		vgic_sgi1r(&v->vm->vgic, v->id, val);
 	} else if ((id == SYSREG(3, 0, 12, 11, 6) || id == SYSREG(3, 0, 12, 11, 7)) && !read) {
 		/* ICC_ASGI1R / ICC_SGI0R: no other security state, no group 0: ignored */
-	} else if (((iss >> 20) & 3) == 1 && ((iss >> 14) & 7) == 0 && ((iss >> 10) & 15) == 8 &&
-		   v->vm->single_pcpu && !guest_tlbi((iss >> 1) & 15, (iss >> 17) & 7, val)) {
-		v->exits[EX_TLBI]++;
-		v->exits[EX_SYSREG]--;
 	} else if (((iss >> 20) & 3) == 1) {
 		/* DC ISW/CSW/CISW (trapped by TSW): set/way maintenance is meaningless for a guest
 		 * whose memory the monitor maps; QEMU has no caches to clean. */

@@ -11,7 +11,7 @@ MON_SRC  := $(wildcard monitor/*.c vcpu/*.c pmap/*.c numa/*.c) lib/string.c lib/
 MON_ASM  := $(wildcard monitor/*.S)
 MON_OBJ  := $(patsubst %,$(BUILD)/mon/%.o,$(MON_SRC) $(MON_ASM))
 MON_CFLAGS := -O2 -g -Wall -Wextra -Werror=implicit-function-declaration -Wno-unused-parameter -ffreestanding -nostdlib \
-	-mgeneral-regs-only -mno-outline-atomics -fno-stack-protector -fno-pic -mstrict-align \
+	-march=armv8-a+crc -mgeneral-regs-only -mno-outline-atomics -fno-stack-protector -fno-pic -mstrict-align \
 	-ffunction-sections -fno-builtin-memcpy -Iinclude $(addprefix -I,$(MON_DIRS))
 
 # ---- portable code also built for the host (unit tests, fuzzers) ----

@@ -2,7 +2,7 @@
 #include "mirrorball/arch_hooks.h"
 #include "arch.h"
 
-void arch_s2_flush_ipa(uint16_t vmid, uint64_t ipa)
+void arch_s2_flush_ipa(uint16_t vmid, uint64_t ipa, int broadcast)
 {
 	/* TLBI by IPA acts on the VMID in VTTBR_EL2: switch to the target VM's VMID if needed. */
 	uint64_t vttbr = read_sysreg(vttbr_el2);
@@ -11,11 +11,20 @@ void arch_s2_flush_ipa(uint16_t vmid, uint64_t ipa)
 		write_sysreg(vttbr_el2, (uint64_t)vmid << 48);
 		isb();
 	}
-	dsb(ishst);
-	__asm__ volatile("tlbi ipas2e1is, %0" :: "r"(ipa >> 12) : "memory");
-	dsb(ish);
-	__asm__ volatile("tlbi vmalle1is" ::: "memory");
-	dsb(ish);
+	if (broadcast) {
+		dsb(ishst);
+		__asm__ volatile("tlbi ipas2e1is, %0" :: "r"(ipa >> 12) : "memory");
+		dsb(ish);
+		__asm__ volatile("tlbi vmalle1is" ::: "memory");
+		dsb(ish);
+	} else {
+		/* under QEMU a broadcast stops every emulated CPU: worth avoiding when we can */
+		dsb(nshst);
+		__asm__ volatile("tlbi ipas2e1, %0" :: "r"(ipa >> 12) : "memory");
+		dsb(nsh);
+		__asm__ volatile("tlbi vmalle1" ::: "memory");
+		dsb(nsh);
+	}
 	isb();
 	if (switch_vmid) {
 		write_sysreg(vttbr_el2, vttbr);

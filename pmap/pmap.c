@@ -160,3 +160,19 @@ void pmap_destroy(struct pmap *pm, const struct page_source *guest, const struct
 	}
 	pm->touched = pm->owned = pm->cow = 0;
 }
+
+int pmap_prefault(struct pmap *pm, struct stage2 *s2, uint64_t gpa, unsigned pages,
+		  const struct page_source *guest, const struct page_source *tables)
+{
+	uint64_t span = (uint64_t)pages << PAGE_SHIFT;
+	uint64_t start = gpa & ~(span - 1);
+	for (uint64_t a = start; a < start + span; a += PAGE_SIZE) {
+		if (a == (gpa & ~(PAGE_SIZE - 1)) || !pmap_covers(pm, a))
+			continue;
+		if (pmap_lookup(pm, a) & PMAP_PRESENT)
+			continue;
+		if (pmap_fault(pm, s2, a, 0, guest, tables))
+			return PMAP_NOMEM;
+	}
+	return PMAP_OK;
+}

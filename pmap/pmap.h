@@ -44,6 +44,10 @@ static inline int pmap_covers(const struct pmap *pm, uint64_t gpa)
  * and stage-2 tables. */
 int pmap_fault(struct pmap *pm, struct stage2 *s2, uint64_t gpa, int write,
 	       const struct page_source *guest, const struct page_source *tables);
+/* After a first-touch fault at gpa: also fill the not-yet-present pages of the aligned
+ * 'pages'-page block around it, saving the guest the exits it would take one by one. */
+int pmap_prefault(struct pmap *pm, struct stage2 *s2, uint64_t gpa, unsigned pages,
+		  const struct page_source *guest, const struct page_source *tables);
 /* Map machine page 'page' read-only copy-on-write at gpa (e.g. a page of the host image). */
 int pmap_map_cow(struct pmap *pm, uint64_t gpa, uint64_t page, const struct page_source *tables);
 /* Entry for gpa, 0 if none. */

@@ -21,6 +21,7 @@
 struct stage2 {
 	uint64_t root;    /* machine address, 8 KiB aligned */
 	uint16_t vmid;
+	int local_tlb;     /* the VM's vCPUs all run on one pCPU: TLB invalidation stays local */
 };
 
 /* Install (or replace) the level-3 entry for ipa. A replaced valid entry is broken first

@@ -5,6 +5,9 @@
 #include "console.h"
 #include "mmio_decode.h"
 
+#ifndef PREFAULT_PAGES
+#define PREFAULT_PAGES 16
+#endif
 #define EC_WFX    0x01
 #define EC_HVC64  0x16
 #define EC_SMC64  0x17
@@ -144,7 +147,10 @@ static void handle_dabt(struct vcpu *v, uint64_t esr)
 	if (pmap_covers(&vm->pmap, gpa) && (fsc & 0x30) == 0 && (fsc & 0x0C) != 0) {
 		/* translation, access-flag or permission fault on RAM */
 		v->exits[EX_S2FAULT]++;
+		int first_touch = !(pmap_lookup(&vm->pmap, gpa) & PMAP_PRESENT);
 		int rc = pmap_fault(&vm->pmap, &vm->s2, gpa, write, &guest_pages, &guest_pages);
+		if (!rc && first_touch && PREFAULT_PAGES > 1)
+			rc = pmap_prefault(&vm->pmap, &vm->s2, gpa, PREFAULT_PAGES, &guest_pages, &guest_pages);
 		if (rc) {
 			vm_log(vm, "vcpu%d: out of machine memory at gpa %lx; stopping the VM", v->id, gpa);
 			vm_stop(vm, VMX_ERROR);

@@ -4,8 +4,9 @@
 #define MB_ARCH_HOOKS_H
 #include <stdint.h>
 #include <stddef.h>
-/* Invalidate stage-2 TLB entries for one IPA of the VM with this VMID, on every pCPU. */
-void arch_s2_flush_ipa(uint16_t vmid, uint64_t ipa);
+/* Invalidate stage-2 TLB entries for one IPA of the VM with this VMID: on every pCPU if
+ * broadcast, else only on this one (the VM has never run anywhere else). */
+void arch_s2_flush_ipa(uint16_t vmid, uint64_t ipa, int broadcast);
 /* Clean data cache lines covering [p, p+len) to the point of coherency (guests may run
  * with their MMU off, i.e. non-cacheable, and must see what the monitor wrote). */
 void arch_clean_dcache(const void *p, size_t len);

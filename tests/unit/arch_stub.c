@@ -10,7 +10,7 @@ void arch_stub_reset(void)
 	memset(&arch_stub, 0, sizeof(arch_stub));
 }
 
-void arch_s2_flush_ipa(uint16_t vmid, uint64_t ipa)
+void arch_s2_flush_ipa(uint16_t vmid, uint64_t ipa, int broadcast)
 {
 	arch_stub.s2_flushes++;
 	arch_stub.last_flush_vmid = vmid;

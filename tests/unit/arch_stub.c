@@ -15,6 +15,7 @@ void arch_s2_flush_ipa(uint16_t vmid, uint64_t ipa, int broadcast)
 	arch_stub.s2_flushes++;
 	arch_stub.last_flush_vmid = vmid;
 	arch_stub.last_flush_ipa = ipa;
+	arch_stub.last_flush_broadcast = broadcast;
 }
 
 void arch_clean_dcache(const void *p, size_t len)

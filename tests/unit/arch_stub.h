@@ -9,6 +9,7 @@ struct arch_stub_counters {
 	unsigned long s2_flushes;      /* arch_s2_flush_ipa calls */
 	uint16_t last_flush_vmid;
 	uint64_t last_flush_ipa;
+	int last_flush_broadcast;      /* 0: the VM ran on one pCPU only */
 	unsigned long dcache_cleans;   /* arch_clean_dcache calls */
 	size_t dcache_bytes;           /* sum of their lengths */
 	const void *last_clean;

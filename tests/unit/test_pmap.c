@@ -243,13 +243,22 @@ static void test_s2_break_before_make(void **state)
 	assert_int_equal(s2_map(&s2, ipa, pa2, 1, &tables), 0);
 	assert_int_equal(arch_stub.s2_flushes, 2);
 	assert_int_equal(s2_lookup(&s2, ipa) & S2_ADDR_MASK, pa2);
+	assert_int_equal(arch_stub.last_flush_broadcast, 1);
+	/* a VM that only ever ran on one pCPU gets local invalidation */
+	s2.local_tlb = 1;
+	assert_int_equal(s2_map(&s2, ipa, pa1, 1, &tables), 0);
+	assert_int_equal(arch_stub.s2_flushes, 3);
+	assert_int_equal(arch_stub.last_flush_broadcast, 0);
+	s2.local_tlb = 0;
+	assert_int_equal(s2_map(&s2, ipa, pa2, 1, &tables), 0);
+	assert_int_equal(arch_stub.s2_flushes, 4);
 	/* unmap flushes; unmapping what is not mapped does not */
 	s2_unmap(&s2, ipa);
 	assert_int_equal(s2_lookup(&s2, ipa), 0);
-	assert_int_equal(arch_stub.s2_flushes, 3);
+	assert_int_equal(arch_stub.s2_flushes, 5);
 	s2_unmap(&s2, ipa);
 	s2_unmap(&s2, 0x7000000000ULL);        /* no tables there at all */
-	assert_int_equal(arch_stub.s2_flushes, 3);
+	assert_int_equal(arch_stub.s2_flushes, 5);
 }
 
 static void test_s2_destroy(void **state)

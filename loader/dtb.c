@@ -67,6 +67,8 @@ static int write_tree(void *fdt, const struct vm_cfg *vm, uint64_t initrd_start,
 		T(fdt_property_u64(fdt, "linux,initrd-end", initrd_end));
 	}
 	T(fdt_property_string(fdt, "mirrorball,hostname", vm->name));
+	/* The monitor writes how often it has started this VM here (0 the first time). */
+	T(fdt_property_u32(fdt, "mirrorball,boot-count", 0));
 	if (vm->script)
 		T(fdt_property_string(fdt, "mirrorball,script", vm->script));
 	T(fdt_end_node(fdt));

@@ -3,7 +3,7 @@
 BUILD   := build
 CROSS   ?= aarch64-linux-gnu-
 CC      ?= gcc
-CONFIG  ?= configs/single.conf
+CONFIG  ?= configs/eight-linux.conf
 
 # ---- the monitor: freestanding AArch64 at EL2 ----
 MON_DIRS := monitor vcpu pmap numa lib

@@ -32,6 +32,21 @@ void arch_s2_flush_ipa(uint16_t vmid, uint64_t ipa, int broadcast)
 	}
 }
 
+void arch_s2_flush_vmid(uint16_t vmid, int broadcast)
+{
+	uint64_t vttbr = read_sysreg(vttbr_el2);
+	write_sysreg(vttbr_el2, (uint64_t)vmid << 48);
+	isb();
+	dsb(ishst);
+	if (broadcast)
+		__asm__ volatile("tlbi vmalls12e1is" ::: "memory");
+	else
+		__asm__ volatile("tlbi vmalls12e1" ::: "memory");
+	dsb(ish);
+	write_sysreg(vttbr_el2, vttbr);
+	isb();
+}
+
 void arch_clean_dcache(const void *p, size_t len)
 {
 	uint64_t ctr = read_sysreg(ctr_el0);

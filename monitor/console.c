@@ -64,7 +64,7 @@ void console_mark_boot(void) { boot_count = read_sysreg(cntpct_el0); }
 
 void mb_printf(const char *fmt, ...)
 {
-	char buf[512];
+	char buf[1536];      /* an @mb stats line is one long JSON object */
 	int n = 0;
 	if (fmt[0] != '@') {      /* "@mb" lines are for the loader: keep them bare */
 		uint64_t ms = (read_sysreg(cntpct_el0) - boot_count) / (read_sysreg(cntfrq_el0) / 1000);

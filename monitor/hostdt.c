@@ -227,3 +227,45 @@ int hostdt_parse(const void *blob, size_t max_size, struct host_topology *t, con
 				t->distance[a][c] = a == c ? 10 : 20;
 	return 0;
 }
+
+long fdt_prop_offset(const void *blob, size_t max_size, const char *name, uint32_t *len)
+{
+	const uint8_t *b = blob;
+	if (max_size < 40 || be32(b) != FDT_MAGIC)
+		return -1;
+	uint32_t total = be32(b + 4), off_struct = be32(b + 8), off_strings = be32(b + 12);
+	uint32_t size_strings = be32(b + 32), size_struct = be32(b + 36);
+	if (total > max_size || off_struct > total || size_struct > total - off_struct ||
+	    off_strings > total || size_strings > total - off_strings)
+		return -1;
+	const uint8_t *p = b + off_struct, *end = p + size_struct;
+	size_t want = strlen(name);
+	while (p + 4 <= end) {
+		uint32_t tok = be32(p);
+		p += 4;
+		if (tok == FDT_BEGIN_NODE) {
+			size_t l = strnlen((const char *)p, end - p);
+			if (p + l >= end)
+				return -1;
+			p += ALIGN_UP(l + 1, 4);
+		} else if (tok == FDT_PROP) {
+			if (p + 8 > end)
+				return -1;
+			uint32_t plen = be32(p), nameoff = be32(p + 4);
+			p += 8;
+			if (plen > (uint32_t)(end - p) || nameoff >= size_strings)
+				return -1;
+			const char *pname = (const char *)b + off_strings + nameoff;
+			if (strnlen(pname, size_strings - nameoff) == want && !memcmp(pname, name, want)) {
+				*len = plen;
+				return (long)(p - b);
+			}
+			p += ALIGN_UP(plen, 4);
+		} else if (tok == FDT_END_NODE || tok == FDT_NOP) {
+			continue;
+		} else {
+			return -1;   /* FDT_END or garbage */
+		}
+	}
+	return -1;
+}

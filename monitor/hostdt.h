@@ -29,4 +29,7 @@ struct host_topology {
 
 /* Parses blob (at most max_size bytes). Returns 0, or -1 with a reason in *err. */
 int hostdt_parse(const void *blob, size_t max_size, struct host_topology *t, const char **err);
+/* Offset (from the blob's start) of the value of the first property called name, and its
+ * length; -1 if there is none or the blob is damaged. Used to patch a guest's device tree. */
+long fdt_prop_offset(const void *blob, size_t max_size, const char *name, uint32_t *len);
 #endif

@@ -109,18 +109,30 @@ void secondary_main(uint64_t id)
 	sched_loop();
 }
 
-static void setup_memory(uint64_t img_end)
+/* RAM layout at boot: [DTB][monitor][host image][the image's memmap][free ...]. The image
+ * stays in memory for the monitor's life: its pages are mapped into guests copy-on-write. */
+static void setup_memory(uint64_t img_base, uint64_t img_size)
 {
 	palloc_reset(&g_palloc, topo.nnodes);
 	palloc_set_distances(&g_palloc, topo.distance);
-	uint64_t reserved_end = ALIGN_UP(img_end > (uint64_t)(uintptr_t)__image_end ? img_end : (uint64_t)(uintptr_t)__image_end, PAGE_SIZE);
+	uint64_t img_end = ALIGN_UP(img_base + img_size, PAGE_SIZE);
+	uint64_t img_pages = (img_end - img_base) >> PAGE_SHIFT;
+	struct memmap_entry *img_memmap = (struct memmap_entry *)(uintptr_t)img_end;
+	uint64_t reserved_end = ALIGN_UP(img_end + img_pages * sizeof(struct memmap_entry), PAGE_SIZE);
+	if (reserved_end < (uint64_t)(uintptr_t)__image_end)
+		reserved_end = ALIGN_UP((uint64_t)(uintptr_t)__image_end, PAGE_SIZE);
+	int img_node = 0;
 	for (int i = 0; i < topo.nmem; i++) {
 		uint64_t base = topo.mem[i].base, end = base + topo.mem[i].size;
+		if (img_base >= base && img_base < end)
+			img_node = topo.mem[i].node;
 		if (base < reserved_end && end > MB_HOST_RAM_BASE)
-			base = reserved_end;      /* DTB, monitor and host image */
+			base = reserved_end;      /* DTB, monitor, host image and its memmap */
 		if (end > base && palloc_add_range(&g_palloc, topo.mem[i].node, base, end))
 			mb_printf("warning: memory range %lx-%lx not usable\n", base, end);
 	}
+	if (palloc_add_used_range(&g_palloc, img_node, img_base, img_end, img_memmap, MM_IMAGE))
+		mb_printf("warning: the host image's pages are not tracked\n");
 	for (int n = 0; n < topo.nnodes; n++)
 		mb_printf("node %d: %lu MiB free for guests\n", n, palloc_free_pages(&g_palloc, n) >> 8);
 }
@@ -160,7 +172,7 @@ void primary_main(void)
 		system_off();
 	}
 	mb_printf("host image: %u VMs, %u blobs, %lu bytes, checksums good\n", img->nvms, img->nblobs, img->total_size);
-	setup_memory(MB_HOSTIMG_LOAD_ADDR + img->total_size);
+	setup_memory(MB_HOSTIMG_LOAD_ADDR, img->total_size);
 
 	gic_dist_init(topo.gicd_base);
 	percpu_setup(0);

@@ -4,6 +4,7 @@
 #include "gic.h"
 #include "console.h"
 #include "hostimg.h"
+#include "hostdt.h"
 #include "fmt.h"
 #include "mb_string.h"
 #include "arch.h"
@@ -89,6 +90,23 @@ static int load_blob(struct vm *vm, uint64_t gpa, const struct mb_img_blob *b)
 	return 0;
 }
 
+/* Tell the guest how often it has been started: the loader left a 4-byte
+ * "mirrorball,boot-count" in /chosen; this VM's copy of that page becomes private. */
+static void patch_boot_count(struct vm *vm, const struct mb_img_blob *dtb)
+{
+	uint32_t len;
+	long off = fdt_prop_offset(image_base + dtb->offset, dtb->size, "mirrorball,boot-count", &len);
+	if (off < 0 || len != 4)
+		return;
+	uint64_t ma = pmap_gpa_to_ma(&vm->pmap, 0, vm->desc->dtb_gpa + (uint64_t)off, 1, &guest_pages, &guest_pages);
+	if (!ma || ((ma + 3) & (PAGE_SIZE - 1)) < 3)
+		return;                  /* the value straddles a page: leave it at 0 */
+	uint8_t *p = (uint8_t *)(uintptr_t)ma;
+	uint32_t n = vm->boot_count;
+	p[0] = (uint8_t)(n >> 24); p[1] = (uint8_t)(n >> 16); p[2] = (uint8_t)(n >> 8); p[3] = (uint8_t)n;
+	arch_clean_dcache(p, 4);
+}
+
 static int vm_boot(struct vm *vm)
 {
 	const struct mb_img_vm *d = vm->desc;
@@ -113,6 +131,7 @@ static int vm_boot(struct vm *vm)
 		vm_log(vm, "not enough machine memory to load its kernel, initrd and device tree");
 		return -1;
 	}
+	patch_boot_count(vm, &blobs[d->dtb_blob]);
 	for (int i = 0; i < vm->nvcpus; i++) {
 		struct vcpu *v = &vm->vcpu[i];
 		memset(v->exits, 0, sizeof(v->exits));
@@ -122,7 +141,8 @@ static int vm_boot(struct vm *vm)
 		vcpu_reset(v, 0, 0);
 	}
 	vm->start_ticks = read_cntpct();
-	__atomic_fetch_add(&vms_running, 1, __ATOMIC_SEQ_CST);
+	if (vm->boot_count == 0)
+		__atomic_fetch_add(&vms_running, 1, __ATOMIC_SEQ_CST);
 	__atomic_store_n(&vm->state, VM_RUNNING, __ATOMIC_RELEASE);
 	/* vCPU 0 starts at the kernel with x0 = the device tree, as the arm64 boot protocol says */
 	struct vcpu *v0 = &vm->vcpu[0];
@@ -140,6 +160,14 @@ void vm_create_all(const void *image)
 	const struct mb_img_vm *descs = (const void *)((const uint8_t *)image + h->vm_table_off);
 	image_base = image;
 	nr_vms = (int)h->nvms;
+	int vcpus = 0, online = 0;
+	for (int i = 0; i < nr_vms; i++)
+		vcpus += (int)descs[i].vcpus;
+	for (int i = 0; i < nr_pcpus; i++)
+		online += pcpus[i].online;
+	int oversubscribed = vcpus > online;
+	mb_printf("%d VMs, %d vCPUs on %d pCPUs%s\n", nr_vms, vcpus, online,
+		  oversubscribed ? ": oversubscribed, each VM's vCPUs share one pCPU" : "");
 	for (int i = 0; i < nr_vms; i++) {
 		struct vm *vm = &vms[i];
 		vm->index = i;
@@ -154,12 +182,8 @@ void vm_create_all(const void *image)
 			vm->vcpu[c].vm = vm;
 			vm->vcpu[c].id = c;
 			vm->vcpu[c].state = VCPU_OFF;
-			sched_assign(&vm->vcpu[c]);
 		}
-		vm->single_pcpu = 1;
-		for (int c = 1; c < vm->nvcpus; c++)
-			if (vm->vcpu[c].pcpu != vm->vcpu[0].pcpu)
-				vm->single_pcpu = 0;
+		sched_place_vm(vm, oversubscribed);
 	}
 	for (int i = 0; i < nr_vms; i++)
 		if (vm_boot(&vms[i])) {
@@ -210,9 +234,9 @@ void vm_stop(struct vm *vm, int reason)
 	}
 }
 
-static void print_stats(struct vm *vm)
+static void print_stats(struct vm *vm, const char *tag)
 {
-	char buf[1024];
+	char buf[1280];
 	uint64_t ex[EX_NCLASSES] = { 0 }, total = 0, injected = 0, overflows = 0, gticks = 0, mticks = 0;
 	uint64_t per_ms = read_sysreg(cntfrq_el0) / 1000;
 	for (int i = 0; i < vm->nvcpus; i++)
@@ -234,19 +258,47 @@ static void print_stats(struct vm *vm)
 		n += mb_snprintf(buf + n, sizeof(buf) - n, ",\"%s\":%lu", exit_class_name[c], ex[c]);
 	n += mb_snprintf(buf + n, sizeof(buf) - n,
 			 "},\"guest_pages_touched\":%lu,\"machine_pages_used\":%lu,\"shared_pages\":%lu,"
+			 "\"shared_with_other_vms\":%lu,\"boot_count\":%u,"
 			 "\"cow_breaks\":%lu,\"irqs_injected\":%lu,\"lr_overflows\":%lu,"
 			 "\"uart_tx_bytes\":%lu,\"unhandled_accesses\":%lu,\"bad_device_accesses\":%lu}",
-			 vm->pmap.touched, vm->pmap.owned, vm->pmap.cow, vm->pmap.cow_breaks, injected,
+			 vm->pmap.touched, vm->pmap.owned, vm->pmap.cow, pmap_count_shared(&vm->pmap),
+			 vm->boot_count, vm->pmap.cow_breaks, injected,
 			 overflows, vm->uart.tx_bytes, vm->unhandled, vm->bad_mmio);
-	mb_printf("@mb stats %s\n", buf);
+	mb_printf("@mb %s %s\n", tag, buf);
+}
+
+void vm_live_report(void)
+{
+	for (int i = 0; i < nr_vms; i++)
+		if (vms[i].state == VM_RUNNING)
+			print_stats(&vms[i], "live");
+}
+
+static int wants_restart(const struct vm *vm)
+{
+	if (vm->exit_reason == VMX_RESET)
+		return 1;                /* a reboot restarts the VM from the host image */
+	return (vm->desc->flags & MB_VM_F_RESTART_ON_EXIT) && vm->exit_reason != VMX_ERROR;
 }
 
 static void vm_teardown(struct vm *vm)
 {
-	print_stats(vm);
+	print_stats(vm, "stats");
 	pmap_destroy(&vm->pmap, &guest_pages, &guest_pages);
 	s2_destroy(&vm->s2, &guest_pages);
+	arch_s2_flush_vmid(vm->vmid, !vm->single_pcpu);   /* nothing may survive into its next life */
 	mb_printf("@mb vm-exit %d %s %s\n", vm->index, vm->name, reason_name[vm->exit_reason]);
+	if (wants_restart(vm)) {
+		/* BOOTING keeps the other pCPUs' schedulers away while its vCPUs are reset */
+		__atomic_store_n(&vm->state, VM_BOOTING, __ATOMIC_RELEASE);
+		vm->boot_count++;
+		mb_printf("@mb vm-restart %d %s\n", vm->index, vm->name);
+		vm_log(vm, "restarting (start number %u)", vm->boot_count + 1);
+		if (vm_boot(vm) == 0)
+			return;
+		vm->exit_reason = VMX_ERROR;
+		mb_printf("@mb vm-exit %d %s error\n", vm->index, vm->name);
+	}
 	__atomic_store_n(&vm->state, VM_OFF, __ATOMIC_RELEASE);
 	if (__atomic_sub_fetch(&vms_running, 1, __ATOMIC_SEQ_CST) == 0) {
 		for (int i = 0; i < nr_pcpus; i++)

@@ -18,7 +18,7 @@ enum exit_class { EX_WFI, EX_WFE, EX_HVC, EX_SMC, EX_SYSREG, EX_TLBI, EX_MMIO, E
 extern const char *const exit_class_name[EX_NCLASSES];
 
 enum vcpu_state { VCPU_OFF, VCPU_RUNNABLE, VCPU_BLOCKED, VCPU_PARKED };
-enum vm_state { VM_EMPTY, VM_RUNNING, VM_STOPPING, VM_OFF };
+enum vm_state { VM_EMPTY, VM_RUNNING, VM_STOPPING, VM_BOOTING, VM_OFF };
 enum vm_exit_reason { VMX_NONE, VMX_POWEROFF, VMX_RESET, VMX_CRASH, VMX_ERROR };
 
 struct el1_state {
@@ -58,6 +58,7 @@ struct vm {
 	volatile int state;            /* enum vm_state */
 	int exit_reason;
 	int parked;                    /* vCPUs that have stopped for good */
+	uint32_t boot_count;           /* starts before this one (restarts) */
 	uint64_t start_ticks;
 	uint64_t unhandled;            /* guest accesses we answered with UNDEF or an abort */
 	uint64_t bad_mmio;
@@ -80,6 +81,7 @@ void vcpu_wake(struct vcpu *v);
 uint64_t vm_page_alloc(void *arg);          /* page_source for the current pCPU's node */
 void vm_page_free(void *arg, uint64_t page);
 extern const struct page_source guest_pages;
+void vm_live_report(void);                 /* one @mb live line per running VM */
 void vm_log(struct vm *vm, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int vm_lookup_by_name(const char *name);
 
@@ -100,7 +102,7 @@ void handle_guest_sync(struct vcpu *v);
 void handle_psci(struct vcpu *v, int is_smc);
 
 /* sched.c */
-void sched_assign(struct vcpu *v);
+void sched_place_vm(struct vm *vm, int oversubscribed);
 void sched_loop(void) __attribute__((noreturn));
 void sched_timer_irq(void);
 uint64_t sched_slice_ticks(void);

@@ -53,6 +53,28 @@ int palloc_add_range(struct palloc *pa, int node, uint64_t base, uint64_t end)
 	return 0;
 }
 
+int palloc_add_used_range(struct palloc *pa, int node, uint64_t base, uint64_t end,
+			  struct memmap_entry *memmap, uint16_t use)
+{
+	if (node < 0 || node >= pa->nnodes)
+		return -1;
+	struct palloc_node *n = &pa->node[node];
+	base = ALIGN_DOWN(base, PAGE_SIZE);
+	end = ALIGN_UP(end, PAGE_SIZE);
+	if (n->nranges >= PALLOC_MAX_RANGES || end <= base)
+		return -1;
+	struct palloc_range *r = &n->range[n->nranges++];
+	r->base = base;
+	r->end = end;
+	r->frontier = end;
+	r->memmap = memmap;
+	for (uint64_t i = 0; i < (end - base) >> PAGE_SHIFT; i++) {
+		memset(&memmap[i], 0, sizeof(memmap[i]));
+		memmap[i].use = use;
+	}
+	return 0;
+}
+
 static struct palloc_range *range_of(struct palloc *pa, uint64_t page, int *node)
 {
 	for (int i = 0; i < pa->nnodes; i++)

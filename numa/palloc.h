@@ -52,6 +52,10 @@ extern struct palloc g_palloc;
 void palloc_reset(struct palloc *pa, int nnodes);
 /* Gives [base, end) to node; carves the range's memmap from its start. Returns 0 or -1. */
 int palloc_add_range(struct palloc *pa, int node, uint64_t base, uint64_t end);
+/* Registers [base, end) as memory that is already in use (e.g. the host image) so the memmap
+ * can describe it; memmap must hold one entry per page. Nothing is ever allocated from it. */
+int palloc_add_used_range(struct palloc *pa, int node, uint64_t base, uint64_t end,
+			  struct memmap_entry *memmap, uint16_t use);
 /* distance[a][b]: orders the nodes to fall back on when one runs dry. */
 void palloc_set_distances(struct palloc *pa, const uint32_t distance[][8]);
 /* A page on 'node' (or the nearest node with one); 0 when all memory is used. Not zeroed. */

@@ -140,6 +140,23 @@ uint64_t pmap_gpa_to_ma(struct pmap *pm, struct stage2 *s2, uint64_t gpa, int wr
 	return PMAP_ADDR(e) | (gpa & (PAGE_SIZE - 1));
 }
 
+uint64_t pmap_count_shared(const struct pmap *pm)
+{
+	uint64_t n = 0;
+	for (uint64_t d = 0; d < PMAP_DIR_MAX; d++) {
+		const uint64_t *leaf = pm->leaf[d];
+		for (int i = 0; leaf && i < PMAP_LEAF_ENTRIES; i++) {
+			uint64_t e = __atomic_load_n(&leaf[i], __ATOMIC_RELAXED);
+			if ((e & (PMAP_PRESENT | PMAP_COW)) != (PMAP_PRESENT | PMAP_COW))
+				continue;
+			const struct memmap_entry *m = memmap_of(&g_palloc, PMAP_ADDR(e));
+			if (m && __atomic_load_n(&m->sharers, __ATOMIC_RELAXED) > 1)
+				n++;
+		}
+	}
+	return n;
+}
+
 void pmap_destroy(struct pmap *pm, const struct page_source *guest, const struct page_source *tables)
 {
 	for (uint64_t d = 0; d < PMAP_DIR_MAX; d++) {

@@ -56,6 +56,8 @@ uint64_t pmap_lookup(const struct pmap *pm, uint64_t gpa);
  * faulting the page in (for write: making it private) first. 0 outside RAM or no memory. */
 uint64_t pmap_gpa_to_ma(struct pmap *pm, struct stage2 *s2, uint64_t gpa, int write,
 			const struct page_source *guest, const struct page_source *tables);
+/* Present copy-on-write pages that at least one other VM maps too (memmap sharers > 1). */
+uint64_t pmap_count_shared(const struct pmap *pm);
 /* Release every page the VM owns and every leaf. */
 void pmap_destroy(struct pmap *pm, const struct page_source *guest, const struct page_source *tables);
 #endif

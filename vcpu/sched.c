@@ -11,8 +11,23 @@
 #define CNTHP_CTL_EL2  S3_4_C14_C2_1
 #define CNTHP_CVAL_EL2 S3_4_C14_C2_2
 #define SLICE_HZ 100
+#define LIVE_REPORT_SECONDS 2
 
 static uint64_t slice_ticks;
+static uint64_t next_live;      /* CPU 0 reports every VM's figures to the loader */
+
+static void maybe_live_report(struct pcpu *p)
+{
+	if (p->id != 0)
+		return;
+	uint64_t now = read_cntpct();
+	if (!next_live)
+		next_live = now + LIVE_REPORT_SECONDS * read_sysreg(cntfrq_el0);
+	if (now < next_live)
+		return;
+	next_live = now + LIVE_REPORT_SECONDS * read_sysreg(cntfrq_el0);
+	vm_live_report();
+}
 
 uint64_t sched_slice_ticks(void)
 {
@@ -21,28 +36,49 @@ uint64_t sched_slice_ticks(void)
 	return slice_ticks;
 }
 
-/* Least-loaded pCPU; among equals, one on the VM's home node. Spreading comes first:
- * an idle pCPU elsewhere beats sharing one at home. Called on CPU 0 while creating VMs. */
-void sched_assign(struct vcpu *v)
+static int least_loaded(int home_node, int weight)
 {
 	int best = -1, best_key = 0;
 	for (int i = 0; i < nr_pcpus; i++) {
-		if (!pcpus[i].online || pcpus[i].nrq >= PCPU_MAX_VCPUS)
+		if (!pcpus[i].online || pcpus[i].nrq + weight > PCPU_MAX_VCPUS)
 			continue;
-		int key = pcpus[i].nrq * 2 + (pcpus[i].node != v->vm->home_node);
+		int key = pcpus[i].nrq * 2 + (pcpus[i].node != home_node);
 		if (best < 0 || key < best_key) {
 			best = i;
 			best_key = key;
 		}
 	}
-	if (best < 0)
-		best = 0;      /* every queue full: cannot happen with MAX_VMS * vCPUs <= 8 * 32 */
-	struct pcpu *p = &pcpus[best];
-	v->pcpu = best;
+	return best < 0 ? 0 : best;   /* every queue full: share CPU 0's, the only choice left */
+}
+
+static void enqueue(struct vcpu *v, int cpu)
+{
+	struct pcpu *p = &pcpus[cpu];
+	v->pcpu = cpu;
 	p->rq[p->nrq] = v;
 	__atomic_store_n(&p->nrq, p->nrq + 1, __ATOMIC_RELEASE);
 	if (p != this_cpu() && p->online)
 		gic_send_sgi(p->mpidr, SGI_KICK);
+}
+
+/* Places a VM's vCPUs, once, on CPU 0 while creating VMs. With pCPUs to spare each vCPU gets
+ * the least-loaded pCPU (the VM's home node among equals). When there are more vCPUs than
+ * pCPUs, a VM's vCPUs share one pCPU: they would time-share anyway, and then the VM's TLB
+ * maintenance and IPIs stay on that pCPU (WFE is trapped there so a spinning vCPU yields). */
+void sched_place_vm(struct vm *vm, int oversubscribed)
+{
+	if (oversubscribed) {
+		int cpu = least_loaded(vm->home_node, vm->nvcpus);
+		for (int c = 0; c < vm->nvcpus; c++)
+			enqueue(&vm->vcpu[c], cpu);
+	} else {
+		for (int c = 0; c < vm->nvcpus; c++)
+			enqueue(&vm->vcpu[c], least_loaded(vm->home_node, 1));
+	}
+	vm->single_pcpu = 1;
+	for (int c = 1; c < vm->nvcpus; c++)
+		if (vm->vcpu[c].pcpu != vm->vcpu[0].pcpu)
+			vm->single_pcpu = 0;
 }
 
 static int timer_due(const struct vcpu *v, uint64_t now)
@@ -76,6 +112,8 @@ static void program_timer(struct pcpu *p, int running_others)
 		    v->el1.cntv_cval < deadline)
 			deadline = v->el1.cntv_cval;
 	}
+	if (p->id == 0 && next_live && next_live < deadline)
+		deadline = next_live;
 	if (deadline == ~0ULL) {
 		write_sysreg(CNTHP_CTL_EL2, 0);
 	} else {
@@ -132,6 +170,7 @@ void sched_loop(void)
 	struct pcpu *p = this_cpu();
 	for (;;) {
 		int others;
+		maybe_live_report(p);
 		struct vcpu *v = pick(p, &others);
 		if (!v) {
 			program_timer(p, 0);

@@ -7,6 +7,8 @@
 /* Invalidate stage-2 TLB entries for one IPA of the VM with this VMID: on every pCPU if
  * broadcast, else only on this one (the VM has never run anywhere else). */
 void arch_s2_flush_ipa(uint16_t vmid, uint64_t ipa, int broadcast);
+/* Invalidate every stage-1 and stage-2 TLB entry of a VMID (before the VMID is reused). */
+void arch_s2_flush_vmid(uint16_t vmid, int broadcast);
 /* Clean data cache lines covering [p, p+len) to the point of coherency (guests may run
  * with their MMU off, i.e. non-cacheable, and must see what the monitor wrote). */
 void arch_clean_dcache(const void *p, size_t len);

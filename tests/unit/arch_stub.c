@@ -18,6 +18,13 @@ void arch_s2_flush_ipa(uint16_t vmid, uint64_t ipa, int broadcast)
 	arch_stub.last_flush_broadcast = broadcast;
 }
 
+void arch_s2_flush_vmid(uint16_t vmid, int broadcast)
+{
+	(void)vmid;
+	(void)broadcast;
+	arch_stub.vmid_flushes++;
+}
+
 void arch_clean_dcache(const void *p, size_t len)
 {
 	arch_stub.dcache_cleans++;

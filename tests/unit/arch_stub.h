@@ -10,6 +10,7 @@ struct arch_stub_counters {
 	uint16_t last_flush_vmid;
 	uint64_t last_flush_ipa;
 	int last_flush_broadcast;      /* 0: the VM ran on one pCPU only */
+	unsigned long vmid_flushes;    /* arch_s2_flush_vmid calls */
 	unsigned long dcache_cleans;   /* arch_clean_dcache calls */
 	size_t dcache_bytes;           /* sum of their lengths */
 	const void *last_clean;

@@ -147,6 +147,14 @@ static void handle_dabt(struct vcpu *v, uint64_t esr)
 	if (pmap_covers(&vm->pmap, gpa) && (fsc & 0x30) == 0 && (fsc & 0x0C) != 0) {
 		/* translation, access-flag or permission fault on RAM */
 		v->exits[EX_S2FAULT]++;
+		if (((esr >> 8) & 1) && (fsc & 0x3C) == 0x0C) {
+			/* A cache-maintenance instruction (ISS.CM) hit a read-only copy-on-write page:
+			 * it reports itself as a write, but a shared page is clean by construction
+			 * (the monitor cleaned it to the point of coherency), so there is nothing to
+			 * invalidate and no reason to copy it. */
+			v->regs.pc += 4;
+			return;
+		}
 		int first_touch = !(pmap_lookup(&vm->pmap, gpa) & PMAP_PRESENT);
 		int rc = pmap_fault(&vm->pmap, &vm->s2, gpa, write, &guest_pages, &guest_pages);
 		if (!rc && first_touch && PREFAULT_PAGES > 1)

@@ -25,6 +25,18 @@ static void add(struct args *a, char *s)  /* takes ownership */
 
 #define ADD(a, ...) add(a, xasprintf(__VA_ARGS__))
 
+/* QEMU's option syntax: a comma inside a value is written twice. */
+static char *qemu_opt_escape(const char *s)
+{
+	char *out = xcalloc(1, 2 * strlen(s) + 1), *o = out;
+	for (; *s; s++) {
+		*o++ = *s;
+		if (*s == ',')
+			*o++ = ',';
+	}
+	return out;
+}
+
 char **qemu_argv(const struct config *cfg, const char *qemu, const char *monitor, const char *image)
 {
 	struct args a = { 0 };
@@ -60,8 +72,16 @@ char **qemu_argv(const struct config *cfg, const char *qemu, const char *monitor
 	}
 	ADD(&a, "-kernel");
 	ADD(&a, "%s", monitor);
+	/* The host image is a read-only disk the monitor reads with its own virtio-blk driver
+	 * (modern virtio-mmio: QEMU's default for virt is the legacy transport). */
+	ADD(&a, "-global");
+	ADD(&a, "virtio-mmio.force-legacy=false");
+	ADD(&a, "-drive");
+	char *esc = qemu_opt_escape(image);
+	ADD(&a, "file=%s,if=none,format=raw,id=hostimg,readonly=on", esc);
+	free(esc);
 	ADD(&a, "-device");
-	ADD(&a, "loader,file=%s,addr=0x%llx,force-raw=on", image, (unsigned long long)MB_HOSTIMG_LOAD_ADDR);
+	ADD(&a, "virtio-blk-device,drive=hostimg");
 	/* The serial port is our pipe; nothing else may claim stdio. */
 	ADD(&a, "-nographic");
 	ADD(&a, "-nodefaults");

@@ -7,6 +7,9 @@
 #include "gic.h"
 #include "console.h"
 #include "hostimg.h"
+#include "hostdisk.h"
+#include "mb_string.h"
+#include "fmt.h"
 #include "vm.h"
 #include "palloc.h"
 #include "mirrorball/layout.h"
@@ -109,6 +112,44 @@ void secondary_main(uint64_t id)
 	sched_loop();
 }
 
+static void refuse(const char *what, const char *why)
+{
+	mb_printf("host image rejected: %s: %s\n", what, why);
+	mb_printf("@mb error host image rejected: %s: %s\n", what, why);
+	system_off();
+}
+
+/* Reads the host image from the virtio-blk disk into RAM at dst (at most *avail bytes) and
+ * sets *avail to what was read. Without a disk, an image QEMU's loader put there is used. */
+static void load_host_image(void *dst, uint64_t *avail)
+{
+	const char *err = 0;
+	if (hostdisk_open(&topo, &err)) {
+		if (!memcmp(dst, MB_IMG_MAGIC, 8)) {
+			mb_printf("host image: no disk (%s); using the image preloaded in RAM\n", err);
+			return;
+		}
+		refuse("cannot read the host disk", err);
+	}
+	uint64_t disk = hostdisk_bytes(), total;
+	mb_printf("host disk: virtio-blk, %lu bytes\n", disk);
+	if (disk < 4096 || hostdisk_read(0, dst, 4096, &err))
+		refuse("cannot read the header", err ? err : "disk smaller than one page");
+	const struct mb_img_header *h = dst;
+	if (memcmp(h->magic, MB_IMG_MAGIC, 8))
+		refuse("no host image on the disk", "bad magic");
+	total = h->total_size;
+	if (total > disk)
+		refuse("image truncated", "the header's total size exceeds the disk");
+	if (total > *avail)
+		refuse("image too large", "it does not fit in the host's RAM above the monitor");
+	uint64_t rest = ALIGN_UP(total, 512) - 4096;
+	if (total > 4096 && hostdisk_read(4096, (uint8_t *)dst + 4096, MIN(rest, disk - 4096), &err))
+		refuse("cannot read the image", err);
+	*avail = total;
+	mb_printf("host image: read %lu bytes from the disk\n", total);
+}
+
 /* RAM layout at boot: [DTB][monitor][host image][the image's memmap][free ...]. The image
  * stays in memory for the monitor's life: its pages are mapped into guests copy-on-write. */
 static void setup_memory(uint64_t img_base, uint64_t img_size)
@@ -137,6 +178,28 @@ static void setup_memory(uint64_t img_base, uint64_t img_size)
 		mb_printf("node %d: %lu MiB free for guests\n", n, palloc_free_pages(&g_palloc, n) >> 8);
 }
 
+/* Guests get memory on demand, so VMs together may promise more than the host has (their
+ * kernels are shared, and untouched memory costs nothing); one VM alone may not. */
+static void check_vms_fit(const struct mb_img_header *img)
+{
+	const struct mb_img_vm *v = (const void *)((const uint8_t *)img + img->vm_table_off);
+	uint64_t free_bytes = 0, promised = 0;
+	static char why[160];
+	for (int n = 0; n < topo.nnodes; n++)
+		free_bytes += palloc_free_pages(&g_palloc, n) << PAGE_SHIFT;
+	for (uint32_t i = 0; i < img->nvms; i++) {
+		promised += v[i].mem_bytes;
+		if (v[i].mem_bytes > free_bytes) {
+			mb_snprintf(why, sizeof(why), "VM %s asks for %lu MiB, the host has %lu MiB for guests",
+				    v[i].name, v[i].mem_bytes >> 20, free_bytes >> 20);
+			refuse("a VM does not fit in memory", why);
+		}
+	}
+	if (promised > free_bytes)
+		mb_printf("note: the VMs' memory (%lu MiB) exceeds the host's free memory (%lu MiB); pages are given on first touch\n",
+			  promised >> 20, free_bytes >> 20);
+}
+
 void primary_main(void)
 {
 	const char *err = 0;
@@ -158,7 +221,6 @@ void primary_main(void)
 	mb_printf("host: %d CPUs, %d NUMA nodes, %lu MiB\n", topo.ncpus, topo.nnodes, mem >> 20);
 	mb_printf("@mb boot cpus=%d nodes=%d mem=%lu\n", topo.ncpus, topo.nnodes, mem);
 
-	/* The host image sits where QEMU's loader put it; its header says how long it is. */
 	const struct mb_img_header *img = (const void *)(uintptr_t)MB_HOSTIMG_LOAD_ADDR;
 	uint64_t ram_end = topo.mem[0].base + topo.mem[0].size;
 	for (int i = 0; i < topo.nmem; i++)
@@ -166,6 +228,7 @@ void primary_main(void)
 			ram_end = topo.mem[i].base + topo.mem[i].size;
 	uint64_t avail = ram_end - MB_HOSTIMG_LOAD_ADDR;
 	static char msg[256];
+	load_host_image((void *)(uintptr_t)MB_HOSTIMG_LOAD_ADDR, &avail);
 	if (hostimg_validate(img, avail, 1, msg, sizeof(msg))) {
 		mb_printf("host image rejected: %s\n", msg);
 		mb_printf("@mb error host image rejected: %s\n", msg);
@@ -173,6 +236,7 @@ void primary_main(void)
 	}
 	mb_printf("host image: %u VMs, %u blobs, %lu bytes, checksums good\n", img->nvms, img->nblobs, img->total_size);
 	setup_memory(MB_HOSTIMG_LOAD_ADDR, img->total_size);
+	check_vms_fit(img);
 
 	gic_dist_init(topo.gicd_base);
 	percpu_setup(0);

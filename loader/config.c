@@ -451,3 +451,14 @@ void config_free(struct config *cfg)
 	free(cfg->guest_dir);
 	free(cfg);
 }
+
+int config_set_script(struct config *cfg, const char *text)
+{
+	if (strlen(text) > CFG_MAX_SCRIPT)
+		return -1;
+	for (unsigned i = 0; i < cfg->nvms; i++) {
+		free(cfg->vms[i].script);
+		cfg->vms[i].script = text[0] ? xstrdup(text) : NULL;
+	}
+	return 0;
+}

@@ -51,5 +51,7 @@ struct config {
 struct config *config_load(const char *path, const char *guest_dir, char **errors);
 void config_free(struct config *cfg);
 int config_find_vm(const struct config *cfg, const char *name);
+/* `--script TEXT`: every VM's script becomes text ("" = none: a shell). -1 if too long. */
+int config_set_script(struct config *cfg, const char *text);
 static inline unsigned config_total_cpus(const struct config *c) { return c->host.nodes * c->host.cpus_per_node; }
 #endif

@@ -9,14 +9,138 @@ void events_init(struct events *ev, const struct config *cfg)
 {
 	memset(ev, 0, sizeof *ev);
 	ev->nvms = cfg->nvms;
-	for (unsigned i = 0; i < cfg->nvms; i++)
+	for (unsigned i = 0; i < cfg->nvms; i++) {
 		snprintf(ev->vms[i].name, sizeof ev->vms[i].name, "%s", cfg->vms[i].name);
+		matcher_init(&ev->vms[i].us_match, USERSPACE_LINE);
+	}
+}
+
+void matcher_init(struct matcher *m, const char *needle)
+{
+	size_t n = strlen(needle);
+	memset(m, 0, sizeof *m);
+	m->needle = needle;
+	m->len = (unsigned)(n < MATCH_MAX ? n : MATCH_MAX);
+	/* fail[i]: length of the longest proper border of needle[0..i]. */
+	for (unsigned i = 1, k = 0; i < m->len; i++) {
+		while (k && needle[i] != needle[k])
+			k = m->fail[k - 1];
+		if (needle[i] == needle[k])
+			k++;
+		m->fail[i] = (unsigned char)k;
+	}
+}
+
+unsigned matcher_feed(struct matcher *m, const char *buf, size_t len)
+{
+	unsigned found = 0, k = m->state;
+	if (!m->len)
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		while (k && buf[i] != m->needle[k])
+			k = m->fail[k - 1];
+		if (buf[i] == m->needle[k])
+			k++;
+		if (k == m->len) {
+			found++;
+			k = m->fail[k - 1];
+		}
+	}
+	m->state = k;
+	return found;
+}
+
+int events_console(struct events *ev, int vm, const char *buf, size_t len, double t_mball, double t_qemu)
+{
+	if (vm < 0 || (unsigned)vm >= ev->nvms)
+		return 0;
+	struct vm_state *v = &ev->vms[vm];
+	unsigned n = matcher_feed(&v->us_match, buf, len);
+	if (!n)
+		return 0;
+	bool first = v->userspace_count == 0;
+	v->userspace_count += n;
+	ev->live_dirty = true;
+	if (!first)
+		return 2;
+	v->userspace_mball = t_mball;
+	v->userspace_qemu = t_qemu;
+	if (++ev->userspace_vms == ev->nvms) {
+		ev->all_userspace_mball = t_mball;
+		ev->all_userspace_qemu = t_qemu;
+	}
+	return 1;
+}
+
+const char *events_vm_state(const struct vm_state *v)
+{
+	if (v->restarting)
+		return "restarting";
+	if (!v->started)
+		return "not started";
+	return v->reason[0] ? "off" : "running";
+}
+
+double events_exit_rate(const struct vm_state *v)
+{
+	const struct live_sample *a = &v->prev, *b = &v->cur;
+	double dt;
+	if (v->nsamples < 2 || a->exits_total < 0 || b->exits_total < a->exits_total)
+		return -1;
+	/* The monitor's run_ms is the better clock (lines can bunch up in the pipe). */
+	if (a->run_ms >= 0 && b->run_ms > a->run_ms)
+		dt = (b->run_ms - a->run_ms) / 1000.0;
+	else
+		dt = b->at - a->at;
+	return dt > 0 ? (b->exits_total - a->exits_total) / dt : -1;
+}
+
+bool json_number(const char *json, const char *within, const char *key, double *out)
+{
+	const char *p = json;
+	size_t kl = strlen(key);
+	if (within && !(p = strstr(json, within)))
+		return false;
+	for (; (p = strchr(p, '"')); p++) {
+		if (strncmp(p + 1, key, kl) != 0 || p[1 + kl] != '"')
+			continue;
+		const char *q = p + 2 + kl;
+		while (*q == ' ')
+			q++;
+		if (*q != ':')
+			continue;
+		q++;
+		while (*q == ' ')
+			q++;
+		char *end;
+		double d = strtod(q, &end);
+		if (end == q)
+			return false;
+		*out = d;
+		return true;
+	}
+	return false;
+}
+
+static void live_sample(const char *json, struct live_sample *s)
+{
+	struct { const char *within, *key; double *dst; } f[] = {
+		{ NULL, "vcpus", &s->vcpus },           { "\"exits\"", "total", &s->exits_total },
+		{ NULL, "guest_pages_touched", &s->touched }, { NULL, "machine_pages_used", &s->owned },
+		{ NULL, "shared_pages", &s->shared },   { NULL, "run_ms", &s->run_ms },
+	};
+	for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+		if (!json_number(json, f[i].within, f[i].key, f[i].dst))
+			*f[i].dst = -1;
 }
 
 void events_free(struct events *ev)
 {
-	for (unsigned i = 0; i < ev->nvms; i++)
+	for (unsigned i = 0; i < ev->nvms; i++) {
 		free(ev->vms[i].stats);
+		free(ev->vms[i].live);
+		ev->vms[i].stats = ev->vms[i].live = NULL;
+	}
 	free(ev->error);
 	ev->error = NULL;
 }
@@ -45,7 +169,7 @@ static int vm_ref(const struct events *ev, const char *s, const char **rest)
 	return find_vm(ev, name);
 }
 
-/* The value of "name" in a one-line JSON object, enough for objects the monitor writes. */
+/* The VM whose "name" a one-line JSON object gives, enough for objects the monitor writes. */
 static int stats_vm(const struct events *ev, const char *json)
 {
 	const char *p = strstr(json, "\"name\"");
@@ -79,9 +203,43 @@ enum ev_kind events_line(struct events *ev, const char *line, int *vm)
 		*vm = vm_ref(ev, line + 9, &rest);
 		if (*vm < 0)
 			goto unknown;
-		ev->vms[*vm].started = true;
-		ev->vms[*vm].reason[0] = 0;
+		struct vm_state *v = &ev->vms[*vm];
+		/* A second start is a restart: the run's verdict is the VM's final state. */
+		if (v->starts++)
+			v->restarts++;
+		v->started = true;
+		v->announced = v->restarting;
+		v->restarting = false;
+		v->reason[0] = 0;
+		v->nsamples = 0;      /* run_ms starts again: no rate across the restart */
+		ev->live_dirty = true;
 		return EV_VM_START;
+	}
+	if (!strncmp(line, "vm-restart ", 11)) {
+		*vm = vm_ref(ev, line + 11, &rest);
+		if (*vm < 0)
+			goto unknown;
+		ev->vms[*vm].restarting = true;
+		ev->live_dirty = true;
+		return EV_VM_RESTART;
+	}
+	if (!strncmp(line, "live ", 5)) {
+		const char *json = line + 5;
+		while (*json == ' ')
+			json++;
+		*vm = stats_vm(ev, json);
+		if (*vm < 0 || json[0] != '{')
+			goto unknown;
+		struct vm_state *v = &ev->vms[*vm];
+		free(v->live);
+		v->live = xstrdup(json);
+		v->prev = v->cur;
+		live_sample(json, &v->cur);
+		v->cur.at = ev->now;
+		if (v->nsamples < 2)
+			v->nsamples++;
+		ev->live_dirty = true;
+		return EV_LIVE;
 	}
 	if (!strncmp(line, "vm-exit ", 8)) {
 		*vm = vm_ref(ev, line + 8, &rest);
@@ -97,6 +255,7 @@ enum ev_kind events_line(struct events *ev, const char *line, int *vm)
 		if (!n)
 			strcpy(v->reason, "unknown");
 		v->exits++;
+		ev->live_dirty = true;
 		return EV_VM_EXIT;
 	}
 	if (!strncmp(line, "stats ", 6)) {
@@ -142,19 +301,31 @@ void events_write_stats(const struct events *ev, const struct config *cfg, doubl
 		cfg->host.nodes, cfg->host.cpus_per_node, config_total_cpus(cfg),
 		(unsigned long long)cfg->host.mem_per_node,
 		(unsigned long long)cfg->host.mem_per_node * cfg->host.nodes);
-	fprintf(f, " \"wall_seconds\": %.3f,\n \"vms\": [", wall);
+	fprintf(f, " \"wall_seconds\": %.3f,\n", wall);
+	if (ev->nvms && ev->userspace_vms == ev->nvms)
+		fprintf(f, " \"all_userspace_seconds\": %.3f,\n \"all_userspace_mball_seconds\": %.3f,\n",
+			ev->all_userspace_qemu, ev->all_userspace_mball);
+	else
+		fprintf(f, " \"all_userspace_seconds\": null,\n \"all_userspace_mball_seconds\": null,\n");
+	fprintf(f, " \"vms\": [");
 	for (unsigned i = 0; i < ev->nvms; i++) {
 		const struct vm_state *v = &ev->vms[i];
 		const char *reason = v->reason[0] ? v->reason : "none";
+		char us[32];
+		if (v->userspace_count)
+			snprintf(us, sizeof us, "%.3f", v->userspace_qemu);
+		else
+			strcpy(us, "null");
 		fprintf(f, "%s\n  ", i ? "," : "");
+		/* Splice mball's fields in after the opening brace; the rest is the monitor's text. */
+		fprintf(f, "{\"exit_reason\":\"%s\",\"userspace_seconds\":%s,\"restarts\":%u", reason, us, v->restarts);
 		if (v->stats) {
-			/* Splice exit_reason in after the opening brace; the rest is the monitor's text. */
 			const char *body = v->stats + 1;
 			while (*body == ' ')
 				body++;
-			fprintf(f, "{\"exit_reason\":\"%s\"%s%s", reason, *body == '}' ? "" : ",", body);
+			fprintf(f, "%s%s", *body == '}' ? "" : ",", body);
 		} else {
-			fprintf(f, "{\"exit_reason\":\"%s\",\"name\":\"%s\",\"vcpus\":%u}", reason, v->name, cfg->vms[i].vcpus);
+			fprintf(f, ",\"name\":\"%s\",\"vcpus\":%u}", v->name, cfg->vms[i].vcpus);
 		}
 	}
 	fprintf(f, "\n ]\n}\n");

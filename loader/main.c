@@ -1,6 +1,7 @@
 /* mball: command line. Everything else lives in the other files so tests can link it. */
 #include "config.h"
 #include "image.h"
+#include "live.h"
 #include "run.h"
 #include "util.h"
 #include <errno.h>
@@ -13,12 +14,16 @@
 static const char usage[] =
 "usage: mball run [options] CONFIG   build the host image and run it under QEMU\n"
 "       mball CONFIG                 the same as mball run CONFIG\n"
-"       mball image CONFIG -o FILE   only write the host image\n"
-"       mball dtb CONFIG VM -o FILE  write one VM's device tree (for debugging)\n"
+"       mball image [--script TEXT] CONFIG -o FILE   only write the host image\n"
+"       mball dtb [--script TEXT] CONFIG VM -o FILE  write one VM's device tree\n"
 "       mball check CONFIG           validate the config and the files it names\n"
+"       mball top [-f] DIR           the live table of a run logging to DIR (DIR/live.json);\n"
+"                                    -f: again every 2 s until Ctrl-C\n"
 "       mball --help | run --help\n"
 "\n"
 "CONFIG is an INI file with [host] and [vm NAME] sections; see loader/CONFIG.md.\n"
+"--script TEXT replaces every VM's script with TEXT (shell text the guest's init runs,\n"
+"then it powers off; '' removes the scripts: every VM gets a shell).\n"
 "${GUEST} in paths is <directory of mball>/guest, or $MBALL_GUEST_DIR if set.\n"
 "Exit status: 0 success, 1 the run or build failed, 2 bad usage or config.\n";
 
@@ -28,9 +33,14 @@ static const char run_usage[] =
 "Builds DIR/host.img from CONFIG, starts QEMU (command line in DIR/qemu.cmd) with the\n"
 "monitor and the image, and splits the serial console into DIR/monitor.log and one\n"
 "DIR/<vm>.log per VM. DIR/stats.json gets the host topology, the wall time and each\n"
-"VM's statistics with its exit reason. Exits 0 only if every VM powered off and QEMU\n"
-"ended before the timeout; otherwise 1, with the reason on the last line of stderr.\n"
+"VM's statistics with its exit reason, restarts and boot time to userspace. While VMs\n"
+"run, DIR/live.json holds the monitor's latest per-VM figures (see `mball top DIR`).\n"
+"Each VM's first \"mirrorball: userspace reached\" console line is reported on stderr.\n"
+"Exits 0 only if every VM's final state is powered off and QEMU ended before the\n"
+"timeout; otherwise 1, with the reason on the last line of stderr.\n"
 "\n"
+"  --script TEXT     run TEXT in every VM instead of its configured script; the guest\n"
+"                    powers off after it ('' = no script: every VM gets a shell)\n"
 "  --logdir DIR      where logs, image and stats go (default: a new /tmp/mball.XXXXXX)\n"
 "  --timeout SECS    kill QEMU and fail after SECS seconds (default: no limit)\n"
 "  --monitor FILE    the monitor ELF (default: <directory of mball>/monitor.elf)\n"
@@ -42,7 +52,8 @@ static const char run_usage[] =
 "Interactive (the default when stdin is a terminal and --logdir is not given): the\n"
 "terminal is raw and shows one VM's console, VM 0 first; keys go to that VM.\n"
 "Ctrl-] then: 0-9 show VM n, n/p next/previous VM, m monitor log, l list VMs,\n"
-"q quit (kills QEMU), Ctrl-] send a literal Ctrl-].\n";
+"s live table (state, vCPUs, exits/s, guest memory touched, machine memory used, shared\n"
+"copy-on-write memory, uptime), q quit (kills QEMU), Ctrl-] send a literal Ctrl-].\n";
 
 static const char *guest_dir(void)
 {
@@ -50,23 +61,30 @@ static const char *guest_dir(void)
 	return g && *g ? g : NULL;
 }
 
-static struct config *load(const char *path)
+static struct config *load(const char *path, const char *script)
 {
 	char *errors = NULL;
 	struct config *cfg = config_load(path, guest_dir(), &errors);
 	if (!cfg) {
 		fputs(errors, stderr);
 		free(errors);
+	} else if (script && config_set_script(cfg, script) < 0) {
+		mb_err("--script: %zu bytes, at most %u", strlen(script), CFG_MAX_SCRIPT);
+		config_free(cfg);
+		cfg = NULL;
 	}
 	return cfg;
 }
 
-static int get_output(int argc, char **argv, int nargs, const char **out)
+/* Takes "-o FILE" and "--script TEXT" out of argv[2..]. */
+static int get_output(int argc, char **argv, int nargs, const char **out, const char **script)
 {
 	*out = NULL;
+	*script = NULL;
 	for (int i = 2; i < argc; i++) {
-		if (!strcmp(argv[i], "-o") && i + 1 < argc) {
-			*out = argv[i + 1];
+		bool o = !strcmp(argv[i], "-o"), sc = !strcmp(argv[i], "--script");
+		if ((o || sc) && i + 1 < argc) {
+			*(o ? out : script) = argv[i + 1];
 			memmove(&argv[i], &argv[i + 2], (size_t)(argc - i - 2) * sizeof *argv);
 			argc -= 2;
 			i--;
@@ -99,13 +117,13 @@ static void print_image(const struct image *img, size_t len)
 
 static int cmd_image(int argc, char **argv)
 {
-	const char *out;
+	const char *out, *script;
 	struct image *img;
 	size_t len;
 	int rc = 1;
-	if (get_output(argc, argv, 1, &out) < 0)
+	if (get_output(argc, argv, 1, &out, &script) < 0)
 		return 2;
-	struct config *cfg = load(argv[2]);
+	struct config *cfg = load(argv[2], script);
 	if (!cfg)
 		return 2;
 	img = xcalloc(1, sizeof *img);
@@ -121,11 +139,11 @@ static int cmd_image(int argc, char **argv)
 
 static int cmd_dtb(int argc, char **argv)
 {
-	const char *out;
+	const char *out, *script;
 	int rc = 1;
-	if (get_output(argc, argv, 2, &out) < 0)
+	if (get_output(argc, argv, 2, &out, &script) < 0)
 		return 2;
-	struct config *cfg = load(argv[2]);
+	struct config *cfg = load(argv[2], script);
 	if (!cfg)
 		return 2;
 	int vm = config_find_vm(cfg, argv[3]);
@@ -152,7 +170,7 @@ static int cmd_check(int argc, char **argv)
 		fputs(usage, stderr);
 		return 2;
 	}
-	struct config *cfg = load(argv[2]);
+	struct config *cfg = load(argv[2], NULL);
 	if (!cfg)
 		return 2;
 	struct image *img = xcalloc(1, sizeof *img);
@@ -173,9 +191,11 @@ static int cmd_run(int argc, char **argv)
 		{ "monitor", required_argument, NULL, 'M' }, { "qemu", required_argument, NULL, 'Q' },
 		{ "interactive", no_argument, NULL, 'i' },  { "batch", no_argument, NULL, 'b' },
 		{ "dry-run", no_argument, NULL, 'D' },      { "help", no_argument, NULL, 'h' },
+		{ "script", required_argument, NULL, 'S' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct run_opts o = { .interactive = -1 };
+	const char *script = NULL;
 	int c;
 	char *end;
 	optind = 1;
@@ -195,6 +215,7 @@ static int cmd_run(int argc, char **argv)
 		case 'i': o.interactive = 1; break;
 		case 'b': o.interactive = 0; break;
 		case 'D': o.dry_run = true; break;
+		case 'S': script = optarg; break;
 		case 'h': fputs(run_usage, stdout); return 0;
 		default: fputs(run_usage, stderr); return 2;
 		}
@@ -203,7 +224,7 @@ static int cmd_run(int argc, char **argv)
 		fputs(run_usage, stderr);
 		return 2;
 	}
-	struct config *cfg = load(argv[optind]);
+	struct config *cfg = load(argv[optind], script);
 	if (!cfg)
 		return 2;
 	int rc = run_main(cfg, &o);
@@ -231,6 +252,8 @@ int main(int argc, char **argv)
 		return cmd_dtb(argc, argv);
 	if (!strcmp(cmd, "check"))
 		return cmd_check(argc, argv);
+	if (!strcmp(cmd, "top"))
+		return live_top(argc - 1, argv + 1);
 	if (argc == 2 && cmd[0] != '-' && stat(cmd, &st) == 0)
 		return cmd_run(argc, argv);  /* mball CONFIG; argv[0] plays the "run" */
 	mb_err("unknown command \"%s\"", cmd);

@@ -5,6 +5,7 @@
 #include "demux.h"
 #include "events.h"
 #include "image.h"
+#include "live.h"
 #include "mirrorball/console_proto.h"
 #include "mirrorball/layout.h"
 #include "qemu.h"
@@ -25,6 +26,7 @@
 #define KEY_ESCAPE 0x1d      /* Ctrl-] */
 #define TAIL_SIZE 4096       /* per channel, replayed when the view switches */
 #define ALL_DONE_GRACE 10.0  /* seconds QEMU gets to power off after all-done */
+#define LIVE_INTERVAL 1.0    /* live.json is rewritten at most this often (seconds) */
 
 struct tail {
 	char buf[TAIL_SIZE];
@@ -45,6 +47,9 @@ struct session {
 	bool quit;
 	struct tail tails[MB_IMG_MAX_VMS + 1];
 	int qemu_in;
+	double t0, t_qemu;       /* when mball and QEMU started (now()); t_qemu 0 until then */
+	char *live_path;         /* DIR/live.json */
+	double live_written;     /* now() of the last write, 0 never */
 };
 
 static int sig_pipe[2] = { -1, -1 };
@@ -119,16 +124,52 @@ static const char *chan_name(struct session *s, int chan)
 	return chan == 0 ? "monitor" : s->cfg->vms[chan - 1].name;
 }
 
+/* Monitor output goes to monitor.log (and the monitor view) line by line, so that the
+ * frequent "@mb live" samples can be left out of both. */
+static void monitor_out(struct session *s, const char *line, size_t len, bool nl)
+{
+	log_write(s->mon_fd, line, len);
+	if (nl)
+		write_all(s->mon_fd, "\n", 1);
+	if (s->interactive) {
+		tail_add(&s->tails[0], line, len);
+		if (nl)
+			tail_add(&s->tails[0], "\r\n", 2);
+		if (s->view == 0) {
+			write_all(1, line, len);
+			if (nl)
+				write_all(1, "\r\n", 2);
+		}
+	}
+}
+
 static void on_monitor_line(void *ctx, const char *line)
 {
 	struct session *s = ctx;
 	int vm;
-	switch (events_line(&s->ev, line, &vm)) {
+	enum ev_kind k;
+	s->ev.now = now() - s->t0;
+	k = events_line(&s->ev, line, &vm);
+	if (k != EV_LIVE)
+		monitor_out(s, line, strlen(line), true);
+	switch (k) {
 	case EV_BOOT:
 		mb_info("monitor booted: %s", line + 9);
 		break;
 	case EV_VM_START:
-		mb_info("VM %d %s started", vm, s->ev.vms[vm].name);
+		if (s->ev.vms[vm].restarts) {
+			const struct vm_state *v = &s->ev.vms[vm];
+			if (v->starts > v->exits + 1)
+				mb_err("VM %d %s started again without exiting", vm, v->name);
+			if (!v->announced)  /* no "@mb vm-restart" came first */
+				mb_info("VM %s restarting", v->name);
+			mb_info("VM %d %s started (restart %u)", vm, v->name, v->restarts);
+		} else {
+			mb_info("VM %d %s started", vm, s->ev.vms[vm].name);
+		}
+		break;
+	case EV_VM_RESTART:
+		mb_info("VM %s restarting", s->ev.vms[vm].name);
 		break;
 	case EV_VM_EXIT:
 		mb_info("VM %d %s exited: %s", vm, s->ev.vms[vm].name, s->ev.vms[vm].reason);
@@ -156,10 +197,18 @@ static void on_channel(void *ctx, int chan, const char *buf, size_t len)
 		return;
 	}
 	if (chan == 0) {
-		log_write(s->mon_fd, buf, len);
 		linebuf_feed(&s->mon_lines, buf, len, on_monitor_line, s);
-	} else {
-		log_write(s->vm_fd[chan - 1], buf, len);
+		return;
+	}
+	log_write(s->vm_fd[chan - 1], buf, len);
+	double t = now();
+	int u = events_console(&s->ev, chan - 1, buf, len, t - s->t0, s->t_qemu ? t - s->t_qemu : -1);
+	if (u == 1) {
+		const struct vm_state *v = &s->ev.vms[chan - 1];
+		mb_info("VM %s in userspace after %.2f s", v->name, v->userspace_mball);
+		if (s->ev.userspace_vms == s->ev.nvms)
+			mb_info("all %u VMs in userspace after %.2f s (%.2f s after QEMU start)", s->ev.nvms,
+				s->ev.all_userspace_mball, s->ev.all_userspace_qemu);
 	}
 	if (s->interactive) {
 		tail_add(&s->tails[chan], buf, len);
@@ -171,7 +220,7 @@ static void on_channel(void *ctx, int chan, const char *buf, size_t len)
 static void banner(struct session *s)
 {
 	fprintf(stderr, "\r\nmball: console of VM 0 (%s). Ctrl-] then: 0-9 switch to VM n, n/p next/previous VM,\r\n"
-			"       m monitor log, l list VMs, q quit (kills QEMU), Ctrl-] send a literal Ctrl-].\r\n",
+			"       m monitor log, l list VMs, s live statistics, q quit (kills QEMU), Ctrl-] send a literal Ctrl-].\r\n",
 		s->cfg->vms[0].name);
 }
 
@@ -187,9 +236,32 @@ static void list_vms(struct session *s)
 	fprintf(stderr, "\r\n");
 	for (unsigned i = 0; i < s->cfg->nvms; i++) {
 		const struct vm_state *v = &s->ev.vms[i];
-		fprintf(stderr, "%s %u %-31s %u vCPU %s\r\n", (int)i + 1 == s->view ? "*" : " ", i, v->name,
-			s->cfg->vms[i].vcpus, v->reason[0] ? v->reason : v->started ? "running" : "not started");
+		fprintf(stderr, "%s %u %-31s %u vCPU %s", (int)i + 1 == s->view ? "*" : " ", i, v->name,
+			s->cfg->vms[i].vcpus, v->restarting ? "restarting" : v->reason[0] ? v->reason : v->started ? "running" : "not started");
+		if (v->restarts)
+			fprintf(stderr, ", %u restart%s", v->restarts, v->restarts == 1 ? "" : "s");
+		fprintf(stderr, "\r\n");
 	}
+}
+
+static void show_live(struct session *s)
+{
+	struct live_row rows[MB_IMG_MAX_VMS];
+	unsigned n = live_rows(&s->ev, s->cfg, rows);
+	fprintf(stderr, "\r\n");
+	live_table(rows, n, "\r\n", stderr);
+}
+
+static void write_live(struct session *s, bool done)
+{
+	double t = now();
+	if (!s->live_path)
+		return;
+	if (live_write(&s->ev, s->cfg, s->live_path, t - s->t0, s->t_qemu ? t - s->t_qemu : -1, done) < 0 &&
+	    !s->live_written)
+		mb_err("cannot write %s: %s", s->live_path, strerror(errno));
+	s->live_written = t;
+	s->ev.live_dirty = false;
 }
 
 /* Typed bytes: commands after Ctrl-], everything else to the VM being shown. */
@@ -220,6 +292,8 @@ static void on_keys(struct session *s, const char *buf, size_t len)
 				switch_view(s, 0);
 			} else if (c == 'l') {
 				list_vms(s);
+			} else if (c == 's') {
+				show_live(s);
 			} else if (c == 'q') {
 				s->quit = true;
 			} else {
@@ -392,6 +466,7 @@ int run_main(const struct config *cfg, const struct run_opts *o)
 	double t0 = now();
 
 	s->cfg = cfg;
+	s->t0 = t0;
 	s->mon_fd = -1;
 	for (unsigned i = 0; i < MB_IMG_MAX_VMS; i++)
 		s->vm_fd[i] = -1;
@@ -480,6 +555,9 @@ int run_main(const struct config *cfg, const struct run_opts *o)
 		goto out;
 	}
 	s->qemu_in = to_qemu[1];
+	s->t_qemu = now();
+	s->live_path = xasprintf("%s/live.json", dir);
+	write_live(s, false);
 	mb_info("started QEMU (pid %d): %u nodes x %u CPUs, %u VM%s; command in %s/qemu.cmd", (int)pid, cfg->host.nodes,
 		cfg->host.cpus_per_node, cfg->nvms, cfg->nvms == 1 ? "" : "s", dir);
 
@@ -511,6 +589,14 @@ int run_main(const struct config *cfg, const struct run_opts *o)
 		}
 		if (reaped)  /* QEMU is gone; whatever still holds the pipe gets a moment, then we stop */
 			wait = wait < 0 || wait > 1 ? 1 : wait;
+		if (s->ev.live_dirty) {
+			double l = s->live_written + LIVE_INTERVAL - t;
+			if (l <= 0) {
+				write_live(s, false);
+			} else if (wait < 0 || l < wait) {
+				wait = l;
+			}
+		}
 		if (deadline && t >= deadline) {
 			fail = xasprintf("timeout after %g s", o->timeout);
 			break;
@@ -562,6 +648,10 @@ int run_main(const struct config *cfg, const struct run_opts *o)
 		if (!out_open && !reaped && waitpid(pid, &status, 0) == pid)
 			reaped = true;
 	}
+	if (s->mon_lines.n) {  /* the monitor's last words, without a newline */
+		monitor_out(s, s->mon_lines.buf, s->mon_lines.n, true);
+		s->mon_lines.n = 0;
+	}
 	if (s->ev.error == NULL && !reaped)
 		mb_info("stopping QEMU");
 	if (!reaped)
@@ -575,6 +665,7 @@ out:
 	if (s->mon_fd >= 0 || pid > 0) {
 		char *v = verdict(s, fail, status, reaped);
 		write_stats(s, now() - t0);
+		write_live(s, true);
 		mb_info("stats in %s/stats.json", dir);
 		if (v) {
 			mb_err("%s", v);
@@ -604,6 +695,7 @@ out:
 	image_free(img);
 	free(img);
 	events_free(&s->ev);
+	free(s->live_path);
 	free(s);
 	free(fail);
 	free(cmd);

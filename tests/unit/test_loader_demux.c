@@ -203,8 +203,9 @@ static void test_events(void **state)
 	fclose(f);
 	assert_non_null(strstr(text, "\"host\": {\"nodes\": 4, \"cpus_per_node\": 2, \"cpus\": 8"));
 	assert_non_null(strstr(text, "\"wall_seconds\": 12.500"));
-	assert_non_null(strstr(text, "{\"exit_reason\":\"poweroff\",\"name\":\"linux0\",\"vcpus\":4,\"exits\":{\"wfi\":1}}"));
-	assert_non_null(strstr(text, "{\"exit_reason\":\"poweroff\",\"name\": \"b\"}"));
+	assert_non_null(strstr(text, "{\"exit_reason\":\"poweroff\",\"userspace_seconds\":null,\"restarts\":0,"
+				     "\"name\":\"linux0\",\"vcpus\":4,\"exits\":{\"wfi\":1}}"));
+	assert_non_null(strstr(text, "{\"exit_reason\":\"poweroff\",\"userspace_seconds\":null,\"restarts\":0,\"name\": \"b\"}"));
 	free(text);
 	events_free(&ev);
 
@@ -214,7 +215,7 @@ static void test_events(void **state)
 	f = open_memstream(&text, &len);
 	events_write_stats(&ev, c, 1, f);
 	fclose(f);
-	assert_non_null(strstr(text, "{\"exit_reason\":\"none\",\"name\":\"linux0\",\"vcpus\":4}"));
+	assert_non_null(strstr(text, "{\"exit_reason\":\"none\",\"userspace_seconds\":null,\"restarts\":0,\"name\":\"linux0\",\"vcpus\":4}"));
 	free(text);
 	events_free(&ev);
 	free(c);

@@ -62,6 +62,30 @@ static int mem_index(const struct host_topology *t, uint64_t base)
 
 /* ---------------- real QEMU trees ---------------- */
 
+static void test_prop_offset(void **state)
+{
+	(void)state;
+	struct blob b = load("tests/unit/fixtures/virt-4node.dtb");
+	uint32_t len = 0;
+	/* the root's #address-cells is the first property in QEMU's tree: value 2 */
+	long off = fdt_prop_offset(b.p, b.len, "#address-cells", &len);
+	assert_true(off > 0);
+	assert_int_equal(len, 4);
+	const uint8_t *v = (const uint8_t *)b.p + off;
+	assert_int_equal(v[0] << 24 | v[1] << 16 | v[2] << 8 | v[3], 2);
+	off = fdt_prop_offset(b.p, b.len, "distance-matrix", &len);
+	assert_true(off > 0);
+	assert_int_equal(len, 16 * 12);                 /* 4 x 4 entries of (a, b, distance) */
+	assert_int_equal(fdt_prop_offset(b.p, b.len, "no-such-property", &len), -1);
+	/* every truncation fails cleanly or finds the property within the bytes given */
+	for (size_t n = 0; n < b.len; n += 7) {
+		long o = fdt_prop_offset(b.p, n, "distance-matrix", &len);
+		assert_true(o == -1 || (size_t)o + len <= n);
+	}
+	free(b.p);
+}
+
+
 static void test_virt_4node(void **state)
 {
 	(void)state;
@@ -547,6 +571,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_virt_4node),
 		cmocka_unit_test(test_virt_1node),
+		cmocka_unit_test(test_prop_offset),
 		cmocka_unit_test(test_synthetic_tree),
 		cmocka_unit_test(test_too_many_cpus),
 		cmocka_unit_test(test_node_id_out_of_range),

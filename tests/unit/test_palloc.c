@@ -212,6 +212,27 @@ static void test_percpu_cache(void **state)
 	assert_int_equal(palloc_alloc(&pa, 1, NULL), pages[PCACHE_SIZE + 2]);
 }
 
+
+static void test_used_range(void **state)
+{
+	(void)state;
+	make(1);
+	static struct memmap_entry mm[REGION_PAGES];
+	uint64_t before = palloc_free_pages(&pa, 0);
+	assert_int_equal(palloc_add_used_range(&pa, 0, base_of(2), end_of(2), mm, MM_IMAGE), 0);
+	/* nothing to hand out, but every page has a record */
+	assert_int_equal(palloc_free_pages(&pa, 0), before);
+	assert_ptr_equal(memmap_of(&pa, base_of(2)), &mm[0]);
+	assert_ptr_equal(memmap_of(&pa, end_of(2) - 1), &mm[REGION_PAGES - 1]);
+	assert_int_equal(mm[5].use, MM_IMAGE);
+	assert_int_equal(palloc_node_of(&pa, base_of(2) + PAGE_SIZE), 0);
+	for (uint64_t i = 0; i < USABLE + 4; i++) {
+		uint64_t p = palloc_alloc(&pa, 0, NULL);
+		assert_false(in_region(p, 2));
+	}
+	assert_int_equal(palloc_add_used_range(&pa, 3, base_of(2), end_of(2), mm, MM_IMAGE), -1);
+}
+
 static void test_memmap(void **state)
 {
 	(void)state;
@@ -262,6 +283,7 @@ int main(void)
 		cmocka_unit_test(test_fallback_ties_and_default),
 		cmocka_unit_test(test_percpu_cache),
 		cmocka_unit_test(test_memmap),
+		cmocka_unit_test(test_used_range),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -551,8 +551,10 @@ static void test_memmap_records(void **state)
 	assert_int_equal(pmap_map_cow(pm, RAM_BASE + 0x2000, img, &tables), PMAP_OK);
 	struct memmap_entry *mi = memmap_of(&g_palloc, img);
 	assert_int_equal(mi->sharers, 2);
+	assert_int_equal(pmap_count_shared(pm), 2);             /* both mappings see 2 sharers */
 	assert_int_equal(pmap_fault(pm, &s2, RAM_BASE + 0x2000, 1, &guest, &tables), PMAP_OK);
 	assert_int_equal(mi->sharers, 1);
+	assert_int_equal(pmap_count_shared(pm), 0);             /* the last sharer shares with nobody */
 	assert_int_equal(mi->use, MM_IMAGE);
 	struct memmap_entry *mc = memmap_of(&g_palloc, PMAP_ADDR(pmap_lookup(pm, RAM_BASE + 0x2000)));
 	assert_int_equal(mc->use, MM_GUEST);
@@ -564,6 +566,32 @@ static void test_memmap_records(void **state)
 	assert_int_equal(palloc_free_pages(&g_palloc, 0), before + 2);   /* two owned pages back */
 	assert_int_equal(m->use, MM_FREE);
 	guest_s.use_palloc = 0;
+}
+
+
+static void test_prefault_and_shared(void **state)
+{
+	(void)state;
+	/* a first-touch fault, then the rest of its aligned 16-page block is filled too */
+	uint64_t gpa = RAM_BASE + 0x23000;                  /* block 0x20000..0x2ffff */
+	assert_int_equal(pmap_fault(pm, &s2, gpa, 0, &guest, &tables), PMAP_OK);
+	assert_int_equal(pmap_map_cow(pm, RAM_BASE + 0x21000, 0x80000000, &tables), PMAP_OK);
+	uint64_t before = guest_s.allocs;
+	assert_int_equal(pmap_prefault(pm, &s2, gpa, 16, &guest, &tables), PMAP_OK);
+	/* 16 pages, minus the faulting one and the copy-on-write one already there */
+	assert_int_equal(guest_s.allocs - before, 14);
+	for (uint64_t a = RAM_BASE + 0x20000; a < RAM_BASE + 0x30000; a += PAGE_SIZE)
+		assert_true(pmap_lookup(pm, a) & PMAP_PRESENT);
+	assert_int_equal(pmap_lookup(pm, RAM_BASE + 0x30000), 0);
+	assert_true(pmap_lookup(pm, RAM_BASE + 0x21000) & PMAP_COW);   /* left as it was */
+	/* near the end of RAM the block is clipped, not overrun */
+	uint64_t last = RAM_BASE + pm->npages * PAGE_SIZE - PAGE_SIZE;
+	assert_int_equal(pmap_fault(pm, &s2, last, 0, &guest, &tables), PMAP_OK);
+	assert_int_equal(pmap_prefault(pm, &s2, last, 16, &guest, &tables), PMAP_OK);
+	assert_int_equal(pmap_lookup(pm, last + PAGE_SIZE), 0);
+	/* a COW page counts as shared with other VMs only when its memmap says >1 sharer;
+	 * this address is in no palloc range, so nothing is known about it */
+	assert_int_equal(pmap_count_shared(pm), 0);
 }
 
 int main(void)
@@ -581,6 +609,7 @@ int main(void)
 		T(test_nomem),
 		T(test_destroy_frees_everything),
 		T(test_memmap_records),
+		T(test_prefault_and_shared),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -238,6 +238,7 @@ enum ev_kind events_line(struct events *ev, const char *line, int *vm)
 		v->cur.at = ev->now;
 		if (v->nsamples < 2)
 			v->nsamples++;
+		v->sampled = true;
 		ev->live_dirty = true;
 		return EV_LIVE;
 	}
@@ -265,8 +266,15 @@ enum ev_kind events_line(struct events *ev, const char *line, int *vm)
 		*vm = stats_vm(ev, json);
 		if (*vm < 0 || json[0] != '{')
 			goto unknown;
-		free(ev->vms[*vm].stats);
-		ev->vms[*vm].stats = xstrdup(json);
+		struct vm_state *v = &ev->vms[*vm];
+		free(v->stats);
+		v->stats = xstrdup(json);
+		/* The final figures replace the last live sample in the live view (no rate). */
+		live_sample(json, &v->cur);
+		v->cur.at = ev->now;
+		v->nsamples = 0;
+		v->sampled = true;
+		ev->live_dirty = true;
 		return EV_STATS;
 	}
 	if (!strncmp(line, "error", 5) && (line[5] == ' ' || !line[5])) {

@@ -49,6 +49,7 @@ struct vm_state {
 	char *live;
 	struct live_sample cur, prev;
 	unsigned nsamples;    /* samples since the last (re)start, at most 2 counted */
+	bool sampled;         /* cur holds figures: a live sample or the final stats */
 };
 
 struct events {

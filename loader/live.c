@@ -12,7 +12,7 @@ unsigned live_rows(const struct events *ev, const struct config *cfg, struct liv
 	for (unsigned i = 0; i < ev->nvms; i++) {
 		const struct vm_state *v = &ev->vms[i];
 		struct live_row *r = &rows[i];
-		bool have = v->nsamples > 0 && v->live;
+		bool have = v->sampled;
 		memset(r, 0, sizeof *r);
 		snprintf(r->name, sizeof r->name, "%s", v->name);
 		snprintf(r->state, sizeof r->state, "%s", events_vm_state(v));

@@ -245,14 +245,18 @@ static void test_live_lines(void **state)
 	assert_true(back[0].shared == 512 && back[0].run_ms == 4000 && back[0].vcpus == 2);
 	assert_true(back[1].rate < 0 && back[1].touched < 0 && back[1].run_ms < 0);
 	free(json);
-	/* Off: no rate, no uptime; the run's end is flagged. */
+	/* Off: no rate, no uptime, the final stats' figures; the run's end is flagged. */
+	assert_int_equal(events_line(&ev, "@mb stats {\"name\":\"vm0\",\"vcpus\":2,\"run_ms\":5000,"
+					  "\"exits\":{\"total\":2500},\"guest_pages_touched\":30000,"
+					  "\"machine_pages_used\":2600,\"shared_pages\":500}", &vm), EV_STATS);
 	events_line(&ev, "@mb vm-exit 0 vm0 poweroff", &vm);
 	assert_int_equal(live_write(&ev, c, path, 20, 19.5, true), 0);
 	json = read_file(path, &len);
 	assert_int_equal(live_parse(json, back, 4, &secs, &updated, &done), 2);
 	assert_true(done);
 	assert_string_equal(back[0].state, "off");
-	assert_true(back[0].rate < 0 && back[0].run_ms < 0 && back[0].touched == 25600);
+	assert_true(back[0].rate < 0 && back[0].run_ms < 0 && back[0].touched == 30000 && back[0].owned == 2600);
+	assert_non_null(strstr(json, "\"live\":{\"name\":\"vm0\",\"index\":0"));  /* the last live object */
 	free(json);
 	assert_int_equal(live_parse("{}", back, 4, &secs, &updated, &done), -1);
 	unlink(path);

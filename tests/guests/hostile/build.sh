@@ -1,0 +1,30 @@
+#!/bin/bash
+# Build the hostile test guest as a flat arm64 Linux Image: build.sh OUTFILE
+set -euo pipefail
+[ $# -eq 1 ] || { echo "usage: $0 OUTFILE" >&2; exit 2; }
+out=$1
+src=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+CROSS=${CROSS:-aarch64-linux-gnu-}
+mkdir -p "$(dirname "$out")"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+CFLAGS="-ffreestanding -nostdlib -mgeneral-regs-only -O2 -mstrict-align -fno-pic -fno-pie
+        -fno-stack-protector -fno-builtin -Wall -Wextra -Werror -march=armv8-a"
+${CROSS}gcc $CFLAGS -c "$src/start.S" -o "$tmp/start.o"
+${CROSS}gcc $CFLAGS -c "$src/hostile.c" -o "$tmp/hostile.o"
+${CROSS}gcc $CFLAGS -static -no-pie -Wl,--build-id=none -Wl,--no-warn-rwx-segments -Wl,-T,"$src/hostile.ld" \
+	"$tmp/start.o" "$tmp/hostile.o" -o "$tmp/hostile.elf" -lgcc
+${CROSS}objcopy -O binary "$tmp/hostile.elf" "$tmp/hostile.img"
+# The loader only accepts an arm64 Image: check the header we meant to write.
+python3 - "$tmp/hostile.img" <<'PY'
+import struct, sys
+b = open(sys.argv[1], "rb").read()
+code0, _c1, text_off, size, flags = struct.unpack_from("<IIQQQ", b, 0)
+assert b[56:60] == b"ARM\x64", "no ARM\\x64 magic at byte 56"
+assert code0 >> 26 == 0b000101, "code0 is not a branch"
+assert text_off == 0 and flags == 0xA, (text_off, flags)
+assert size >= len(b) and size % 4096 == 0, (size, len(b))
+PY
+cp "$tmp/hostile.elf" "${out%.img}.elf" 2>/dev/null || true
+mv "$tmp/hostile.img" "$out"
+echo "hostile: built $out ($(stat -c %s "$out") bytes)"

@@ -27,7 +27,7 @@ LOADER_LIBS := -lfdt -linih
 UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(filter-out tests/unit/arch_stub.c,$(wildcard tests/unit/test_*.c)))
 
 .PHONY: all deps guest run test check integration bench clean
-all: $(BUILD)/monitor.elf $(BUILD)/mball
+all: $(BUILD)/monitor.elf $(BUILD)/mball $(BUILD)/guest/hostile.img
 
 deps:
 	@bash scripts/setup.sh
@@ -52,6 +52,12 @@ $(BUILD)/monitor.elf: $(MON_OBJ) monitor/monitor.ld
 $(BUILD)/mball: $(LOADER_SRC) $(wildcard loader/*.h include/mirrorball/*.h)
 	@mkdir -p $(BUILD)
 	$(CC) -O2 -g -Wall -Wextra -Iinclude -Ilib -o $@ $(LOADER_SRC) $(LOADER_LIBS)
+
+# The hostile test guest: bare metal, ours, packaged as an arm64 Image.
+$(BUILD)/guest/hostile.img: $(wildcard tests/guests/hostile/*)
+	@mkdir -p $(dir $@)
+	@echo "  GUEST   $@"
+	@bash tests/guests/hostile/build.sh $@
 
 # Unit tests: each tests/unit/test_X.c links the portable code (and the loader's, minus main).
 $(BUILD)/unit/%: tests/unit/%.c tests/unit/arch_stub.c $(PORTABLE) $(filter-out loader/main.c,$(wildcard loader/*.c)) $(wildcard */*.h include/mirrorball/*.h tests/unit/*.h)

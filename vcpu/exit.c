@@ -23,7 +23,7 @@ static int log_budget_left(struct vm *vm) { return vm->unhandled < LOG_BUDGET; }
 
 static void handle_wfx(struct vcpu *v, uint64_t esr)
 {
-	v->regs.pc += 4;
+	v->regs.pc += (esr & (1ULL << 25)) ? 4 : 2;     /* IL: a T32 WFI is 16 bits */
 	if (esr & 1) {                       /* WFE: someone else may want this pCPU */
 		v->exits[EX_WFE]++;
 		if (this_cpu()->nrq > 1)
@@ -220,12 +220,18 @@ void handle_guest_sync(struct vcpu *v)
 		break;
 	case EC_HVC64:
 		v->exits[EX_HVC]++;
-		handle_psci(v, 0);
+		if (esr & 0xFFFF)
+			v->regs.x[0] = (uint64_t)-1;   /* SMCCC: calls use immediate 0; others are unknown */
+		else
+			handle_psci(v, 0);
 		break;
 	case EC_SMC64:
 		v->exits[EX_SMC]++;
 		v->regs.pc += 4;                 /* a trapped SMC leaves ELR at the SMC itself */
-		handle_psci(v, 1);
+		if (esr & 0xFFFF)
+			v->regs.x[0] = (uint64_t)-1;
+		else
+			handle_psci(v, 1);
 		break;
 	case EC_SYSREG:
 		handle_sysreg(v, esr);

@@ -129,7 +129,7 @@ static void inject_sync(struct vcpu *v, uint64_t esr, uint64_t far)
 	switch (pstate & 0xF) {
 	case 0x4: off = 0x000; break;      /* EL1t */
 	case 0x5: off = 0x200; break;      /* EL1h */
-	default: off = 0x400; break;       /* EL0, AArch64 */
+	default: off = (pstate & 0x10) ? 0x600 : 0x400; break;   /* EL0: AArch32 or AArch64 */
 	}
 	write_sysreg(elr_el1, v->regs.pc);
 	write_sysreg(spsr_el1, pstate);

@@ -243,7 +243,7 @@ def test_bad_image(tmp_path, where):
     assert p.returncode == 0, p.stderr.decode()
     img = d / "host.img"
     cmd = shell_cmd_from_file(d / "qemu.cmd")
-    assert str(img) in cmd[cmd.index("-device") + 1]
+    assert any(str(img) in a for a in cmd), "the dry run names another host image"
     corrupt(img, where)
     q = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                          start_new_session=True)
@@ -258,3 +258,46 @@ def test_bad_image(tmp_path, where):
     assert "checksum" in text, "monitor did not report a checksum problem"
     assert "@mb error" in text
     assert "@mb vm-start" not in text
+
+
+def run_dry_image(tmp_path, cfg_text):
+    """mball --dry-run: the host image and the QEMU command line, nothing started."""
+    cfg = tmp_path / "img.conf"
+    cfg.write_text(cfg_text)
+    d = tmp_path / "dry"
+    p = subprocess.run([str(MBALL), "run", "--batch", "--dry-run", "--logdir", str(d), str(cfg)],
+                       cwd=REPO, stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
+    assert p.returncode == 0, p.stderr.decode()
+    return d / "host.img", shell_cmd_from_file(d / "qemu.cmd")
+
+
+def run_qemu(cmd, timeout=60):
+    q = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         start_new_session=True)
+    try:
+        out, _ = q.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill_group(q)
+        out = q.communicate()[0]
+        pytest.fail("QEMU did not exit by itself: " + out.decode("utf-8", "replace")[-2000:])
+    return out.decode("utf-8", "replace")
+
+
+def test_truncated_image(tmp_path):
+    # The host disk is shorter than the image's header says: refused before any VM starts.
+    img, cmd = run_dry_image(tmp_path, HOST + vm_conf("imgvm", "echo should-not-run"))
+    size = img.stat().st_size
+    with open(img, "r+b") as f:
+        f.truncate(size // 2 // 4096 * 4096)
+    text = run_qemu(cmd)
+    assert "truncated" in text
+    assert "@mb error" in text and "@mb vm-start" not in text
+
+
+def test_vm_larger_than_host(mball):
+    # A 2 GiB VM on a 1 GiB host: the monitor names the VM and starts nothing.
+    host = "[host]\nnodes = 1\ncpus_per_node = 2\nmem_per_node = 1G\n"
+    run = mball(host + vm_conf("huge", "echo should-not-run", memory="2G"), timeout=60, name="huge")
+    assert run.rc not in (0, None)
+    assert "does not fit in memory" in run.logs["monitor"] and "huge" in run.logs["monitor"]
+    assert "@mb vm-start" not in run.logs["monitor"]

@@ -45,16 +45,24 @@ static void add_sharer(uint64_t page, int delta)
 		__atomic_fetch_add(&m->sharers, delta, __ATOMIC_RELAXED);
 }
 
+/* Takes the lock of the 2 MiB region holding gpa (which must be RAM) and returns its entry,
+ * allocating the leaf; NULL if there is no memory for it. The caller unlocks *dir. */
+static uint64_t *lock_slot(struct pmap *pm, uint64_t gpa, const struct page_source *tables, uint64_t *dir)
+{
+	uint64_t gpfn = (gpa - pm->ram_base) >> PAGE_SHIFT;
+	*dir = gpfn / PMAP_LEAF_ENTRIES;
+	spin_lock(&pm->lock[*dir]);
+	return slot_of(pm, gpfn, tables);
+}
+
 int pmap_fault(struct pmap *pm, struct stage2 *s2, uint64_t gpa, int write,
 	       const struct page_source *guest, const struct page_source *tables)
 {
 	if (!pmap_covers(pm, gpa))
 		return PMAP_OUTSIDE;
-	uint64_t gpfn = (gpa - pm->ram_base) >> PAGE_SHIFT;
-	uint64_t dir = gpfn / PMAP_LEAF_ENTRIES;
+	uint64_t dir, gpfn = (gpa - pm->ram_base) >> PAGE_SHIFT;
 	int rc = PMAP_OK;
-	spin_lock(&pm->lock[dir]);
-	uint64_t *slot = slot_of(pm, gpfn, tables);
+	uint64_t *slot = lock_slot(pm, gpa, tables, &dir);
 	if (!slot) {
 		rc = PMAP_NOMEM;
 		goto out;
@@ -100,11 +108,9 @@ int pmap_map_cow(struct pmap *pm, uint64_t gpa, uint64_t page, const struct page
 {
 	if (!pmap_covers(pm, gpa))
 		return PMAP_OUTSIDE;
-	uint64_t gpfn = (gpa - pm->ram_base) >> PAGE_SHIFT;
-	uint64_t dir = gpfn / PMAP_LEAF_ENTRIES;
+	uint64_t dir;
 	int rc = PMAP_OK;
-	spin_lock(&pm->lock[dir]);
-	uint64_t *slot = slot_of(pm, gpfn, tables);
+	uint64_t *slot = lock_slot(pm, gpa, tables, &dir);
 	if (!slot) {
 		rc = PMAP_NOMEM;
 	} else if (*slot & PMAP_PRESENT) {

@@ -7,7 +7,7 @@ CONFIG  ?= configs/eight-linux.conf
 
 # ---- the monitor: freestanding AArch64 at EL2 ----
 MON_DIRS := monitor vcpu pmap numa lib
-MON_SRC  := $(wildcard monitor/*.c vcpu/*.c pmap/*.c numa/*.c) lib/string.c lib/fmt.c lib/crc32.c
+MON_SRC  := $(wildcard monitor/*.c vcpu/*.c pmap/*.c numa/*.c) lib/string.c lib/fmt.c lib/crc32.c lib/btree.c
 MON_ASM  := $(wildcard monitor/*.S)
 MON_OBJ  := $(patsubst %,$(BUILD)/mon/%.o,$(MON_SRC) $(MON_ASM))
 MON_CFLAGS := -O2 -g -Wall -Wextra -Werror=implicit-function-declaration -Wno-unused-parameter -ffreestanding -nostdlib \
@@ -16,7 +16,7 @@ MON_CFLAGS := -O2 -g -Wall -Wextra -Werror=implicit-function-declaration -Wno-un
 
 # ---- portable code also built for the host (unit tests, fuzzers) ----
 PORTABLE := lib/fmt.c lib/crc32.c monitor/hostdt.c monitor/hostimg.c numa/palloc.c \
-	pmap/pmap.c pmap/stage2.c vcpu/mmio_decode.c vcpu/vgic.c vcpu/vpl011.c
+	pmap/pmap.c pmap/stage2.c vcpu/mmio_decode.c vcpu/vgic.c vcpu/vpl011.c lib/btree.c
 HOST_CFLAGS := -O1 -g -Wall -Wextra -Iinclude $(addprefix -I,$(MON_DIRS)) -Iloader -Itests/unit
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer
 
@@ -26,7 +26,7 @@ LOADER_LIBS := -lfdt -linih
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(filter-out tests/unit/arch_stub.c,$(wildcard tests/unit/test_*.c)))
 
-.PHONY: all deps guest run test check integration bench clean
+.PHONY: all deps guest run test check integration bench clean fuzz
 all: $(BUILD)/monitor.elf $(BUILD)/mball $(BUILD)/guest/hostile.img
 
 deps:
@@ -60,14 +60,26 @@ $(BUILD)/guest/hostile.img: $(wildcard tests/guests/hostile/*)
 	@bash tests/guests/hostile/build.sh $@
 
 # Unit tests: each tests/unit/test_X.c links the portable code (and the loader's, minus main).
-$(BUILD)/unit/%: tests/unit/%.c tests/unit/arch_stub.c $(PORTABLE) $(filter-out loader/main.c,$(wildcard loader/*.c)) $(wildcard */*.h include/mirrorball/*.h tests/unit/*.h)
+$(BUILD)/unit/%: tests/unit/%.c tests/unit/arch_stub.c $(PORTABLE) $(filter-out loader/main.c,$(wildcard loader/*.c)) $(wildcard */*.h include/mirrorball/*.h tests/unit/*.h tests/fuzz/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(HOST_CFLAGS) $(SAN) -o $@ $< tests/unit/arch_stub.c $(PORTABLE) \
 		$(filter-out loader/main.c,$(wildcard loader/*.c)) -lcmocka $(LOADER_LIBS)
 
+# Fuzz targets: built standalone with gcc (a generated corpus) for `make check`; `make fuzz`
+# runs them under libFuzzer when clang is there.
+$(BUILD)/fuzz/fuzz_btree: tests/fuzz/fuzz_btree.c tests/fuzz/btree_model.h lib/btree.c lib/btree.h
+	@mkdir -p $(dir $@)
+	$(CC) $(HOST_CFLAGS) $(SAN) -DFUZZ_STANDALONE -o $@ tests/fuzz/fuzz_btree.c lib/btree.c
+
 check: deps
-	@$(MAKE) --no-print-directory $(addprefix $(BUILD)/unit/,$(UNIT_TESTS))
-	@fail=0; for t in $(UNIT_TESTS); do echo "== $$t"; $(BUILD)/unit/$$t || fail=1; done; exit $$fail
+	@$(MAKE) --no-print-directory $(addprefix $(BUILD)/unit/,$(UNIT_TESTS)) $(BUILD)/fuzz/fuzz_btree
+	@fail=0; for t in $(UNIT_TESTS); do echo "== $$t"; $(BUILD)/unit/$$t || fail=1; done; \
+	 echo "== fuzz_btree"; $(BUILD)/fuzz/fuzz_btree || fail=1; exit $$fail
+
+fuzz:
+	@mkdir -p $(BUILD)/fuzz/corpus
+	clang -O1 -g -fsanitize=fuzzer,address,undefined -Ilib -Iinclude -o $(BUILD)/fuzz/fuzz_btree_lf tests/fuzz/fuzz_btree.c lib/btree.c
+	$(BUILD)/fuzz/fuzz_btree_lf -max_len=4096 -max_total_time=300 $(BUILD)/fuzz/corpus
 
 integration: all guest
 	pytest-3 -v tests/integration
@@ -86,4 +98,4 @@ bench: deps all guest
 	bash tests/bench/boot
 
 clean:
-	rm -rf $(BUILD)/mon $(BUILD)/unit $(BUILD)/monitor.elf $(BUILD)/mball
+	rm -rf $(BUILD)/mon $(BUILD)/unit $(BUILD)/fuzz $(BUILD)/monitor.elf $(BUILD)/mball

@@ -51,14 +51,14 @@ def test_hang_affects_no_other(mball):
 
 
 def test_oversubscribed(mball):
-    # 6 VMs x 2 vCPUs = 12 vCPUs on a 4-CPU host: the monitor shares pCPUs, every VM sees its
+    # 8 VMs x 2 vCPUs = 16 vCPUs on a 4-CPU host: the monitor shares pCPUs, every VM sees its
     # two vCPUs and finishes.
     host = """[host]
 nodes = 2
 cpus_per_node = 2
 mem_per_node = 1G
 """
-    names = [f"ov{i}" for i in range(6)]
+    names = [f"ov{i}" for i in range(8)]
     cfg = host + "".join(vm_conf(n, 'echo "nproc=$(nproc) host=$(hostname)"', vcpus=2, memory="128M")
                          for n in names)
     run = mball(cfg, timeout=300, name="oversub")

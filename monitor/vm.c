@@ -5,6 +5,7 @@
 #include "console.h"
 #include "hostimg.h"
 #include "hostdt.h"
+#include "share.h"
 #include "fmt.h"
 #include "mb_string.h"
 #include "arch.h"
@@ -285,6 +286,9 @@ static int wants_restart(const struct vm *vm)
 
 static void vm_teardown(struct vm *vm)
 {
+	/* the sharing pass may be in this VM's pmap; it sees the VM is no longer running */
+	while (__atomic_load_n(&vm->share_busy, __ATOMIC_SEQ_CST))
+		cpu_relax();
 	print_stats(vm, "stats");
 	pmap_destroy(&vm->pmap, &guest_pages, &guest_pages);
 	s2_destroy(&vm->s2, &guest_pages);
@@ -303,6 +307,7 @@ static void vm_teardown(struct vm *vm)
 	}
 	__atomic_store_n(&vm->state, VM_OFF, __ATOMIC_RELEASE);
 	if (__atomic_sub_fetch(&vms_running, 1, __ATOMIC_SEQ_CST) == 0) {
+		share_report();
 		for (int i = 0; i < nr_pcpus; i++)
 			mb_printf("cpu%d: node %d, %d vCPUs, %lu interrupts, %lu idle wake-ups\n", i,
 				  pcpus[i].node, pcpus[i].nrq, pcpus[i].irqs, pcpus[i].idle_wakeups);

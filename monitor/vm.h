@@ -59,6 +59,7 @@ struct vm {
 	int exit_reason;
 	int parked;                    /* vCPUs that have stopped for good */
 	uint32_t boot_count;           /* starts before this one (restarts) */
+	volatile int share_busy;       /* CPU 0's sharing pass is looking at this VM's pmap */
 	uint64_t start_ticks;
 	uint64_t unhandled;            /* guest accesses we answered with UNDEF or an abort */
 	uint64_t bad_mmio;

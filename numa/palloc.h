@@ -10,14 +10,14 @@
 #define PCACHE_SIZE        32
 
 /* What a machine page is used for, and by whom. */
-enum mm_use { MM_FREE = 0, MM_MONITOR, MM_GUEST, MM_IMAGE, MM_PTABLE };
+enum mm_use { MM_FREE = 0, MM_MONITOR, MM_GUEST, MM_IMAGE, MM_PTABLE, MM_SHARED };
 
 struct memmap_entry {
 	uint16_t use;        /* enum mm_use */
 	uint16_t vm;         /* owning VM index for MM_GUEST */
 	uint32_t gpfn;       /* guest page frame (relative to guest RAM base) for MM_GUEST */
-	uint32_t sharers;    /* VMs mapping this page copy-on-write (MM_IMAGE pages) */
-	uint32_t pad;
+	uint32_t sharers;    /* mappings of this page copy-on-write (MM_IMAGE, MM_SHARED) */
+	uint32_t origin;     /* MM_GUEST copies: frame number of the image page it was copied from */
 };
 
 struct palloc_range {

@@ -38,11 +38,13 @@ static void record_owner(struct pmap *pm, uint64_t page, uint64_t gpfn)
 	}
 }
 
+/* A merged page (MM_SHARED) belongs to nobody: the last mapping to go frees it. Host image
+ * pages stay for the monitor's life. */
 static void add_sharer(uint64_t page, int delta)
 {
 	struct memmap_entry *m = memmap_of(&g_palloc, page);
-	if (m)
-		__atomic_fetch_add(&m->sharers, delta, __ATOMIC_RELAXED);
+	if (m && __atomic_add_fetch(&m->sharers, delta, __ATOMIC_ACQ_REL) == 0 && m->use == MM_SHARED)
+		palloc_free(&g_palloc, page, 0);
 }
 
 /* Takes the lock of the 2 MiB region holding gpa (which must be RAM) and returns its entry,
@@ -90,12 +92,20 @@ int pmap_fault(struct pmap *pm, struct stage2 *s2, uint64_t gpa, int write,
 		arch_clean_dcache((void *)(uintptr_t)page, PAGE_SIZE);
 		arch_sync_icache();     /* the copy may be code the guest runs next */
 		record_owner(pm, page, gpfn);
+		/* remember which image page this copy came from: copies of one origin are the
+		 * candidates for merging when VMs write them identically */
+		struct memmap_entry *from = memmap_of(&g_palloc, PMAP_ADDR(e)), *to = memmap_of(&g_palloc, page);
+		if (to)
+			to->origin = from && from->origin ? from->origin : (uint32_t)(PMAP_ADDR(e) >> PAGE_SHIFT);
 		add_sharer(PMAP_ADDR(e), -1);
 		e = page | PMAP_PRESENT | PMAP_WRITE | PMAP_OWNED;
 		*slot = e;
 		__atomic_fetch_add(&pm->owned, 1, __ATOMIC_RELAXED);
 		__atomic_fetch_sub(&pm->cow, 1, __ATOMIC_RELAXED);
 		__atomic_fetch_add(&pm->cow_breaks, 1, __ATOMIC_RELAXED);
+	} else if (write && !(e & PMAP_WRITE) && (e & PMAP_OWNED)) {
+		e |= PMAP_WRITE;        /* protected for a merge that did not happen */
+		*slot = e;
 	}
 	if (s2 && s2_map(s2, gpa & ~(PAGE_SIZE - 1), PMAP_ADDR(e), !!(e & PMAP_WRITE), tables))
 		rc = PMAP_NOMEM;
@@ -144,6 +154,48 @@ uint64_t pmap_gpa_to_ma(struct pmap *pm, struct stage2 *s2, uint64_t gpa, int wr
 		e = pmap_lookup(pm, gpa);
 	}
 	return PMAP_ADDR(e) | (gpa & (PAGE_SIZE - 1));
+}
+
+int pmap_protect(struct pmap *pm, struct stage2 *s2, uint64_t gpa, uint64_t ma)
+{
+	if (!pmap_covers(pm, gpa))
+		return -1;
+	uint64_t dir, *slot = lock_slot(pm, gpa, 0, &dir);
+	int rc = -1;
+	if (slot && *slot == (ma | PMAP_PRESENT | PMAP_WRITE | PMAP_OWNED)) {
+		*slot = ma | PMAP_PRESENT | PMAP_OWNED;
+		s2_protect_noflush(s2, gpa & ~(PAGE_SIZE - 1));
+		rc = 0;
+	}
+	spin_unlock(&pm->lock[dir]);
+	return rc;
+}
+
+int pmap_share(struct pmap *pm, struct stage2 *s2, uint64_t gpa, uint64_t ma, uint64_t shared_ma)
+{
+	if (!pmap_covers(pm, gpa))
+		return -1;
+	uint64_t dir, *slot = lock_slot(pm, gpa, 0, &dir);
+	int rc = -1;
+	if (slot && *slot == (ma | PMAP_PRESENT | PMAP_OWNED) &&
+	    (ma == shared_ma || !memcmp((void *)(uintptr_t)ma, (void *)(uintptr_t)shared_ma, PAGE_SIZE))) {
+		struct memmap_entry *m = memmap_of(&g_palloc, ma);
+		if (ma == shared_ma && m) {
+			m->use = MM_SHARED;     /* nobody's now: the last mapping frees it */
+			m->vm = 0;
+		}
+		*slot = shared_ma | PMAP_PRESENT | PMAP_COW;
+		if (ma != shared_ma)
+			s2_clear_noflush(s2, gpa & ~(PAGE_SIZE - 1));   /* refilled from the pmap on the next touch */
+		add_sharer(shared_ma, 1);
+		__atomic_fetch_sub(&pm->owned, 1, __ATOMIC_RELAXED);
+		__atomic_fetch_add(&pm->cow, 1, __ATOMIC_RELAXED);
+		if (ma != shared_ma)
+			__atomic_fetch_add(&pm->merged, 1, __ATOMIC_RELAXED);
+		rc = 0;
+	}
+	spin_unlock(&pm->lock[dir]);
+	return rc;
 }
 
 uint64_t pmap_count_shared(const struct pmap *pm)

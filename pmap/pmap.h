@@ -27,6 +27,7 @@ struct pmap {
 	uint64_t owned;             /* machine pages owned */
 	uint64_t cow;               /* present entries still shared copy-on-write */
 	uint64_t cow_breaks;        /* copies made on write */
+	uint64_t merged;            /* private pages given up for an identical shared one */
 	uint64_t *leaf[PMAP_DIR_MAX];
 	spinlock_t lock[PMAP_DIR_MAX];
 };
@@ -58,6 +59,15 @@ uint64_t pmap_gpa_to_ma(struct pmap *pm, struct stage2 *s2, uint64_t gpa, int wr
 			const struct page_source *guest, const struct page_source *tables);
 /* Present copy-on-write pages that at least one other VM maps too (memmap sharers > 1). */
 uint64_t pmap_count_shared(const struct pmap *pm);
+/* Content-based sharing, in two steps around one TLB invalidation of the whole VM:
+ * pmap_protect makes the private page at gpa (expected at machine page ma) read-only, so its
+ * contents cannot change; pmap_share then maps gpa copy-on-write to shared_ma if the page
+ * still is ma and holds the same bytes (shared_ma == ma turns the VM's own page into the
+ * shared one). Both return 0 on success, -1 if the page changed meanwhile. After
+ * pmap_share(ma != shared_ma) the caller frees ma once no TLB can still reach it. A write to
+ * a protected page that was not shared just makes it writable again. */
+int pmap_protect(struct pmap *pm, struct stage2 *s2, uint64_t gpa, uint64_t ma);
+int pmap_share(struct pmap *pm, struct stage2 *s2, uint64_t gpa, uint64_t ma, uint64_t shared_ma);
 /* Release every page the VM owns and every leaf. */
 void pmap_destroy(struct pmap *pm, const struct page_source *guest, const struct page_source *tables);
 #endif

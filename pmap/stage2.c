@@ -62,6 +62,21 @@ int s2_map(struct stage2 *s2, uint64_t ipa, uint64_t pa, int writable, const str
 	return 0;
 }
 
+void s2_protect_noflush(struct stage2 *s2, uint64_t ipa)
+{
+	uint64_t *slot = leaf_slot(s2, ipa, 0);
+	uint64_t d = slot ? __atomic_load_n(slot, __ATOMIC_ACQUIRE) : 0;
+	if (d & 1)      /* lowering permissions needs no break-before-make */
+		__atomic_store_n(slot, (d & ~S2_AP_RW) | S2_AP_RO, __ATOMIC_RELEASE);
+}
+
+void s2_clear_noflush(struct stage2 *s2, uint64_t ipa)
+{
+	uint64_t *slot = leaf_slot(s2, ipa, 0);
+	if (slot)
+		__atomic_store_n(slot, 0, __ATOMIC_RELEASE);
+}
+
 void s2_unmap(struct stage2 *s2, uint64_t ipa)
 {
 	uint64_t *slot = leaf_slot(s2, ipa, 0);

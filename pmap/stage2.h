@@ -27,6 +27,10 @@ struct stage2 {
 /* Install (or replace) the level-3 entry for ipa. A replaced valid entry is broken first
  * (zeroed, TLB flushed), as the architecture requires. Returns 0 or -1 (no memory, bad ipa). */
 int s2_map(struct stage2 *s2, uint64_t ipa, uint64_t pa, int writable, const struct page_source *src);
+/* Make the entry for ipa read-only, or remove it, WITHOUT invalidating TLBs: for batches
+ * that end with one invalidation of the whole VM (the caller's job). */
+void s2_protect_noflush(struct stage2 *s2, uint64_t ipa);
+void s2_clear_noflush(struct stage2 *s2, uint64_t ipa);
 /* Remove the entry for ipa (and flush it). */
 void s2_unmap(struct stage2 *s2, uint64_t ipa);
 /* Current level-3 descriptor for ipa, 0 if none. */

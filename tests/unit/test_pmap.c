@@ -594,6 +594,99 @@ static void test_prefault_and_shared(void **state)
 	assert_int_equal(pmap_count_shared(pm), 0);
 }
 
+static void test_merge_identical_copies(void **state)
+{
+	(void)state;
+	/* two VMs (pm and pm2) each copied image page img at the same gpa and wrote it alike */
+	const int pages = PALLOC_PAGES;
+	palloc_mem = low_alloc(pages, 1);
+	palloc_reset(&g_palloc, 1);
+	uint64_t base = (uint64_t)(uintptr_t)palloc_mem;
+	assert_int_equal(palloc_add_range(&g_palloc, 0, base, base + pages * PAGE_SIZE), 0);
+	guest_s.use_palloc = 1;
+	uint64_t img = palloc_alloc(&g_palloc, 0, NULL);
+	memset((void *)(uintptr_t)img, 0x11, PAGE_SIZE);
+	memmap_of(&g_palloc, img)->use = MM_IMAGE;
+
+	struct pmap *pm2 = calloc(1, sizeof(*pm2));
+	pmap_init(pm2, RAM_BASE, RAM_SIZE, VM_INDEX + 1);
+	struct stage2 s2b = { (uint64_t)(uintptr_t)low_alloc(2, 2), VMID + 1, 0 };
+	uint64_t gpa = RAM_BASE + 0x7000;
+	struct pmap *p[2] = { pm, pm2 };
+	struct stage2 *s[2] = { &s2, &s2b };
+	uint64_t ma[2];
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(pmap_map_cow(p[i], gpa, img, &tables), PMAP_OK);
+		assert_int_equal(pmap_fault(p[i], s[i], gpa, 1, &guest, &tables), PMAP_OK);   /* the copy */
+		ma[i] = PMAP_ADDR(pmap_lookup(p[i], gpa));
+		memset((void *)(uintptr_t)ma[i], 0x22, 64);                 /* identical writes */
+		assert_int_equal(memmap_of(&g_palloc, ma[i])->origin, img >> PAGE_SHIFT);
+	}
+	assert_int_equal(memmap_of(&g_palloc, img)->sharers, 0);
+	uint64_t free_before = palloc_free_pages(&g_palloc, 0);
+
+	/* protect: read-only in pmap and stage 2, no flush (the caller batches it) */
+	unsigned long flushes = arch_stub.s2_flushes;
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(pmap_protect(p[i], s[i], gpa, ma[i]), 0);
+		assert_false(pmap_lookup(p[i], gpa) & PMAP_WRITE);
+		assert_int_equal(s2_lookup(s[i], gpa) & (3ULL << 6), S2_AP_RO);
+	}
+	assert_int_equal(arch_stub.s2_flushes, flushes);
+	assert_int_equal(pmap_protect(pm, &s2, gpa, ma[0]), -1);          /* not twice */
+
+	/* share: the first copy becomes the shared page, the second maps it */
+	assert_int_equal(pmap_share(pm, &s2, gpa, ma[0], ma[0]), 0);
+	assert_int_equal(memmap_of(&g_palloc, ma[0])->use, MM_SHARED);
+	assert_int_equal(pmap_share(pm2, &s2b, gpa, ma[1], ma[0]), 0);
+	assert_int_equal(pmap_lookup(pm2, gpa), ma[0] | PMAP_PRESENT | PMAP_COW);
+	assert_int_equal(s2_lookup(&s2b, gpa), 0);                        /* refilled on next touch */
+	assert_int_equal(memmap_of(&g_palloc, ma[0])->sharers, 2);
+	assert_int_equal(pm2->owned, 0);
+	assert_int_equal(pm2->cow, 1);
+	assert_int_equal(pm2->merged, 1);
+	assert_int_equal(pmap_count_shared(pm2), 1);
+	palloc_free(&g_palloc, ma[1], NULL);                              /* the caller's job, after a flush */
+	for (int i = 0; i < MAX_LIVE; i++)                               /* handed back outside the source */
+		if (guest_s.page[i] == ma[1])
+			guest_s.page[i] = 0;
+	assert_int_equal(palloc_free_pages(&g_palloc, 0), free_before + 1);
+
+	/* writes: each VM gets its own copy again; the last one out frees the shared page */
+	assert_int_equal(pmap_fault(pm2, &s2b, gpa, 1, &guest, &tables), PMAP_OK);
+	assert_int_equal(memmap_of(&g_palloc, ma[0])->sharers, 1);
+	uint64_t copy2 = PMAP_ADDR(pmap_lookup(pm2, gpa));
+	assert_int_equal(((uint8_t *)(uintptr_t)copy2)[0], 0x22);
+	assert_int_equal(memmap_of(&g_palloc, copy2)->origin, img >> PAGE_SHIFT);  /* still the image page */
+	uint64_t free_mid = palloc_free_pages(&g_palloc, 0);
+	assert_int_equal(pmap_fault(pm, &s2, gpa, 1, &guest, &tables), PMAP_OK);
+	assert_int_equal(palloc_free_pages(&g_palloc, 0), free_mid);     /* one in, the shared one out */
+	assert_int_equal(memmap_of(&g_palloc, ma[0])->use, MM_FREE);
+
+	/* different contents are not shared; a protected page that was not shared comes back
+	 * writable on the next write */
+	uint64_t gpa2 = gpa + PAGE_SIZE;
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(pmap_map_cow(p[i], gpa2, img, &tables), PMAP_OK);
+		assert_int_equal(pmap_fault(p[i], s[i], gpa2, 1, &guest, &tables), PMAP_OK);
+		ma[i] = PMAP_ADDR(pmap_lookup(p[i], gpa2));
+		((uint8_t *)(uintptr_t)ma[i])[100] = (uint8_t)i;
+		assert_int_equal(pmap_protect(p[i], s[i], gpa2, ma[i]), 0);
+	}
+	assert_int_equal(pmap_share(pm, &s2, gpa2, ma[0], ma[0]), 0);
+	assert_int_equal(pmap_share(pm2, &s2b, gpa2, ma[1], ma[0]), -1);
+	assert_int_equal(pmap_fault(pm2, &s2b, gpa2, 1, &guest, &tables), PMAP_OK);
+	assert_int_equal(pmap_lookup(pm2, gpa2), ma[1] | PMAP_PRESENT | PMAP_WRITE | PMAP_OWNED);
+	assert_int_equal(s2_lookup(&s2b, gpa2) & (3ULL << 6), S2_AP_RW);
+
+	pmap_destroy(pm2, &guest, &tables);
+	s2_destroy(&s2b, &tables);
+	low_free((void *)(uintptr_t)s2b.root, 2);
+	free(pm2);
+	pmap_destroy(pm, &guest, &tables);
+	guest_s.use_palloc = 0;
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -610,6 +703,7 @@ int main(void)
 		T(test_destroy_frees_everything),
 		T(test_memmap_records),
 		T(test_prefault_and_shared),
+		T(test_merge_identical_copies),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

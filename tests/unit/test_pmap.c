@@ -523,20 +523,27 @@ static void test_destroy_frees_everything(void **state)
 	low_free(img, 1);
 }
 
-/* With g_palloc set up, the pmap records owners and COW sharers in the memmap. */
-static void test_memmap_records(void **state)
+/* Guest pages come from a one-node g_palloc (so the memmap is live); returns an "image"
+ * page filled with fill and marked MM_IMAGE. */
+static uint64_t palloc_with_image_page(int fill)
 {
-	(void)state;
 	const int pages = PALLOC_PAGES;
 	palloc_mem = low_alloc(pages, 1);
 	palloc_reset(&g_palloc, 1);
 	uint64_t base = (uint64_t)(uintptr_t)palloc_mem;
 	assert_int_equal(palloc_add_range(&g_palloc, 0, base, base + pages * PAGE_SIZE), 0);
 	guest_s.use_palloc = 1;
-
 	uint64_t img = palloc_alloc(&g_palloc, 0, NULL);
-	memset((void *)(uintptr_t)img, 0x77, PAGE_SIZE);
+	memset((void *)(uintptr_t)img, fill, PAGE_SIZE);
 	memmap_of(&g_palloc, img)->use = MM_IMAGE;
+	return img;
+}
+
+/* With g_palloc set up, the pmap records owners and COW sharers in the memmap. */
+static void test_memmap_records(void **state)
+{
+	(void)state;
+	uint64_t img = palloc_with_image_page(0x77);
 
 	uint64_t gpa = RAM_BASE + 0x42000;
 	assert_int_equal(pmap_fault(pm, &s2, gpa, 0, &guest, &tables), PMAP_OK);
@@ -598,15 +605,7 @@ static void test_merge_identical_copies(void **state)
 {
 	(void)state;
 	/* two VMs (pm and pm2) each copied image page img at the same gpa and wrote it alike */
-	const int pages = PALLOC_PAGES;
-	palloc_mem = low_alloc(pages, 1);
-	palloc_reset(&g_palloc, 1);
-	uint64_t base = (uint64_t)(uintptr_t)palloc_mem;
-	assert_int_equal(palloc_add_range(&g_palloc, 0, base, base + pages * PAGE_SIZE), 0);
-	guest_s.use_palloc = 1;
-	uint64_t img = palloc_alloc(&g_palloc, 0, NULL);
-	memset((void *)(uintptr_t)img, 0x11, PAGE_SIZE);
-	memmap_of(&g_palloc, img)->use = MM_IMAGE;
+	uint64_t img = palloc_with_image_page(0x11);
 
 	struct pmap *pm2 = calloc(1, sizeof(*pm2));
 	pmap_init(pm2, RAM_BASE, RAM_SIZE, VM_INDEX + 1);

@@ -83,7 +83,11 @@ static void el2_cpu_setup(void)
 	write_sysreg(cnthctl_el2, 1);          /* EL1 may read the physical counter, not its timer */
 	write_sysreg(cntvoff_el2, 0);
 	write_sysreg(cptr_el2, 0x33FF);        /* no FP/SIMD traps */
-	write_sysreg(mdcr_el2, (read_sysreg(pmcr_el0) >> 11) & 0x1F);  /* guests get every PMU counter */
+	/* The PMU and the debug registers are not switched between vCPUs, so guests must not
+	 * reach them (one VM would read another's counters or inherit its breakpoints): trap
+	 * them all (TPM, TPMCR, TDA, TDOSA, TDRA) and answer read-as-zero, writes ignored. */
+	write_sysreg(mdcr_el2, ((read_sysreg(pmcr_el0) >> 11) & 0x1F) | (1 << 5) | (1 << 6) |
+			       (1 << 9) | (1 << 10) | (1 << 11));
 	write_sysreg(vpidr_el2, read_sysreg(midr_el1));
 	write_sysreg(ICH_HCR_EL2, 0);
 	isb();

@@ -70,6 +70,17 @@ static int guest_tlbi(uint32_t crm, uint32_t op2, uint64_t arg)
 	return 0;
 }
 
+/* PMU registers: PMCR..PMUSERENR (op1 3, CRn 9, CRm 12-14), event counters and types
+ * (op1 3, CRn 14, CRm 8-15), PMINTENSET/CLR_EL1 and PMMIR_EL1 (op1 0, CRn 9, CRm 14). */
+static int is_pmu_reg(uint32_t iss)
+{
+	uint32_t op0 = (iss >> 20) & 3, op1 = (iss >> 14) & 7, crn = (iss >> 10) & 15, crm = (iss >> 1) & 15;
+	if (op0 != 3)
+		return 0;
+	return (op1 == 3 && crn == 9 && crm >= 12) || (op1 == 3 && crn == 14 && crm >= 8) ||
+	       (op1 == 0 && crn == 9 && crm == 14);
+}
+
 static void handle_sysreg(struct vcpu *v, uint64_t esr)
 {
 	uint32_t iss = ESR_ISS(esr);
@@ -97,6 +108,9 @@ static void handle_sysreg(struct vcpu *v, uint64_t esr)
 	} else if ((id & SYSREG(3, 7, 15, 0, 0)) == SYSREG(3, 3, 14, 0, 0) &&
 		   ((iss >> 1) & 15) == 2) {
 		/* CNTP_TVAL/CTL/CVAL_EL0: guests get the virtual timer; the physical one reads 0 */
+		result = 0;
+	} else if (((iss >> 20) & 3) == 2 || is_pmu_reg(iss)) {
+		/* debug and PMU registers (MDCR_EL2 traps them): absent for guests, RAZ/WI */
 		result = 0;
 	} else {
 		if (log_budget_left(v->vm))

@@ -505,6 +505,9 @@ static int quiet;             /* after the first round: no per-frame lines */
 #define SR_OK_WRITE(reg, val) do { struct snap s = take(); u64 v = (val); MSR(reg, v); \
 	expect_none(s, "write " reg, v); } while (0)
 
+#define SR_RAZWI(reg) do { struct snap s = take(); u64 v = rnd() | 1; MSR(reg, v); u64 r = MRS(reg); \
+	expect_none(s, "raz/wi " reg, v); checks++; if (r) mismatch("raz/wi " reg, v, r, 0); } while (0)
+
 /* IMPLEMENTATION DEFINED registers that QEMU's cortex-a72 model implements (RAZ/WI):
  * HCR_EL2.TIDCP must trap them to the monitor, which injects UNDEF; QEMU before 8.0
  * does not implement TIDCP, so there they read as zero. Either is accepted (the
@@ -539,6 +542,21 @@ static void phase_sysregs(void)
 	SR_UNDEF_READ("hcr_el2");              /* EL2 registers do not exist at EL1 */
 	SR_UNDEF_WRITE("vttbr_el2");
 	SR_UNDEF_WRITE("hcr_el2");
+
+	/* Debug and PMU registers are not switched between vCPUs, so the monitor hides them:
+	 * written values must not stick (another VM would see them), reads give zero. */
+	SR_RAZWI("dbgbvr0_el1");
+	SR_RAZWI("dbgbcr0_el1");
+	SR_RAZWI("dbgwvr1_el1");
+	SR_RAZWI("mdscr_el1");
+	SR_OK_WRITE("oslar_el1", rnd());        /* write-only: the OS lock, ignored */
+	SR_OK_READ("oslsr_el1");
+	SR_RAZWI("pmcr_el0");
+	SR_RAZWI("pmcntenset_el0");
+	SR_RAZWI("pmccntr_el0");
+	SR_RAZWI("pmevtyper0_el0");
+	SR_RAZWI("pmuserenr_el0");
+	SR_RAZWI("pmintenset_el1");
 
 	/* Emulated or harmless: no exception. */
 	SR_OK_READ("actlr_el1");

@@ -106,8 +106,18 @@ int virtq_init(struct virtq *q, uint32_t size, uint64_t desc_gpa, uint64_t avail
 int virtq_pending(struct virtq *q);
 
 /* Takes the next available chain and walks it into c.  Returns 1 (c filled), 0 (queue empty,
- * c untouched except possibly garbage), or a negative VIRTQ_E_* (the queue is broken:
- * last_avail_idx is not advanced and later calls return the same code). */
+ * c untouched), or a negative VIRTQ_E_* (the queue is broken: c holds a partial walk,
+ * last_avail_idx is not advanced and later calls return the same code).
+ *
+ * Checked: avail.idx at most size ahead; head and every next < size (< table length inside an
+ * indirect table); at most size descriptors walked in the table and at most the table's length
+ * in an indirect one (so loops end); INDIRECT only if negotiated, never with NEXT, never inside
+ * an indirect table, table length a non-zero multiple of 16 up to VIRTQ_MAX_INDIRECT entries and
+ * mappable as a whole; readable descriptors before writable ones (zero-length ones included);
+ * total length <= max_len; at most VIRTQ_MAX_SEGS segments; every non-empty buffer mapped
+ * whole through gpa_to_hva (no wrap).  Zero-length descriptors make no segment and are not
+ * mapped.  Direct descriptors may precede an indirect one (which ends the chain); the indirect
+ * descriptor's own WRITE flag is ignored (spec 2.7.5.3.2). */
 int virtq_pop(struct virtq *q, struct virtq_chain *c);
 
 /* Gives the last popped chain back (e.g. virtio-net RX with nothing to receive). */

@@ -7,7 +7,7 @@ CONFIG  ?= configs/eight-linux.conf
 
 # ---- the monitor: freestanding AArch64 at EL2 ----
 MON_DIRS := monitor vcpu pmap numa lib
-MON_SRC  := $(wildcard monitor/*.c vcpu/*.c pmap/*.c numa/*.c) lib/string.c lib/fmt.c lib/crc32.c lib/btree.c
+MON_SRC  := $(wildcard monitor/*.c vcpu/*.c pmap/*.c numa/*.c) lib/string.c lib/fmt.c lib/crc32.c lib/btree.c lib/virtq.c
 MON_ASM  := $(wildcard monitor/*.S)
 MON_OBJ  := $(patsubst %,$(BUILD)/mon/%.o,$(MON_SRC) $(MON_ASM))
 MON_CFLAGS := -O2 -g -Wall -Wextra -Werror=implicit-function-declaration -Wno-unused-parameter -ffreestanding -nostdlib \
@@ -16,7 +16,7 @@ MON_CFLAGS := -O2 -g -Wall -Wextra -Werror=implicit-function-declaration -Wno-un
 
 # ---- portable code also built for the host (unit tests, fuzzers) ----
 PORTABLE := lib/fmt.c lib/crc32.c monitor/hostdt.c monitor/hostimg.c numa/palloc.c \
-	pmap/pmap.c pmap/stage2.c vcpu/mmio_decode.c vcpu/vgic.c vcpu/vpl011.c lib/btree.c
+	pmap/pmap.c pmap/stage2.c vcpu/mmio_decode.c vcpu/vgic.c vcpu/vpl011.c lib/btree.c lib/virtq.c
 HOST_CFLAGS := -O1 -g -Wall -Wextra -Iinclude $(addprefix -I,$(MON_DIRS)) -Iloader -Itests/unit
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer
 
@@ -71,15 +71,24 @@ $(BUILD)/fuzz/fuzz_btree: tests/fuzz/fuzz_btree.c tests/fuzz/btree_model.h lib/b
 	@mkdir -p $(dir $@)
 	$(CC) $(HOST_CFLAGS) $(SAN) -DFUZZ_STANDALONE -o $@ tests/fuzz/fuzz_btree.c lib/btree.c
 
+$(BUILD)/fuzz/fuzz_virtq: tests/fuzz/fuzz_virtq.c lib/virtq.c lib/virtq.h
+	@mkdir -p $(dir $@)
+	$(CC) $(HOST_CFLAGS) $(SAN) -DFUZZ_STANDALONE -o $@ tests/fuzz/fuzz_virtq.c lib/virtq.c
+
+FUZZERS := fuzz_btree fuzz_virtq
+
 check: deps
-	@$(MAKE) --no-print-directory $(addprefix $(BUILD)/unit/,$(UNIT_TESTS)) $(BUILD)/fuzz/fuzz_btree
+	@$(MAKE) --no-print-directory $(addprefix $(BUILD)/unit/,$(UNIT_TESTS)) $(addprefix $(BUILD)/fuzz/,$(FUZZERS))
 	@fail=0; for t in $(UNIT_TESTS); do echo "== $$t"; $(BUILD)/unit/$$t || fail=1; done; \
-	 echo "== fuzz_btree"; $(BUILD)/fuzz/fuzz_btree || fail=1; exit $$fail
+	 for f in $(FUZZERS); do echo "== $$f"; $(BUILD)/fuzz/$$f || fail=1; done; exit $$fail
 
 fuzz:
 	@mkdir -p $(BUILD)/fuzz/corpus
 	clang -O1 -g -fsanitize=fuzzer,address,undefined -Ilib -Iinclude -o $(BUILD)/fuzz/fuzz_btree_lf tests/fuzz/fuzz_btree.c lib/btree.c
 	$(BUILD)/fuzz/fuzz_btree_lf -max_len=4096 -max_total_time=300 $(BUILD)/fuzz/corpus
+	@mkdir -p $(BUILD)/fuzz/corpus-virtq
+	clang -O1 -g -fsanitize=fuzzer,address,undefined -Ilib -Iinclude -o $(BUILD)/fuzz/fuzz_virtq_lf tests/fuzz/fuzz_virtq.c lib/virtq.c
+	$(BUILD)/fuzz/fuzz_virtq_lf -max_len=33000 -max_total_time=300 $(BUILD)/fuzz/corpus-virtq
 
 integration: all guest
 	pytest-3 -v tests/integration

@@ -18,7 +18,7 @@
  *   @mb vm-exit <index> <name> <reason>        reason: poweroff | reset | crash | error
  *   @mb vm-restart <index> <name>               the VM starts again (a vm-start follows)
  *   @mb stats <one-line JSON object for one VM> at each exit
- *   @mb live <one-line JSON object for one VM>  every 2 s while it runs
+ *   @mb live <one-line JSON object for one VM>  every second while it runs
  *   @mb error <text>                           the monitor refused the host image
  *   @mb all-done                               every VM is off; the monitor powers off next
  */

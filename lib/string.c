@@ -2,6 +2,15 @@
 #include "mb_string.h"
 #include <stdint.h>
 
+#ifdef __aarch64__
+static inline uint64_t read_dczid(void)
+{
+	uint64_t v;
+	__asm__("mrs %0, dczid_el0" : "=r"(v));
+	return v;
+}
+#endif
+
 void *memcpy(void *dst, const void *src, size_t n)
 {
 	uint8_t *d = dst;
@@ -34,6 +43,15 @@ void *memmove(void *dst, const void *src, size_t n)
 void *memset(void *dst, int c, size_t n)
 {
 	uint8_t *d = dst;
+#ifdef __aarch64__
+	/* Large zeroing (memmaps at boot, guest pages) with DC ZVA: 64 bytes an instruction. */
+	if (c == 0 && n >= 4096 && (((uintptr_t)d | n) & 63) == 0 && !(read_dczid() & 16) &&
+	    (4u << (read_dczid() & 15)) == 64) {
+		for (size_t i = 0; i < n; i += 64)
+			__asm__ volatile("dc zva, %0" :: "r"(d + i) : "memory");
+		return dst;
+	}
+#endif
 	if (c == 0 && (((uintptr_t)d | n) & 7) == 0) {
 		uint64_t *d8 = dst;
 		for (size_t i = 0; i < n / 8; i++)

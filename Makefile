@@ -67,11 +67,11 @@ $(BUILD)/unit/%: tests/unit/%.c tests/unit/arch_stub.c $(PORTABLE) $(filter-out 
 
 # Fuzz targets: built standalone with gcc (a generated corpus) for `make check`; `make fuzz`
 # runs them under libFuzzer when clang is there.
-$(BUILD)/fuzz/fuzz_btree: tests/fuzz/fuzz_btree.c tests/fuzz/btree_model.h lib/btree.c lib/btree.h
+$(BUILD)/fuzz/fuzz_btree: tests/fuzz/fuzz_btree.c tests/fuzz/btree_model.h tests/fuzz/standalone.h lib/btree.c lib/btree.h
 	@mkdir -p $(dir $@)
 	$(CC) $(HOST_CFLAGS) $(SAN) -DFUZZ_STANDALONE -o $@ tests/fuzz/fuzz_btree.c lib/btree.c
 
-$(BUILD)/fuzz/fuzz_virtq: tests/fuzz/fuzz_virtq.c lib/virtq.c lib/virtq.h
+$(BUILD)/fuzz/fuzz_virtq: tests/fuzz/fuzz_virtq.c tests/fuzz/standalone.h lib/virtq.c lib/virtq.h
 	@mkdir -p $(dir $@)
 	$(CC) $(HOST_CFLAGS) $(SAN) -DFUZZ_STANDALONE -o $@ tests/fuzz/fuzz_virtq.c lib/virtq.c
 

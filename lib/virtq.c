@@ -262,10 +262,12 @@ void virtq_unpop(struct virtq *q)
 	q->last_avail_idx--;
 }
 
-size_t virtq_chain_read(const struct virtq_chain *c, uint64_t off, void *buf, size_t len)
+/* Copies between buf and the chain's segments [first, last), starting off bytes into them. */
+static size_t chain_copy(const struct virtq_chain *c, unsigned first, unsigned last, uint64_t off,
+			 uint8_t *buf, size_t len, int to_guest)
 {
 	size_t done = 0;
-	for (unsigned i = 0; i < c->nread && i < VIRTQ_MAX_SEGS && done < len; i++) {
+	for (unsigned i = first; i < last && i < VIRTQ_MAX_SEGS && done < len; i++) {
 		const struct virtq_seg *s = &c->seg[i];
 		if (off >= s->len) {
 			off -= s->len;
@@ -274,30 +276,24 @@ size_t virtq_chain_read(const struct virtq_chain *c, uint64_t off, void *buf, si
 		uint64_t n = s->len - off;
 		if (n > len - done)
 			n = len - done;
-		memcpy((uint8_t *)buf + done, (const uint8_t *)s->hva + off, n);
+		if (to_guest)
+			memcpy((uint8_t *)s->hva + off, buf + done, n);
+		else
+			memcpy(buf + done, (const uint8_t *)s->hva + off, n);
 		done += n;
 		off = 0;
 	}
 	return done;
 }
 
+size_t virtq_chain_read(const struct virtq_chain *c, uint64_t off, void *buf, size_t len)
+{
+	return chain_copy(c, 0, c->nread, off, buf, len, 0);
+}
+
 size_t virtq_chain_write(const struct virtq_chain *c, uint64_t off, const void *buf, size_t len)
 {
-	size_t done = 0;
-	for (unsigned i = c->nread; i < c->nseg && i < VIRTQ_MAX_SEGS && done < len; i++) {
-		const struct virtq_seg *s = &c->seg[i];
-		if (off >= s->len) {
-			off -= s->len;
-			continue;
-		}
-		uint64_t n = s->len - off;
-		if (n > len - done)
-			n = len - done;
-		memcpy((uint8_t *)s->hva + off, (const uint8_t *)buf + done, n);
-		done += n;
-		off = 0;
-	}
-	return done;
+	return chain_copy(c, c->nread, c->nseg, off, (uint8_t *)(uintptr_t)buf, len, 1);
 }
 
 int virtq_push(struct virtq *q, uint16_t head, uint32_t written)

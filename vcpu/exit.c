@@ -151,6 +151,27 @@ static int device_access(struct vcpu *v, struct mmio_access *a, uint64_t *val)
 	return -2;
 }
 
+/* A translation, access-flag or permission fault on guest RAM: the pmap's business. */
+static int is_ram_fault(struct vm *vm, uint64_t gpa, uint32_t fsc)
+{
+	return pmap_covers(&vm->pmap, gpa) && (fsc & 0x30) == 0 && (fsc & 0x0C) != 0;
+}
+
+/* Resolve it; on a first touch also fill the rest of an aligned block of 'prefault' pages.
+ * No machine memory left stops this VM only. */
+static void ram_fault(struct vcpu *v, uint64_t gpa, int write, unsigned prefault)
+{
+	struct vm *vm = v->vm;
+	int first_touch = !(pmap_lookup(&vm->pmap, gpa) & PMAP_PRESENT);
+	int rc = pmap_fault(&vm->pmap, &vm->s2, gpa, write, &guest_pages, &guest_pages);
+	if (!rc && first_touch && prefault > 1)
+		rc = pmap_prefault(&vm->pmap, &vm->s2, gpa, prefault, &guest_pages, &guest_pages);
+	if (rc) {
+		vm_log(vm, "vcpu%d: out of machine memory at gpa %lx; stopping the VM", v->id, gpa);
+		vm_stop(vm, VMX_ERROR);
+	}
+}
+
 static void handle_dabt(struct vcpu *v, uint64_t esr)
 {
 	struct vm *vm = v->vm;
@@ -158,8 +179,7 @@ static void handle_dabt(struct vcpu *v, uint64_t esr)
 	uint32_t fsc = esr & 0x3F;
 	int s1ptw = (esr >> 7) & 1, write = ((esr >> 6) & 1) && !s1ptw;
 
-	if (pmap_covers(&vm->pmap, gpa) && (fsc & 0x30) == 0 && (fsc & 0x0C) != 0) {
-		/* translation, access-flag or permission fault on RAM */
+	if (is_ram_fault(vm, gpa, fsc)) {
 		v->exits[EX_S2FAULT]++;
 		if (((esr >> 8) & 1) && (fsc & 0x3C) == 0x0C) {
 			/* A cache-maintenance instruction (ISS.CM) hit a read-only copy-on-write page:
@@ -169,14 +189,7 @@ static void handle_dabt(struct vcpu *v, uint64_t esr)
 			v->regs.pc += 4;
 			return;
 		}
-		int first_touch = !(pmap_lookup(&vm->pmap, gpa) & PMAP_PRESENT);
-		int rc = pmap_fault(&vm->pmap, &vm->s2, gpa, write, &guest_pages, &guest_pages);
-		if (!rc && first_touch && PREFAULT_PAGES > 1)
-			rc = pmap_prefault(&vm->pmap, &vm->s2, gpa, PREFAULT_PAGES, &guest_pages, &guest_pages);
-		if (rc) {
-			vm_log(vm, "vcpu%d: out of machine memory at gpa %lx; stopping the VM", v->id, gpa);
-			vm_stop(vm, VMX_ERROR);
-		}
+		ram_fault(v, gpa, write, PREFAULT_PAGES);
 		return;
 	}
 	v->exits[EX_MMIO]++;
@@ -211,12 +224,9 @@ static void handle_iabt(struct vcpu *v, uint64_t esr)
 	struct vm *vm = v->vm;
 	uint64_t gpa = fault_ipa();
 	uint32_t fsc = esr & 0x3F;
-	if (pmap_covers(&vm->pmap, gpa) && (fsc & 0x30) == 0 && (fsc & 0x0C) != 0) {
+	if (is_ram_fault(vm, gpa, fsc)) {
 		v->exits[EX_S2FAULT]++;
-		if (pmap_fault(&vm->pmap, &vm->s2, gpa, 0, &guest_pages, &guest_pages)) {
-			vm_log(vm, "vcpu%d: out of machine memory at gpa %lx; stopping the VM", v->id, gpa);
-			vm_stop(vm, VMX_ERROR);
-		}
+		ram_fault(v, gpa, 0, 1);
 		return;
 	}
 	v->exits[EX_OTHER]++;

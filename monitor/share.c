@@ -18,7 +18,7 @@
 
 struct cand { uint32_t origin; uint16_t vm; uint16_t state; uint32_t gpfn; uint64_t ma; };
 static struct cand cand[MAX_CAND];
-static uint64_t to_free[MAX_CAND];
+static uint64_t to_free[MAX_CAND], held[MAX_CAND];
 static uint64_t merged_total, passes, pass_ticks, collect_ticks;
 
 enum { C_NONE, C_CANON, C_MATCH, C_PROTECTED };
@@ -97,7 +97,7 @@ static void flush_vms(const uint8_t *touched)
 void share_pass(void)
 {
 	static uint8_t touched[MAX_VMS];
-	int n, nfree = 0;
+	int n, nfree = 0, nheld = 0;
 	uint64_t t0 = read_cntpct();
 	/* Claim the VMs that run; a VM that stops meanwhile waits for us in its teardown. */
 	for (int v = 0; v < nr_vms; v++) {
@@ -155,7 +155,11 @@ void share_pass(void)
 		struct vm *vm = &vms[c->vm];
 		if (c->state == C_CANON) {
 			canon = c->ma;
-			canon_origin = pmap_share(&vm->pmap, &vm->s2, gpa_of(c), c->ma, c->ma) ? 0 : c->origin;
+			canon_origin = 0;
+			if (!pmap_share(&vm->pmap, &vm->s2, gpa_of(c), c->ma, c->ma)) {
+				canon_origin = c->origin;
+				held[nheld++] = canon;  /* alive until its twins map it */
+			}
 		} else if (c->state == C_PROTECTED && c->origin == canon_origin) {
 			if (!pmap_share(&vm->pmap, &vm->s2, gpa_of(c), c->ma, canon)) {
 				to_free[nfree++] = c->ma;
@@ -166,6 +170,8 @@ void share_pass(void)
 	flush_vms(touched);     /* no TLB reaches the merged-away pages any more */
 	for (int i = 0; i < nfree; i++)
 		palloc_free(&g_palloc, to_free[i], 0);
+	for (int i = 0; i < nheld; i++)
+		pmap_shared_put(held[i]);
 	for (int v = 0; v < nr_vms; v++)
 		__atomic_store_n(&vms[v].share_busy, 0, __ATOMIC_SEQ_CST);
 	merged_total += nfree;

@@ -62,7 +62,7 @@ int pmap_fault(struct pmap *pm, struct stage2 *s2, uint64_t gpa, int write,
 {
 	if (!pmap_covers(pm, gpa))
 		return PMAP_OUTSIDE;
-	uint64_t dir, gpfn = (gpa - pm->ram_base) >> PAGE_SHIFT;
+	uint64_t dir, gpfn = (gpa - pm->ram_base) >> PAGE_SHIFT, old_shared = 0;
 	int rc = PMAP_OK;
 	uint64_t *slot = lock_slot(pm, gpa, tables, &dir);
 	if (!slot) {
@@ -97,7 +97,7 @@ int pmap_fault(struct pmap *pm, struct stage2 *s2, uint64_t gpa, int write,
 		struct memmap_entry *from = memmap_of(&g_palloc, PMAP_ADDR(e)), *to = memmap_of(&g_palloc, page);
 		if (to)
 			to->origin = from && from->origin ? from->origin : (uint32_t)(PMAP_ADDR(e) >> PAGE_SHIFT);
-		add_sharer(PMAP_ADDR(e), -1);
+		old_shared = PMAP_ADDR(e);      /* released once no TLB reaches it (below) */
 		e = page | PMAP_PRESENT | PMAP_WRITE | PMAP_OWNED;
 		*slot = e;
 		__atomic_fetch_add(&pm->owned, 1, __ATOMIC_RELAXED);
@@ -109,6 +109,10 @@ int pmap_fault(struct pmap *pm, struct stage2 *s2, uint64_t gpa, int write,
 	}
 	if (s2 && s2_map(s2, gpa & ~(PAGE_SIZE - 1), PMAP_ADDR(e), !!(e & PMAP_WRITE), tables))
 		rc = PMAP_NOMEM;
+	/* After s2_map's break-before-make: a merged page freed here could be handed out and
+	 * zeroed while another vCPU of this VM still ran code from it through its TLB. */
+	if (old_shared)
+		add_sharer(old_shared, -1);
 out:
 	spin_unlock(&pm->lock[dir]);
 	return rc;
@@ -183,6 +187,7 @@ int pmap_share(struct pmap *pm, struct stage2 *s2, uint64_t gpa, uint64_t ma, ui
 		if (ma == shared_ma && m) {
 			m->use = MM_SHARED;     /* nobody's now: the last mapping frees it */
 			m->vm = 0;
+			add_sharer(shared_ma, 1);       /* the caller's hold, see pmap_shared_put */
 		}
 		*slot = shared_ma | PMAP_PRESENT | PMAP_COW;
 		if (ma != shared_ma)
@@ -196,6 +201,11 @@ int pmap_share(struct pmap *pm, struct stage2 *s2, uint64_t gpa, uint64_t ma, ui
 	}
 	spin_unlock(&pm->lock[dir]);
 	return rc;
+}
+
+void pmap_shared_put(uint64_t shared_ma)
+{
+	add_sharer(shared_ma, -1);
 }
 
 uint64_t pmap_count_shared(const struct pmap *pm)

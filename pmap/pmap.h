@@ -63,11 +63,14 @@ uint64_t pmap_count_shared(const struct pmap *pm);
  * pmap_protect makes the private page at gpa (expected at machine page ma) read-only, so its
  * contents cannot change; pmap_share then maps gpa copy-on-write to shared_ma if the page
  * still is ma and holds the same bytes (shared_ma == ma turns the VM's own page into the
- * shared one). Both return 0 on success, -1 if the page changed meanwhile. After
+ * shared one, and gives the caller a hold on it: without it, the VM's next write would
+ * copy the page and free it before its twins map it; pmap_shared_put drops the hold, freeing
+ * the page if no VM maps it). Both return 0 on success, -1 if the page changed meanwhile. After
  * pmap_share(ma != shared_ma) the caller frees ma once no TLB can still reach it. A write to
  * a protected page that was not shared just makes it writable again. */
 int pmap_protect(struct pmap *pm, struct stage2 *s2, uint64_t gpa, uint64_t ma);
 int pmap_share(struct pmap *pm, struct stage2 *s2, uint64_t gpa, uint64_t ma, uint64_t shared_ma);
+void pmap_shared_put(uint64_t shared_ma);
 /* Release every page the VM owns and every leaf. */
 void pmap_destroy(struct pmap *pm, const struct page_source *guest, const struct page_source *tables);
 #endif

@@ -640,6 +640,8 @@ static void test_merge_identical_copies(void **state)
 	assert_int_equal(pmap_share(pm2, &s2b, gpa, ma[1], ma[0]), 0);
 	assert_int_equal(pmap_lookup(pm2, gpa), ma[0] | PMAP_PRESENT | PMAP_COW);
 	assert_int_equal(s2_lookup(&s2b, gpa), 0);                        /* refilled on next touch */
+	assert_int_equal(memmap_of(&g_palloc, ma[0])->sharers, 3);         /* two VMs + the caller's hold */
+	pmap_shared_put(ma[0]);
 	assert_int_equal(memmap_of(&g_palloc, ma[0])->sharers, 2);
 	assert_int_equal(pm2->owned, 0);
 	assert_int_equal(pm2->cow, 1);
@@ -674,9 +676,58 @@ static void test_merge_identical_copies(void **state)
 	}
 	assert_int_equal(pmap_share(pm, &s2, gpa2, ma[0], ma[0]), 0);
 	assert_int_equal(pmap_share(pm2, &s2b, gpa2, ma[1], ma[0]), -1);
+	pmap_shared_put(ma[0]);
+	assert_int_equal(memmap_of(&g_palloc, ma[0])->use, MM_SHARED);      /* pm still maps it */
 	assert_int_equal(pmap_fault(pm2, &s2b, gpa2, 1, &guest, &tables), PMAP_OK);
 	assert_int_equal(pmap_lookup(pm2, gpa2), ma[1] | PMAP_PRESENT | PMAP_WRITE | PMAP_OWNED);
 	assert_int_equal(s2_lookup(&s2b, gpa2) & (3ULL << 6), S2_AP_RW);
+
+	pmap_destroy(pm2, &guest, &tables);
+	s2_destroy(&s2b, &tables);
+	low_free((void *)(uintptr_t)s2b.root, 2);
+	free(pm2);
+	pmap_destroy(pm, &guest, &tables);
+	guest_s.use_palloc = 0;
+}
+
+/* The VM whose copy became the shared page writes it again before its twin maps it: the
+ * write copies the page and drops that VM's reference, but the merge's hold keeps the page
+ * alive for the twin (it used to be freed and reused under the twin's feet). */
+static void test_merge_canon_written_before_twin(void **state)
+{
+	(void)state;
+	uint64_t img = palloc_with_image_page(0x33);
+	struct pmap *pm2 = calloc(1, sizeof(*pm2));
+	pmap_init(pm2, RAM_BASE, RAM_SIZE, VM_INDEX + 1);
+	struct stage2 s2b = { (uint64_t)(uintptr_t)low_alloc(2, 2), VMID + 1, 0 };
+	uint64_t gpa = RAM_BASE + 0x9000;
+	struct pmap *p[2] = { pm, pm2 };
+	struct stage2 *s[2] = { &s2, &s2b };
+	uint64_t ma[2];
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(pmap_map_cow(p[i], gpa, img, &tables), PMAP_OK);
+		assert_int_equal(pmap_fault(p[i], s[i], gpa, 1, &guest, &tables), PMAP_OK);
+		ma[i] = PMAP_ADDR(pmap_lookup(p[i], gpa));
+		memset((void *)(uintptr_t)ma[i], 0x44, 128);
+		assert_int_equal(pmap_protect(p[i], s[i], gpa, ma[i]), 0);
+	}
+	assert_int_equal(pmap_share(pm, &s2, gpa, ma[0], ma[0]), 0);
+	assert_int_equal(pmap_fault(pm, &s2, gpa, 1, &guest, &tables), PMAP_OK);   /* the canon VM writes */
+	assert_int_not_equal(PMAP_ADDR(pmap_lookup(pm, gpa)), ma[0]);
+	assert_int_equal(memmap_of(&g_palloc, ma[0])->use, MM_SHARED);             /* held, not freed */
+	assert_int_equal(memmap_of(&g_palloc, ma[0])->sharers, 1);
+	assert_int_equal(pmap_share(pm2, &s2b, gpa, ma[1], ma[0]), 0);
+	palloc_free(&g_palloc, ma[1], NULL);
+	for (int i = 0; i < MAX_LIVE; i++)
+		if (guest_s.page[i] == ma[1])
+			guest_s.page[i] = 0;
+	pmap_shared_put(ma[0]);
+	assert_int_equal(memmap_of(&g_palloc, ma[0])->use, MM_SHARED);             /* pm2 maps it */
+	assert_int_equal(memmap_of(&g_palloc, ma[0])->sharers, 1);
+	assert_int_equal(((uint8_t *)(uintptr_t)ma[0])[127], 0x44);
+	/* the last mapping gone, the page goes back to the allocator */
+	assert_int_equal(pmap_fault(pm2, &s2b, gpa, 1, &guest, &tables), PMAP_OK);
+	assert_int_equal(memmap_of(&g_palloc, ma[0])->use, MM_FREE);
 
 	pmap_destroy(pm2, &guest, &tables);
 	s2_destroy(&s2b, &tables);
@@ -703,6 +754,7 @@ int main(void)
 		T(test_memmap_records),
 		T(test_prefault_and_shared),
 		T(test_merge_identical_copies),
+		T(test_merge_canon_written_before_twin),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -44,6 +44,23 @@ struct mb_img_blob {
 
 #define MB_VM_F_RESTART_ON_EXIT  1u   /* restart the VM from the image whenever it exits */
 
+/* Disks. A disk is a MB_BLOB_DISK blob: its size is a multiple of MB_IMG_ALIGN, its sectors
+ * are 512 bytes, and its crc field is 0 and not checked (disks are read on demand, and a
+ * persistent one changes). Disk blobs come after every other blob in the file, so the
+ * monitor loads the image up to the first disk blob and reads disks sector by sector.
+ * A VM's disk slot i is its virtio-mmio slot i (MB_GUEST_VIRTIO_BASE + i * 0x200, SPI 16+i). */
+#define MB_VM_MAX_DISKS 4
+enum mb_disk_mode {
+	MB_DISK_NONE = 0,
+	MB_DISK_RO = 1,           /* the shared base, read-only (VIRTIO_BLK_F_RO); any number of VMs */
+	MB_DISK_COW = 2,          /* copy-on-write over the shared base; writes vanish at restart */
+	MB_DISK_PERSISTENT = 3,   /* writes reach the image; one VM only, no other VM may attach it */
+};
+struct mb_img_disk {
+	uint32_t blob;            /* index of a MB_BLOB_DISK blob (mode != MB_DISK_NONE) */
+	uint32_t mode;            /* enum mb_disk_mode; MB_DISK_NONE: slot unused, blob 0 */
+};
+
 struct mb_img_vm {
 	char     name[32];        /* NUL terminated, [A-Za-z0-9_-]+ */
 	uint32_t vcpus;           /* 1..MB_GUEST_MAX_VCPUS */
@@ -56,7 +73,7 @@ struct mb_img_vm {
 	uint64_t kernel_gpa;      /* where the Image goes (2 MiB aligned + text_offset) */
 	uint64_t initrd_gpa;      /* page aligned; the DT's linux,initrd-start */
 	uint64_t dtb_gpa;         /* 8-byte aligned, below the end of RAM */
-	uint64_t reserved[4];     /* 0 */
+	struct mb_img_disk disks[MB_VM_MAX_DISKS];   /* slot i -> virtio-mmio slot i */
 };
 
 #endif

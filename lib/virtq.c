@@ -56,7 +56,9 @@ static void *map(const struct virtq *q, uint64_t gpa, uint64_t len, int write, u
 int virtq_init(struct virtq *q, uint32_t size, uint64_t desc_gpa, uint64_t avail_gpa,
 	       uint64_t used_gpa, uint64_t features, virtq_gpa_to_hva_fn gpa_to_hva, void *ctx)
 {
+	virtq_buf_ok_fn buf_ok = q->buf_ok;
 	memset(q, 0, sizeof(*q));
+	q->buf_ok = buf_ok;
 	q->size = size;
 	q->desc_gpa = desc_gpa;
 	q->avail_gpa = avail_gpa;
@@ -142,9 +144,13 @@ static int add_buf(struct virtq *q, struct virtq_chain *c, const struct vdesc *d
 		return VIRTQ_E_TOO_MANY;
 	if (d->addr + d->len < d->addr)
 		return VIRTQ_E_BUF_MAP;
-	void *p = q->gpa_to_hva(q->ctx, d->addr, d->len, w);
-	if (!p)
+	void *p = NULL;
+	if (q->buf_ok) {
+		if (!q->buf_ok(q->ctx, d->addr, d->len, w))
+			return VIRTQ_E_BUF_MAP;
+	} else if (!(p = q->gpa_to_hva(q->ctx, d->addr, d->len, w))) {
 		return VIRTQ_E_BUF_MAP;
+	}
 	struct virtq_seg *s = &c->seg[c->nseg++];
 	s->gpa = d->addr;
 	s->hva = p;
@@ -269,6 +275,8 @@ static size_t chain_copy(const struct virtq_chain *c, unsigned first, unsigned l
 	size_t done = 0;
 	for (unsigned i = first; i < last && i < VIRTQ_MAX_SEGS && done < len; i++) {
 		const struct virtq_seg *s = &c->seg[i];
+		if (!s->hva)
+			break;                /* checked only (buf_ok): the caller copies by gpa */
 		if (off >= s->len) {
 			off -= s->len;
 			continue;

@@ -62,6 +62,8 @@
 #define VIRTQ_E_NOT_READY     (-17)   /* virtq_pop/push on a queue virtq_init did not accept */
 
 typedef void *(*virtq_gpa_to_hva_fn)(void *ctx, uint64_t gpa, uint64_t len, int write);
+/* Optional: checks a buffer lies in guest RAM without mapping it (see struct virtq.buf_ok). */
+typedef bool (*virtq_buf_ok_fn)(void *ctx, uint64_t gpa, uint64_t len, int write);
 
 struct virtq {
 	/* set by virtq_init */
@@ -72,6 +74,11 @@ struct virtq {
 	uint32_t size;                   /* power of 2, 1..VIRTQ_MAX_SIZE */
 	/* the caller may lower this after virtq_init (e.g. virtio-blk's max request) */
 	uint64_t max_len;                /* bytes per chain, readable + writable */
+	/* The caller may set this (virtq_init keeps it): buffers are then only checked with it,
+	 * never mapped, and their segments get hva = NULL. For devices that reach buffers page
+	 * by page through their own translation (a buffer contiguous in guest memory need not be
+	 * in machine memory); virtq_chain_read/write copy nothing from such segments. */
+	virtq_buf_ok_fn buf_ok;
 	/* state */
 	uint16_t last_avail_idx;         /* next avail ring slot to take */
 	uint16_t used_idx;               /* next used ring slot to fill (our shadow of used.idx) */

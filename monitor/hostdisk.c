@@ -1,9 +1,12 @@
-/* A polled virtio-blk driver for the monitor's own use: reading the host image at boot.
- * Modern virtio-mmio (version 2) only, one queue, one request in flight. */
+/* A polled virtio-blk driver for the monitor's own use: reading the host image at boot,
+ * then guests' disk extents (reads, writes of persistent disks, flushes) on demand.
+ * Modern virtio-mmio (version 2) only, one queue, one request in flight: a lock serialises
+ * the pCPUs that need the disk. */
 #include "hostdisk.h"
 #include "arch.h"
 #include "bits.h"
 #include "mb_string.h"
+#include "spinlock.h"
 
 #define VIRTIO_MAGIC      0x74726976    /* "virt" */
 #define R_MAGIC           0x000
@@ -32,7 +35,7 @@
 #define S_FEATURES_OK 8
 #define S_FAILED 128
 #define VIRTIO_ID_BLOCK 2
-#define QSIZE 4
+#define QSIZE 64                        /* a header, up to 62 data pages, a status */
 #define DESC_NEXT 1
 #define DESC_WRITE 2
 #define CHUNK (4u << 20)                /* bytes per request: fewer round trips at boot */
@@ -51,6 +54,12 @@ static volatile uint8_t req_status;
 static volatile uint8_t *dev;
 static uint64_t capacity;
 static uint16_t last_used;
+static int has_flush, read_only;
+static spinlock_t disk_lock = SPINLOCK_INIT;
+struct hostdisk_counters hostdisk_stats;
+
+#define F_RO    (1u << 5)               /* VIRTIO_BLK_F_RO */
+#define F_FLUSH (1u << 9)               /* VIRTIO_BLK_F_FLUSH */
 
 static uint32_t rd(uint32_t off) { return *(volatile uint32_t *)(dev + off); }
 static void wr(uint32_t off, uint32_t v) { *(volatile uint32_t *)(dev + off) = v; }
@@ -80,8 +89,12 @@ int hostdisk_open(const struct host_topology *t, const char **err)
 	wr(R_DEV_FEATURES_SEL, 1);
 	if (!(rd(R_DEV_FEATURES) & 1))           /* VIRTIO_F_VERSION_1 */
 		return *err = "host disk does not offer VIRTIO_F_VERSION_1", -1;
+	wr(R_DEV_FEATURES_SEL, 0);
+	uint32_t offered = rd(R_DEV_FEATURES);
+	has_flush = !!(offered & F_FLUSH);
+	read_only = !!(offered & F_RO);
 	wr(R_DRV_FEATURES_SEL, 0);
-	wr(R_DRV_FEATURES, 0);
+	wr(R_DRV_FEATURES, offered & (F_RO | F_FLUSH));
 	wr(R_DRV_FEATURES_SEL, 1);
 	wr(R_DRV_FEATURES, 1);
 	wr(R_STATUS, S_ACK | S_DRIVER | S_FEATURES_OK);
@@ -104,17 +117,33 @@ int hostdisk_open(const struct host_topology *t, const char **err)
 	return 0;
 }
 
-uint64_t hostdisk_bytes(void) { return capacity * 512; }
 
-static int read_chunk(uint64_t sector, void *dst, uint32_t len)
+uint64_t hostdisk_bytes(void) { return capacity * 512; }
+int hostdisk_writable(void) { return dev && !read_only; }
+
+static int submit(void);
+
+/* One request: type 0 read (buf written by the device), 1 write, 4 flush (no buffer). */
+static int request(uint32_t type, uint64_t sector, void *buf, uint32_t len)
 {
-	req.type = 0;                       /* VIRTIO_BLK_T_IN */
+	req.type = type;
 	req.reserved = 0;
 	req.sector = sector;
 	req_status = 0xFF;
-	desc[0] = (struct vdesc){ (uint64_t)(uintptr_t)&req, sizeof(req), DESC_NEXT, 1 };
-	desc[1] = (struct vdesc){ (uint64_t)(uintptr_t)dst, len, DESC_NEXT | DESC_WRITE, 2 };
-	desc[2] = (struct vdesc){ (uint64_t)(uintptr_t)&req_status, 1, DESC_WRITE, 0 };
+	int n = 0;
+	desc[n] = (struct vdesc){ (uint64_t)(uintptr_t)&req, sizeof(req), DESC_NEXT, (uint16_t)(n + 1) };
+	n++;
+	if (len) {
+		desc[n] = (struct vdesc){ (uint64_t)(uintptr_t)buf, len, DESC_NEXT | (type == 0 ? DESC_WRITE : 0), (uint16_t)(n + 1) };
+		n++;
+	}
+	desc[n] = (struct vdesc){ (uint64_t)(uintptr_t)&req_status, 1, DESC_WRITE, 0 };
+	return submit();
+}
+
+/* Hands the chain at descriptor 0 to the device and polls for its completion. */
+static int submit(void)
+{
 	avail.ring[avail.idx % QSIZE] = 0;
 	dsb(sy);
 	avail.idx++;
@@ -130,20 +159,91 @@ static int read_chunk(uint64_t sector, void *dst, uint32_t len)
 	return req_status == 0 ? 0 : -1;
 }
 
-int hostdisk_read(uint64_t off, void *dst, uint64_t len, const char **err)
+static int transfer(uint32_t type, uint64_t off, void *buf, uint64_t len, const char **err)
 {
+	if (!dev)
+		return *err = "no host disk", -1;
 	if ((off | len) & 511)
-		return *err = "unaligned host disk read", -1;
+		return *err = "unaligned host disk access", -1;
 	if (off > hostdisk_bytes() || len > hostdisk_bytes() - off)
-		return *err = "read past the end of the host disk (the image is truncated)", -1;
-	uint8_t *p = dst;
+		return *err = "access past the end of the host disk (the image is truncated)", -1;
+	if (type == 1 && read_only)
+		return *err = "the host disk is read-only", -1;
+	uint8_t *p = buf;
+	int rc = 0;
+	spin_lock(&disk_lock);
 	while (len) {
 		uint32_t n = len > CHUNK ? CHUNK : (uint32_t)len;
-		if (read_chunk(off / 512, p, n))
-			return *err = "host disk read failed", -1;
+		if (request(type, off / 512, p, n)) {
+			*err = type ? "host disk write failed" : "host disk read failed";
+			rc = -1;
+			break;
+		}
+		if (type == 0) {
+			hostdisk_stats.reads++;
+			hostdisk_stats.read_bytes += n;
+		} else {
+			hostdisk_stats.writes++;
+			hostdisk_stats.write_bytes += n;
+		}
 		off += n;
 		p += n;
 		len -= n;
 	}
-	return 0;
+	spin_unlock(&disk_lock);
+	return rc;
+}
+
+int hostdisk_readv(uint64_t off, const uint64_t *pages, unsigned n, const char **err)
+{
+	if (!dev)
+		return *err = "no host disk", -1;
+	if (n == 0 || n > QSIZE - 2)
+		return *err = "bad page count for a host disk read", -1;
+	uint64_t len = (uint64_t)n * 4096;
+	if ((off & 511) || off > hostdisk_bytes() || len > hostdisk_bytes() - off)
+		return *err = "read past the end of the host disk", -1;
+	spin_lock(&disk_lock);
+	req.type = 0;
+	req.reserved = 0;
+	req.sector = off / 512;
+	req_status = 0xFF;
+	desc[0] = (struct vdesc){ (uint64_t)(uintptr_t)&req, sizeof(req), DESC_NEXT, 1 };
+	for (unsigned i = 0; i < n; i++)
+		desc[1 + i] = (struct vdesc){ pages[i], 4096, DESC_NEXT | DESC_WRITE, (uint16_t)(2 + i) };
+	desc[1 + n] = (struct vdesc){ (uint64_t)(uintptr_t)&req_status, 1, DESC_WRITE, 0 };
+	int rc = submit();
+	if (!rc) {
+		hostdisk_stats.reads++;
+		hostdisk_stats.read_bytes += len;
+	}
+	spin_unlock(&disk_lock);
+	if (rc)
+		*err = "host disk read failed";
+	return rc;
+}
+
+int hostdisk_read(uint64_t off, void *dst, uint64_t len, const char **err)
+{
+	return transfer(0, off, dst, len, err);
+}
+
+int hostdisk_write(uint64_t off, const void *src, uint64_t len, const char **err)
+{
+	return transfer(1, off, (void *)(uintptr_t)src, len, err);
+}
+
+int hostdisk_flush(const char **err)
+{
+	if (!dev)
+		return *err = "no host disk", -1;
+	if (!has_flush)
+		return 0;       /* no volatile cache to flush: writes are stable when they complete */
+	spin_lock(&disk_lock);
+	int rc = request(4, 0, 0, 0);
+	hostdisk_stats.flushes++;
+	spin_unlock(&disk_lock);
+	if (rc)
+		*err = "host disk flush failed";
+	return rc;
 }

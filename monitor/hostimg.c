@@ -39,6 +39,23 @@ static uint64_t le64(const uint8_t *p)
 	return v;
 }
 
+uint64_t hostimg_resident_size(const void *img, uint64_t avail)
+{
+	const uint8_t *base = img;
+	const struct mb_img_header *h = img;
+	if (avail < sizeof(*h) || h->nblobs > MB_IMG_MAX_BLOBS)
+		return 0;
+	uint64_t bt_len = (uint64_t)h->nblobs * sizeof(struct mb_img_blob);
+	if (!range_ok(h->blob_table_off, bt_len, avail))
+		return 0;
+	const struct mb_img_blob *blobs = (const void *)(base + h->blob_table_off);
+	uint64_t resident = h->total_size;
+	for (uint32_t i = 0; i < h->nblobs; i++)
+		if (blobs[i].kind == MB_BLOB_DISK && blobs[i].offset < resident)
+			resident = blobs[i].offset;
+	return resident;
+}
+
 int hostimg_validate(const void *img, uint64_t avail, int check_blobs, char *err, size_t errlen)
 {
 	const uint8_t *base = img;
@@ -51,18 +68,22 @@ int hostimg_validate(const void *img, uint64_t avail, int check_blobs, char *err
 		FAIL("host image version %u, this monitor reads version %u", h->version, MB_IMG_VERSION);
 	if (h->header_size != sizeof(*h))
 		FAIL("host image header size %u, expected %lu", h->header_size, (uint64_t)sizeof(*h));
-	if (h->total_size > avail)
-		FAIL("host image truncated: header says %lu bytes, %lu available", h->total_size, avail);
 	if (h->nvms == 0 || h->nvms > MB_IMG_MAX_VMS)
 		FAIL("host image describes %u VMs (1..%u allowed)", h->nvms, MB_IMG_MAX_VMS);
 	if (h->nblobs == 0 || h->nblobs > MB_IMG_MAX_BLOBS)
 		FAIL("host image has %u blobs (1..%u allowed)", h->nblobs, MB_IMG_MAX_BLOBS);
 	uint64_t vt_len = (uint64_t)h->nvms * sizeof(struct mb_img_vm);
 	uint64_t bt_len = (uint64_t)h->nblobs * sizeof(struct mb_img_blob);
-	if (!range_ok(h->vm_table_off, vt_len, h->total_size) || (h->vm_table_off & 7))
-		FAIL("host image VM table out of bounds");
 	if (!range_ok(h->blob_table_off, bt_len, h->total_size) || (h->blob_table_off & 7))
 		FAIL("host image blob table out of bounds");
+	/* everything before the first disk must be here; disks are read on demand */
+	uint64_t resident = hostimg_resident_size(img, avail);
+	if (!resident || resident > avail)
+		FAIL("host image truncated: header says %lu bytes, %lu available", resident ? resident : h->total_size, avail);
+	if (!range_ok(h->vm_table_off, vt_len, resident) || (h->vm_table_off & 7))
+		FAIL("host image VM table out of bounds");
+	if (!range_ok(h->blob_table_off, bt_len, resident))
+		FAIL("host image blob table lies among the disks");
 
 	struct mb_img_header copy = *h;
 	copy.manifest_crc = 0;
@@ -79,6 +100,13 @@ int hostimg_validate(const void *img, uint64_t avail, int check_blobs, char *err
 			FAIL("blob %u out of bounds or misaligned", i);
 		if (b->kind < MB_BLOB_KERNEL || b->kind > MB_BLOB_OTHER)
 			FAIL("blob %u has unknown kind %u", i, b->kind);
+		if (b->kind == MB_BLOB_DISK) {
+			if (b->size % MB_IMG_ALIGN)
+				FAIL("disk blob %u: size %lu is not a multiple of 4 KiB", i, b->size);
+			continue;       /* read on demand, never resident: no checksum */
+		}
+		if (!range_ok(b->offset, b->size, resident))
+			FAIL("blob %u lies among or after the disks (disks must come last)", i);
 		if (check_blobs && mb_crc32(0, base + b->offset, b->size) != b->crc)
 			FAIL("blob %u checksum mismatch: the image is damaged", i);
 	}
@@ -119,6 +147,30 @@ int hostimg_validate(const void *img, uint64_t avail, int check_blobs, char *err
 			FAIL("VM %s: device tree at %lx does not fit in RAM (or exceeds 2 MiB)", n, v->dtb_gpa);
 		if (overlaps(v->kernel_gpa, image_size, v->dtb_gpa, d->size))
 			FAIL("VM %s: device tree overlaps the kernel", n);
+		for (int s = 0; s < MB_VM_MAX_DISKS; s++) {
+			const struct mb_img_disk *dk = &v->disks[s];
+			if (dk->mode == MB_DISK_NONE) {
+				if (dk->blob)
+					FAIL("VM %s: disk slot %d is unused but names blob %u", n, s, dk->blob);
+				continue;
+			}
+			if (dk->mode > MB_DISK_PERSISTENT)
+				FAIL("VM %s: disk slot %d has unknown mode %u", n, s, dk->mode);
+			if (dk->blob >= h->nblobs || blobs[dk->blob].kind != MB_BLOB_DISK)
+				FAIL("VM %s: disk slot %d: blob index %u is not a disk", n, s, dk->blob);
+			for (int t = 0; t < s; t++)
+				if (v->disks[t].mode != MB_DISK_NONE && v->disks[t].blob == dk->blob)
+					FAIL("VM %s: disk %s attached twice", n, blobs[dk->blob].name);
+			/* one writer at a time: a persistent disk is nobody else's */
+			for (uint32_t j = 0; j < h->nvms; j++)
+				for (int t = 0; j != i && t < MB_VM_MAX_DISKS; t++) {
+					const struct mb_img_disk *o = &vms[j].disks[t];
+					if (o->mode != MB_DISK_NONE && o->blob == dk->blob &&
+					    (o->mode == MB_DISK_PERSISTENT || dk->mode == MB_DISK_PERSISTENT))
+						FAIL("VM %s: persistent disk %s is also attached to VM %.31s (one writer at a time)",
+						     n, blobs[dk->blob].name, vms[j].name);
+				}
+		}
 		if (v->initrd_blob != MB_IMG_NONE) {
 			const struct mb_img_blob *r = &blobs[v->initrd_blob];
 			if (v->initrd_gpa % PAGE_SIZE || v->initrd_gpa < MB_GUEST_RAM_BASE || !range_ok(v->initrd_gpa - MB_GUEST_RAM_BASE, r->size, v->mem_bytes))

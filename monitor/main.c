@@ -8,6 +8,7 @@
 #include "console.h"
 #include "hostimg.h"
 #include "hostdisk.h"
+#include "disks.h"
 #include "mb_string.h"
 #include "fmt.h"
 #include "vm.h"
@@ -131,6 +132,9 @@ static void load_host_image(void *dst, uint64_t *avail)
 	if (hostdisk_open(&topo, &err)) {
 		if (!memcmp(dst, MB_IMG_MAGIC, 8)) {
 			mb_printf("host image: no disk (%s); using the image preloaded in RAM\n", err);
+			uint64_t resident = hostimg_resident_size(dst, *avail);
+			if (resident && resident <= *avail)
+				*avail = resident;      /* else validation says what is wrong */
 			return;
 		}
 		refuse("cannot read the host disk", err);
@@ -145,13 +149,28 @@ static void load_host_image(void *dst, uint64_t *avail)
 	total = h->total_size;
 	if (total > disk)
 		refuse("image truncated", "the header's total size exceeds the disk");
-	if (total > *avail)
+	/* The manifest, then everything before the first disk: disks stay on the host disk
+	 * and are read sector by sector when guests ask. */
+	uint64_t tables_end = h->blob_table_off + (uint64_t)h->nblobs * sizeof(struct mb_img_blob);
+	if (h->nblobs > MB_IMG_MAX_BLOBS || tables_end > total || tables_end > *avail)
+		refuse("bad manifest", "the blob table lies outside the image");
+	uint64_t got = 4096;
+	if (tables_end > got) {
+		uint64_t n = ALIGN_UP(tables_end, 512) - got;
+		if (hostdisk_read(got, (uint8_t *)dst + got, MIN(n, disk - got), &err))
+			refuse("cannot read the manifest", err);
+		got += n;
+	}
+	uint64_t resident = hostimg_resident_size(dst, got);
+	if (resident > *avail)
 		refuse("image too large", "it does not fit in the host's RAM above the monitor");
-	uint64_t rest = ALIGN_UP(total, 512) - 4096;
-	if (total > 4096 && hostdisk_read(4096, (uint8_t *)dst + 4096, MIN(rest, disk - 4096), &err))
+	if (resident > got && hostdisk_read(got, (uint8_t *)dst + got, MIN(ALIGN_UP(resident, 512) - got, disk - got), &err))
 		refuse("cannot read the image", err);
-	*avail = total;
-	mb_printf("host image: read %lu bytes from the disk\n", total);
+	*avail = resident;
+	if (resident < total)
+		mb_printf("host image: read %lu bytes from the disk; %lu bytes of disks stay there\n", resident, total - resident);
+	else
+		mb_printf("host image: read %lu bytes from the disk\n", total);
 }
 
 /* RAM layout at boot: [DTB][monitor][host image][the image's memmap][free ...]. The image
@@ -239,8 +258,9 @@ void primary_main(void)
 		system_off();
 	}
 	mb_printf("host image: %u VMs, %u blobs, %lu bytes, checksums good\n", img->nvms, img->nblobs, img->total_size);
-	setup_memory(MB_HOSTIMG_LOAD_ADDR, img->total_size);
+	setup_memory(MB_HOSTIMG_LOAD_ADDR, avail);
 	check_vms_fit(img);
+	disks_init(img);
 
 	gic_dist_init(topo.gicd_base);
 	percpu_setup(0);

@@ -6,6 +6,7 @@
 #include "hostimg.h"
 #include "hostdt.h"
 #include "share.h"
+#include "disks.h"
 #include "fmt.h"
 #include "mb_string.h"
 #include "arch.h"
@@ -123,6 +124,7 @@ static int vm_boot(struct vm *vm)
 		cpus[i] = &vm->vcpu[i].vgic;
 	vgic_init(&vm->vgic, vm->nvcpus, cpus, (int)gic_num_lrs(), vm_kick, vm);
 	vpl011_init(&vm->uart, uart_tx, uart_irq, vm);
+	disks_attach(vm);
 	vm->unhandled = vm->bad_mmio = 0;
 	vm->parked = 0;
 	vm->exit_reason = VMX_NONE;
@@ -237,7 +239,9 @@ void vm_stop(struct vm *vm, int reason)
 
 static void print_stats(struct vm *vm, const char *tag)
 {
-	char buf[1280];
+	static char buf[4096];          /* one JSON line; CPU 0's live report and teardowns share it */
+	static spinlock_t buf_lock = SPINLOCK_INIT;
+	spin_lock(&buf_lock);
 	uint64_t ex[EX_NCLASSES] = { 0 }, total = 0, injected = 0, overflows = 0, gticks = 0, mticks = 0;
 	uint64_t per_ms = read_sysreg(cntfrq_el0) / 1000;
 	for (int i = 0; i < vm->nvcpus; i++)
@@ -251,9 +255,9 @@ static void print_stats(struct vm *vm, const char *tag)
 		injected += vm->vcpu[i].vgic.injected;
 		overflows += vm->vcpu[i].vgic.lr_overflows;
 	}
-	int n = mb_snprintf(buf, sizeof(buf), "{\"name\":\"%s\",\"index\":%d,\"vcpus\":%d,\"memory_bytes\":%lu,"
+	int n = mb_snprintf(buf, sizeof(buf), "@mb %s {\"name\":\"%s\",\"index\":%d,\"vcpus\":%d,\"memory_bytes\":%lu,"
 			    "\"home_node\":%d,\"run_ms\":%lu,\"guest_ms\":%lu,\"monitor_ms\":%lu,\"exits\":{\"total\":%lu",
-			    vm->name, vm->index, vm->nvcpus, vm->desc->mem_bytes, vm->home_node,
+			    tag, vm->name, vm->index, vm->nvcpus, vm->desc->mem_bytes, vm->home_node,
 			    (read_cntpct() - vm->start_ticks) / per_ms, gticks / per_ms, mticks / per_ms, total);
 	for (int c = 0; c < EX_NCLASSES; c++)
 		n += mb_snprintf(buf + n, sizeof(buf) - n, ",\"%s\":%lu", exit_class_name[c], ex[c]);
@@ -261,13 +265,16 @@ static void print_stats(struct vm *vm, const char *tag)
 			 "},\"guest_pages_touched\":%lu,\"machine_pages_used\":%lu,\"shared_pages\":%lu,"
 			 "\"shared_with_other_vms\":%lu,\"boot_count\":%u,"
 			 "\"cow_breaks\":%lu,\"irqs_injected\":%lu,\"lr_overflows\":%lu,"
-			 "\"uart_tx_bytes\":%lu,\"unhandled_accesses\":%lu,\"bad_device_accesses\":%lu}",
+			 "\"uart_tx_bytes\":%lu,\"unhandled_accesses\":%lu,\"bad_device_accesses\":%lu",
 			 vm->pmap.touched, vm->pmap.owned, vm->pmap.cow,
 			 /* a walk of the whole pmap: only for the final report, not every 2 s */
 			 tag[0] == 's' ? pmap_count_shared(&vm->pmap) : 0,
 			 vm->boot_count, vm->pmap.cow_breaks, injected,
 			 overflows, vm->uart.tx_bytes, vm->unhandled, vm->bad_mmio);
-	mb_printf("@mb %s %s\n", tag, buf);
+	n += disks_stats_json(vm, buf + n, sizeof(buf) - n - 2);
+	n += mb_snprintf(buf + n, sizeof(buf) - n, "}\n");
+	console_write(0, buf, (uint64_t)n);   /* one write: the loader reads the line whole */
+	spin_unlock(&buf_lock);
 }
 
 void vm_live_report(void)
@@ -290,6 +297,7 @@ static void vm_teardown(struct vm *vm)
 	while (__atomic_load_n(&vm->share_busy, __ATOMIC_SEQ_CST))
 		cpu_relax();
 	print_stats(vm, "stats");
+	disks_detach(vm);
 	pmap_destroy(&vm->pmap, &guest_pages, &guest_pages);
 	s2_destroy(&vm->s2, &guest_pages);
 	arch_s2_flush_vmid(vm->vmid, !vm->single_pcpu);   /* nothing may survive into its next life */

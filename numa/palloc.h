@@ -10,7 +10,9 @@
 #define PCACHE_SIZE        32
 
 /* What a machine page is used for, and by whom. */
-enum mm_use { MM_FREE = 0, MM_MONITOR, MM_GUEST, MM_IMAGE, MM_PTABLE, MM_SHARED };
+/* MM_SHARED: a merged page, nobody's; MM_DCACHE: a disk-cache page (the cache holds one of
+ * its sharers). Both are freed when their last sharer goes. */
+enum mm_use { MM_FREE = 0, MM_MONITOR, MM_GUEST, MM_IMAGE, MM_PTABLE, MM_SHARED, MM_DCACHE };
 
 struct memmap_entry {
 	uint16_t use;        /* enum mm_use */

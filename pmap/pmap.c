@@ -43,8 +43,11 @@ static void record_owner(struct pmap *pm, uint64_t page, uint64_t gpfn)
 static void add_sharer(uint64_t page, int delta)
 {
 	struct memmap_entry *m = memmap_of(&g_palloc, page);
-	if (m && __atomic_add_fetch(&m->sharers, delta, __ATOMIC_ACQ_REL) == 0 && m->use == MM_SHARED)
+	if (m && __atomic_add_fetch(&m->sharers, delta, __ATOMIC_ACQ_REL) == 0 &&
+	    (m->use == MM_SHARED || m->use == MM_DCACHE)) {
+		m->use = MM_FREE;
 		palloc_free(&g_palloc, page, 0);
+	}
 }
 
 /* Takes the lock of the 2 MiB region holding gpa (which must be RAM) and returns its entry,
@@ -208,6 +211,45 @@ void pmap_shared_put(uint64_t shared_ma)
 	add_sharer(shared_ma, -1);
 }
 
+void pmap_shared_get(uint64_t shared_ma)
+{
+	add_sharer(shared_ma, 1);
+}
+
+int pmap_map_shared(struct pmap *pm, struct stage2 *s2, uint64_t gpa, uint64_t page,
+		    const struct page_source *guest, const struct page_source *tables)
+{
+	if (!pmap_covers(pm, gpa))
+		return PMAP_OUTSIDE;
+	uint64_t dir;
+	int rc = PMAP_OK;
+	uint64_t *slot = lock_slot(pm, gpa, tables, &dir);
+	if (!slot) {
+		rc = PMAP_NOMEM;
+		goto out;
+	}
+	uint64_t old = *slot;
+	if ((old & PMAP_PRESENT) && PMAP_ADDR(old) == page)
+		goto out;
+	add_sharer(page, 1);
+	*slot = PMAP_ADDR(page) | PMAP_PRESENT | PMAP_COW;
+	if (s2)
+		s2_unmap(s2, gpa & ~(PAGE_SIZE - 1));   /* break-before-make; refilled on next touch */
+	if (!(old & PMAP_PRESENT)) {
+		__atomic_fetch_add(&pm->touched, 1, __ATOMIC_RELAXED);
+	} else if (old & PMAP_OWNED) {
+		guest->free(guest->arg, PMAP_ADDR(old));   /* no TLB reaches it any more */
+		__atomic_fetch_sub(&pm->owned, 1, __ATOMIC_RELAXED);
+	} else if (old & PMAP_COW) {
+		add_sharer(PMAP_ADDR(old), -1);
+		__atomic_fetch_sub(&pm->cow, 1, __ATOMIC_RELAXED);
+	}
+	__atomic_fetch_add(&pm->cow, 1, __ATOMIC_RELAXED);
+out:
+	spin_unlock(&pm->lock[dir]);
+	return rc;
+}
+
 uint64_t pmap_count_shared(const struct pmap *pm)
 {
 	uint64_t n = 0;
@@ -218,7 +260,10 @@ uint64_t pmap_count_shared(const struct pmap *pm)
 			if ((e & (PMAP_PRESENT | PMAP_COW)) != (PMAP_PRESENT | PMAP_COW))
 				continue;
 			const struct memmap_entry *m = memmap_of(&g_palloc, PMAP_ADDR(e));
-			if (m && __atomic_load_n(&m->sharers, __ATOMIC_RELAXED) > 1)
+			uint32_t others = m ? __atomic_load_n(&m->sharers, __ATOMIC_RELAXED) : 0;
+			if (m && m->use == MM_DCACHE && others)
+				others--;               /* the disk cache's own reference */
+			if (others > 1)
 				n++;
 		}
 	}

@@ -71,6 +71,12 @@ uint64_t pmap_count_shared(const struct pmap *pm);
 int pmap_protect(struct pmap *pm, struct stage2 *s2, uint64_t gpa, uint64_t ma);
 int pmap_share(struct pmap *pm, struct stage2 *s2, uint64_t gpa, uint64_t ma, uint64_t shared_ma);
 void pmap_shared_put(uint64_t shared_ma);
+void pmap_shared_get(uint64_t shared_ma);
+/* Maps gpa copy-on-write to 'page' (MM_SHARED or MM_DCACHE, a reference taken for the
+ * mapping) in place of whatever the guest had there: zero-copy disk reads. The old page is
+ * released after the stage-2 break-before-make (freed if the VM owned it). */
+int pmap_map_shared(struct pmap *pm, struct stage2 *s2, uint64_t gpa, uint64_t page,
+		    const struct page_source *guest, const struct page_source *tables);
 /* Release every page the VM owns and every leaf. */
 void pmap_destroy(struct pmap *pm, const struct page_source *guest, const struct page_source *tables);
 #endif

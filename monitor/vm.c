@@ -41,6 +41,8 @@ static uint64_t alloc_zeroed(int use, uint16_t vm)
 {
 	struct pcpu *p = this_cpu();
 	uint64_t page = palloc_alloc(&g_palloc, p->node, &p->pcache);
+	if (!page && disks_reclaim(256))      /* the disk caches give back what nobody maps */
+		page = palloc_alloc(&g_palloc, p->node, &p->pcache);
 	if (page) {
 		arch_zero_page((void *)(uintptr_t)page);
 		struct memmap_entry *m = memmap_of(&g_palloc, page);

@@ -42,15 +42,13 @@ static int store_flush(void *ctx)
 
 static const struct vdisk_store host_store = { store_readv, store_write, store_flush, 0 };
 
-/* Cache pages, overlay pages, tree nodes: this pCPU's node first; short of memory, the
- * caches give back what no guest maps. */
+/* Cache pages, overlay pages, tree nodes: this pCPU's node first. No reclaim here: tree
+ * nodes are allocated under a base's lock, which reclaim takes. */
 static uint64_t disk_page_alloc(void *arg)
 {
 	(void)arg;
 	struct pcpu *p = this_cpu();
 	uint64_t page = palloc_alloc(&g_palloc, p->node, &p->pcache);
-	if (!page && disks_reclaim(256))
-		page = palloc_alloc(&g_palloc, p->node, &p->pcache);
 	if (page) {
 		arch_zero_page((void *)(uintptr_t)page);
 		struct memmap_entry *m = memmap_of(&g_palloc, page);

@@ -12,8 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
-enum { SEC_NONE, SEC_HOST, SEC_VM, SEC_BAD };
+enum { SEC_NONE, SEC_HOST, SEC_VM, SEC_DISK, SEC_BAD };
 
 struct parser {
 	struct config *cfg;
@@ -23,6 +24,7 @@ struct parser {
 	int sec;              /* SEC_* */
 	char sec_name[256];   /* as inih reports it */
 	struct vm_cfg *vm;    /* current [vm] */
+	struct disk_cfg *disk; /* current [disk] */
 	char last_key[64];
 	bool script_from_file;
 	char *err;            /* accumulated messages */
@@ -78,6 +80,7 @@ static void open_section(struct parser *p, const char *name)
 	struct config *cfg = p->cfg;
 	snprintf(p->sec_name, sizeof p->sec_name, "%s", name);
 	p->vm = NULL;
+	p->disk = NULL;
 	p->last_key[0] = 0;
 	p->script_from_file = false;
 	if (!strcmp(name, "host")) {
@@ -113,11 +116,38 @@ static void open_section(struct parser *p, const char *name)
 		p->sec = SEC_VM;
 		return;
 	}
+	if (!strncmp(name, "disk", 4) && (name[4] == ' ' || name[4] == '\t')) {
+		const char *dn = name + 5;
+		while (*dn == ' ' || *dn == '\t')
+			dn++;
+		p->sec = SEC_BAD;
+		if (!valid_name(dn)) {
+			perr(p, p->line, "[%s]: bad disk name \"%s\" (want 1..31 of A-Z a-z 0-9 _ -)", name, dn);
+			return;
+		}
+		int other = config_find_disk(cfg, dn);
+		if (other >= 0) {
+			perr(p, p->line, "[%s]: duplicate disk name (first at line %d)", name, cfg->disks[other].line);
+			return;
+		}
+		if (cfg->ndisks >= CFG_MAX_DISKS) {
+			perr(p, p->line, "[%s]: too many disks (at most %d)", name, CFG_MAX_DISKS);
+			return;
+		}
+		struct disk_cfg *d = &cfg->disks[cfg->ndisks++];
+		snprintf(d->name, sizeof d->name, "%s", dn);
+		d->line = p->line;
+		p->disk = d;
+		p->sec = SEC_DISK;
+		return;
+	}
 	p->sec = SEC_BAD;
 	if (!strcmp(name, "vm"))
 		perr(p, p->line, "[vm] needs a name: [vm NAME]");
+	else if (!strcmp(name, "disk"))
+		perr(p, p->line, "[disk] needs a name: [disk NAME]");
 	else
-		perr(p, p->line, "unknown section [%s] (want [host] or [vm NAME])", name);
+		perr(p, p->line, "unknown section [%s] (want [host], [vm NAME] or [disk NAME])", name);
 }
 
 /* Replace ${GUEST}; other ${...} are errors. Then make relative paths config-relative. */
@@ -155,7 +185,8 @@ static bool yesno(const char *v, bool *out)
 
 static const char *host_keys[] = { "nodes", "cpus_per_node", "mem_per_node", NULL };
 static const char *vm_keys[] = { "vcpus", "memory", "kernel", "initrd", "cmdline", "script", "script_file",
-				 "node", "restart", NULL };
+				 "node", "restart", "disks", NULL };
+static const char *disk_keys[] = { "file", NULL };
 
 static int key_index(const char **keys, const char *k)
 {
@@ -214,6 +245,100 @@ static void read_script_file(struct parser *p, struct vm_cfg *vm, const char *v)
 	free(path);
 }
 
+static bool parse_mode(const char *s, size_t n, unsigned *mode)
+{
+	static const struct { const char *name; unsigned mode; } modes[] = {
+		{ "ro", MB_DISK_RO }, { "cow", MB_DISK_COW }, { "persistent", MB_DISK_PERSISTENT },
+	};
+	for (unsigned i = 0; i < 3; i++)
+		if (strlen(modes[i].name) == n && !strncmp(s, modes[i].name, n)) {
+			*mode = modes[i].mode;
+			return true;
+		}
+	return false;
+}
+
+/* disks = NAME:MODE [, NAME:MODE]...: entries separated by a comma or by white space. The
+ * names are checked against the [disk] sections once the whole file is read. */
+static void parse_disks(struct parser *p, struct vm_cfg *vm, const char *v)
+{
+	const char *s = v;
+	unsigned n = 0;
+	bool need = false;   /* a comma was seen: an entry must follow */
+	vm->ndisks = 0;
+	vm->disks_line = p->line;
+	for (;;) {
+		while (*s == ' ' || *s == '\t')
+			s++;
+		if (!*s) {
+			if (need)
+				perr(p, p->line, "[vm %s] disks: \"%s\" ends with a comma", vm->name, v);
+			break;
+		}
+		if (*s == ',') {
+			perr(p, p->line, "[vm %s] disks: empty entry in \"%s\" (want NAME:MODE, NAME:MODE ...)", vm->name, v);
+			return;
+		}
+		size_t len = strcspn(s, ", \t");
+		const char *colon = memchr(s, ':', len);
+		char entry[64];
+		snprintf(entry, sizeof entry, "%.*s", (int)(len < 60 ? len : 60), s);
+		n++;
+		if (!colon) {
+			perr(p, p->line, "[vm %s] disks: \"%s\" is not NAME:MODE (MODE: ro, cow or persistent)", vm->name,
+			     entry);
+		} else {
+			char name[64];
+			size_t nl = (size_t)(colon - s);
+			unsigned mode;
+			snprintf(name, sizeof name, "%.*s", (int)(nl < 60 ? nl : 60), s);
+			if (nl > 31 || !valid_name(name)) {
+				perr(p, p->line, "[vm %s] disks: \"%s\": bad disk name \"%s\"", vm->name, entry, name);
+			} else if (!parse_mode(colon + 1, len - nl - 1, &mode)) {
+				perr(p, p->line, "[vm %s] disks: \"%s\": mode \"%.*s\" is not ro, cow or persistent", vm->name,
+				     entry, (int)(len - nl - 1 < 20 ? len - nl - 1 : 20), colon + 1);
+			} else {
+				bool dup = false;
+				for (unsigned i = 0; i < vm->ndisks; i++)
+					dup |= !strcmp(vm->disks[i].name, name);
+				if (dup) {
+					perr(p, p->line, "[vm %s] disks: disk %s is listed twice (a VM attaches a disk once)",
+					     vm->name, name);
+				} else if (vm->ndisks < MB_VM_MAX_DISKS) {
+					struct vm_disk *d = &vm->disks[vm->ndisks++];
+					snprintf(d->name, sizeof d->name, "%.31s", name);
+					d->disk = -1;
+					d->mode = mode;
+				}
+			}
+		}
+		s += len;
+		while (*s == ' ' || *s == '\t')
+			s++;
+		need = *s == ',';
+		if (need)
+			s++;
+	}
+	if (n > MB_VM_MAX_DISKS)
+		perr(p, p->line, "[vm %s] disks: %u disks, at most %d per VM", vm->name, n, MB_VM_MAX_DISKS);
+}
+
+static void disk_key(struct parser *p, const char *k, const char *v)
+{
+	struct disk_cfg *d = p->disk;
+	if (!strcmp(k, "file")) {
+		if (!v[0]) {
+			perr(p, p->line, "[disk %s] file: empty", d->name);
+			return;
+		}
+		char *r = resolve_path(p, k, v);
+		if (r) {
+			free(d->file);
+			d->file = r;
+		}
+	}
+}
+
 static void vm_key(struct parser *p, const char *k, const char *v)
 {
 	struct vm_cfg *vm = p->vm;
@@ -260,6 +385,8 @@ static void vm_key(struct parser *p, const char *k, const char *v)
 	} else if (!strcmp(k, "restart")) {
 		if (!yesno(v, &vm->restart))
 			perr(p, p->line, "[vm %s] restart: \"%s\" is not yes or no", vm->name, v);
+	} else if (!strcmp(k, "disks")) {
+		parse_disks(p, vm, v);
 	}
 }
 
@@ -270,7 +397,7 @@ static int handler(void *user, const char *section, const char *name, const char
 		return 1;
 	if (strcmp(section, p->sec_name) != 0 || p->sec == SEC_NONE) {
 		if (!section[0]) {
-			perr(p, p->line, "\"%s\" is outside any section (start with [host] or [vm NAME])", name);
+			perr(p, p->line, "\"%s\" is outside any section (start with [host], [vm NAME] or [disk NAME])", name);
 			return 1;
 		}
 		open_section(p, section);
@@ -295,8 +422,8 @@ static int handler(void *user, const char *section, const char *name, const char
 		return 1;
 	}
 
-	const char **keys = p->sec == SEC_HOST ? host_keys : vm_keys;
-	unsigned *seen = p->sec == SEC_HOST ? &p->cfg->host_seen : &p->vm->seen;
+	const char **keys = p->sec == SEC_HOST ? host_keys : p->sec == SEC_DISK ? disk_keys : vm_keys;
+	unsigned *seen = p->sec == SEC_HOST ? &p->cfg->host_seen : p->sec == SEC_DISK ? &p->disk->seen : &p->vm->seen;
 	int ki = key_index(keys, name);
 	snprintf(p->last_key, sizeof p->last_key, "%s", name);
 	if (ki < 0) {
@@ -310,6 +437,8 @@ static int handler(void *user, const char *section, const char *name, const char
 	*seen |= 1u << ki;
 	if (p->sec == SEC_HOST)
 		host_key(p, name, value);
+	else if (p->sec == SEC_DISK)
+		disk_key(p, name, value);
 	else
 		vm_key(p, name, value);
 	return 1;
@@ -362,6 +491,97 @@ static void check_file(struct parser *p, struct vm_cfg *vm, const char *what, co
 		perr(p, vm->line, "[vm %s] %s %s: empty file", vm->name, what, path);
 }
 
+static void check_disk_file(struct parser *p, struct disk_cfg *d)
+{
+	struct stat st;
+	char a[32], b[32];
+	if (!d->file) {
+		perr(p, d->line, "[disk %s]: no file (file = PATH is required)", d->name);
+		return;
+	}
+	if (stat(d->file, &st) < 0)
+		perr(p, d->line, "[disk %s] file %s: %s", d->name, d->file, strerror(errno));
+	else if (!S_ISREG(st.st_mode))
+		perr(p, d->line, "[disk %s] file %s: not a regular file", d->name, d->file);
+	else if (st.st_size == 0)
+		perr(p, d->line, "[disk %s] file %s: empty file", d->name, d->file);
+	else if ((uint64_t)st.st_size > CFG_MAX_DISK_SIZE)
+		perr(p, d->line, "[disk %s] file %s: %llu bytes (%s), at most %s", d->name, d->file,
+		     (unsigned long long)st.st_size, fmt_size(align_up((uint64_t)st.st_size, MIB), a),
+		     fmt_size(CFG_MAX_DISK_SIZE, b));
+	else {
+		d->size = (uint64_t)st.st_size;
+		d->dev = (uint64_t)st.st_dev;
+		d->ino = (uint64_t)st.st_ino;
+	}
+}
+
+/* Disk names in "disks =" lists, and the one-writer rule for persistent disks. */
+static void validate_disks(struct parser *p)
+{
+	struct config *cfg = p->cfg;
+	for (unsigned i = 0; i < cfg->ndisks; i++)
+		check_disk_file(p, &cfg->disks[i]);
+	for (unsigned i = 0; i < cfg->nvms; i++) {
+		struct vm_cfg *vm = &cfg->vms[i];
+		for (unsigned s = 0; s < vm->ndisks; s++) {
+			struct vm_disk *vd = &vm->disks[s];
+			vd->disk = config_find_disk(cfg, vd->name);
+			if (vd->disk < 0)
+				perr(p, vm->disks_line, "[vm %s] disks: no [disk %s] section", vm->name, vd->name);
+		}
+	}
+	for (unsigned d = 0; d < cfg->ndisks; d++) {
+		struct disk_cfg *dc = &cfg->disks[d];
+		int writer = -1;  /* the first VM that attaches d persistent */
+		for (unsigned i = 0; i < cfg->nvms && writer < 0; i++)
+			for (unsigned s = 0; s < cfg->vms[i].ndisks; s++)
+				if (cfg->vms[i].disks[s].disk == (int)d && cfg->vms[i].disks[s].mode == MB_DISK_PERSISTENT)
+					writer = (int)i;
+		if (writer < 0)
+			continue;
+		for (unsigned i = 0; i < cfg->nvms; i++) {
+			struct vm_cfg *vm = &cfg->vms[i];
+			if ((int)i == writer)
+				continue;
+			for (unsigned s = 0; s < vm->ndisks; s++)
+				if (vm->disks[s].disk == (int)d)
+					perr(p, vm->disks_line,
+					     "[vm %s] disks: disk %s is attached persistent by VM %s (line %d), so VM %s may not "
+					     "attach it (%s): a persistent disk has one writer at a time and no other reader",
+					     vm->name, dc->name, cfg->vms[writer].name, cfg->vms[writer].disks_line, vm->name,
+					     config_disk_mode_name(vm->disks[s].mode));
+		}
+		/* mball writes the VM's changes back into the file: it must be able to replace it. */
+		if (dc->size) {
+			char *real = realpath(dc->file, NULL);
+			char *dir = real ? dir_of(real) : NULL;
+			if (!real || access(real, W_OK) < 0 || access(dir, W_OK) < 0)
+				perr(p, dc->line,
+				     "[disk %s] file %s: VM %s attaches it persistent, but mball cannot write it or its "
+				     "directory (%s)", dc->name, dc->file, cfg->vms[writer].name, strerror(errno));
+			free(real);
+			free(dir);
+		}
+	}
+	/* Two [disk] sections naming one file are two ways to reach the same bytes: no way
+	 * around the one-writer rule. */
+	for (unsigned d = 0; d < cfg->ndisks; d++)
+		for (unsigned e = 0; e < d; e++) {
+			struct disk_cfg *a = &cfg->disks[e], *b = &cfg->disks[d];
+			if (!a->size || !b->size || a->dev != b->dev || a->ino != b->ino)
+				continue;
+			if (!config_disk_attached(cfg, e, false) || !config_disk_attached(cfg, d, false))
+				continue;
+			if (config_disk_attached(cfg, e, true) || config_disk_attached(cfg, d, true))
+				perr(p, b->line,
+				     "[disk %s] file %s: the same file as [disk %s] (line %d), and one of them is attached "
+				     "persistent: a persistent disk has one writer at a time and no other reader",
+				     b->name, b->file, a->name, a->line);
+		}
+		/* An unattached disk is not an error: image_build warns and leaves it out. */
+}
+
 static void validate(struct parser *p)
 {
 	struct config *cfg = p->cfg;
@@ -389,6 +609,7 @@ static void validate(struct parser *p)
 		if (vm->initrd)
 			check_file(p, vm, "initrd", vm->initrd);
 	}
+	validate_disks(p);
 }
 
 struct config *config_load(const char *path, const char *guest_dir, char **errors)
@@ -413,7 +634,7 @@ struct config *config_load(const char *path, const char *guest_dir, char **error
 		int r = ini_parse_stream(reader, &p, handler, &p);
 		fclose(p.f);
 		if (r > 0)
-			perr(&p, r, "syntax error (want \"key = value\", \"[host]\" or \"[vm NAME]\")");
+			perr(&p, r, "syntax error (want \"key = value\", \"[host]\", \"[vm NAME]\" or \"[disk NAME]\")");
 		else if (r < 0)
 			perr(&p, 0, "cannot parse (inih error %d)", r);
 		validate(&p);
@@ -436,10 +657,79 @@ int config_find_vm(const struct config *cfg, const char *name)
 	return -1;
 }
 
+int config_find_disk(const struct config *cfg, const char *name)
+{
+	for (unsigned i = 0; i < cfg->ndisks; i++)
+		if (!strcmp(cfg->disks[i].name, name))
+			return (int)i;
+	return -1;
+}
+
+const char *config_disk_mode_name(unsigned mode)
+{
+	switch (mode) {
+	case MB_DISK_RO: return "ro";
+	case MB_DISK_COW: return "cow";
+	case MB_DISK_PERSISTENT: return "persistent";
+	default: return "none";
+	}
+}
+
+bool config_disk_attached(const struct config *cfg, unsigned d, bool persistent)
+{
+	for (unsigned i = 0; i < cfg->nvms; i++)
+		for (unsigned s = 0; s < cfg->vms[i].ndisks; s++)
+			if (cfg->vms[i].disks[s].disk == (int)d &&
+			    (!persistent || cfg->vms[i].disks[s].mode == MB_DISK_PERSISTENT))
+				return true;
+	return false;
+}
+
+bool config_any_persistent(const struct config *cfg)
+{
+	for (unsigned d = 0; d < cfg->ndisks; d++)
+		if (config_disk_attached(cfg, d, true))
+			return true;
+	return false;
+}
+
+char *config_disk_summary(const struct config *cfg, unsigned d)
+{
+	const struct disk_cfg *dc = &cfg->disks[d];
+	char sz[32];
+	char *out;
+	if (dc->size % 1024)
+		out = xasprintf("disk %s: %s, %llu bytes;", dc->name, dc->file ? dc->file : "?",
+				(unsigned long long)dc->size);
+	else
+		out = xasprintf("disk %s: %s, %s (%llu bytes);", dc->name, dc->file ? dc->file : "?",
+				fmt_size(dc->size, sz), (unsigned long long)dc->size);
+	bool any = false;
+	for (unsigned i = 0; i < cfg->nvms; i++)
+		for (unsigned s = 0; s < cfg->vms[i].ndisks; s++) {
+			const struct vm_disk *vd = &cfg->vms[i].disks[s];
+			if (vd->disk != (int)d)
+				continue;
+			char *n = xasprintf("%s%s VM %s vd%c %s", out, any ? "," : "", cfg->vms[i].name, 'a' + s,
+					    config_disk_mode_name(vd->mode));
+			free(out);
+			out = n;
+			any = true;
+		}
+	if (!any) {
+		char *n = xasprintf("%s not attached by any VM (left out of the image)", out);
+		free(out);
+		out = n;
+	}
+	return out;
+}
+
 void config_free(struct config *cfg)
 {
 	if (!cfg)
 		return;
+	for (unsigned i = 0; i < cfg->ndisks; i++)
+		free(cfg->disks[i].file);
 	for (unsigned i = 0; i < cfg->nvms; i++) {
 		free(cfg->vms[i].kernel);
 		free(cfg->vms[i].initrd);

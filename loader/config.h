@@ -1,4 +1,5 @@
-/* The mball configuration: one [host] section and up to 64 [vm NAME] sections (see CONFIG.md). */
+/* The mball configuration: one [host] section, up to 64 [vm NAME] sections and up to 64
+ * [disk NAME] sections (see CONFIG.md). */
 #ifndef MBALL_CONFIG_H
 #define MBALL_CONFIG_H
 #include <stdbool.h>
@@ -15,10 +16,28 @@
 #define CFG_MAX_NODE_MEM    (16ULL << 30)
 #define CFG_MAX_SCRIPT      (64u * 1024)
 #define CFG_MAX_CMDLINE     2047  /* arm64 COMMAND_LINE_SIZE is 2048 with the NUL */
+#define CFG_MAX_DISKS       64
+#define CFG_MAX_DISK_SIZE   (64ULL << 30)
 
 struct host_cfg {
 	unsigned nodes, cpus_per_node;
 	uint64_t mem_per_node;
+};
+
+/* One entry of a VM's "disks =" list; slot i of the list is the guest's i-th virtio disk. */
+struct vm_disk {
+	char name[32];       /* as written (a [disk NAME]) */
+	int disk;            /* index into config.disks, resolved after parsing */
+	unsigned mode;       /* enum mb_disk_mode: MB_DISK_RO, _COW or _PERSISTENT */
+};
+
+struct disk_cfg {
+	char name[32];
+	int line;            /* line of the [disk NAME] header */
+	char *file;          /* resolved path, NULL if the section has no file */
+	uint64_t size;       /* bytes, as the file was when the config was checked */
+	uint64_t dev, ino;   /* the file's identity, to catch two sections naming one file */
+	unsigned seen;
 };
 
 struct vm_cfg {
@@ -32,6 +51,9 @@ struct vm_cfg {
 	char *script;        /* NULL for none */
 	int node;            /* -1: the monitor chooses */
 	bool restart;
+	struct vm_disk disks[MB_VM_MAX_DISKS];
+	unsigned ndisks;
+	int disks_line;      /* line of the disks key, 0 if none */
 	unsigned seen;       /* bit per key, to catch duplicates */
 };
 
@@ -44,6 +66,8 @@ struct config {
 	unsigned host_seen;
 	struct vm_cfg vms[MB_IMG_MAX_VMS];
 	unsigned nvms;
+	struct disk_cfg disks[CFG_MAX_DISKS];
+	unsigned ndisks;
 };
 
 /* Parse and validate. guest_dir replaces ${GUEST} (NULL: <dir of mball>/guest).
@@ -51,6 +75,15 @@ struct config {
 struct config *config_load(const char *path, const char *guest_dir, char **errors);
 void config_free(struct config *cfg);
 int config_find_vm(const struct config *cfg, const char *name);
+int config_find_disk(const struct config *cfg, const char *name);
+/* "ro", "cow", "persistent" for an enum mb_disk_mode ("none" for anything else). */
+const char *config_disk_mode_name(unsigned mode);
+/* Does any VM attach disk d (index into cfg->disks)? With persistent: attach it persistent? */
+bool config_disk_attached(const struct config *cfg, unsigned d, bool persistent);
+/* Does any VM attach any disk persistent (QEMU's drive must then be writable)? */
+bool config_any_persistent(const struct config *cfg);
+/* "disk NAME: FILE, SIZE; VM vdX MODE, ..." for messages (check, run); malloc'd. */
+char *config_disk_summary(const struct config *cfg, unsigned d);
 /* `--script TEXT`: every VM's script becomes text ("" = none: a shell). -1 if too long. */
 int config_set_script(struct config *cfg, const char *text);
 static inline unsigned config_total_cpus(const struct config *c) { return c->host.nodes * c->host.cpus_per_node; }

@@ -14,6 +14,7 @@
 #define GIC_SPI 0
 #define GIC_PPI 1
 #define IRQ_LEVEL_HIGH 4  /* GICv3 bindings have no CPU mask: QEMU writes 4, not 0x104 */
+#define IRQ_EDGE_RISING 1 /* what QEMU virt gives its virtio-mmio slots */
 
 /* Properties of several cells/strings are built into a small buffer first. */
 struct pbuf {
@@ -173,6 +174,27 @@ static int write_tree(void *fdt, const struct vm_cfg *vm, uint64_t initrd_start,
 	pb_str(&pb, "apb_pclk");
 	T(PROP_PB(fdt, "clock-names", &pb));
 	T(fdt_end_node(fdt));
+
+	/* Disk slot i is virtio-mmio slot i; written in slot order, so Linux probes (and names)
+	 * them vda, vdb, ... in the order of the config's disks list. Their interrupts go to the
+	 * GIC through the root's interrupt-parent, as the UART's do. */
+	for (unsigned i = 0; i < vm->ndisks; i++) {
+		uint64_t addr = MB_GUEST_VIRTIO_BASE + i * MB_GUEST_VIRTIO_SIZE;
+		snprintf(name, sizeof name, "virtio_mmio@%llx", (unsigned long long)addr);
+		T(fdt_begin_node(fdt, name));
+		T(fdt_property(fdt, "dma-coherent", NULL, 0));
+		pb.n = 0;
+		pb_u32(&pb, GIC_SPI);
+		pb_u32(&pb, MB_GUEST_VIRTIO_SPI0 + i);
+		pb_u32(&pb, IRQ_EDGE_RISING);
+		T(PROP_PB(fdt, "interrupts", &pb));
+		pb.n = 0;
+		pb_u64(&pb, addr);
+		pb_u64(&pb, MB_GUEST_VIRTIO_SIZE);
+		T(PROP_PB(fdt, "reg", &pb));
+		T(fdt_property_string(fdt, "compatible", "virtio,mmio"));
+		T(fdt_end_node(fdt));
+	}
 
 	T(fdt_end_node(fdt));  /* root */
 	T(fdt_finish(fdt));

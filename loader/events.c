@@ -303,6 +303,134 @@ bool events_all_poweroff(const struct events *ev, int *first_bad)
 	return true;
 }
 
+/* Just enough JSON to walk the monitor's one-line objects: skip a value, find a member. */
+static const char *skip_ws(const char *p)
+{
+	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+		p++;
+	return p;
+}
+
+static const char *skip_string(const char *p)  /* p at '"'; NULL if unterminated */
+{
+	for (p++; *p; p++) {
+		if (*p == '\\' && p[1])
+			p++;
+		else if (*p == '"')
+			return p + 1;
+	}
+	return NULL;
+}
+
+static const char *skip_value(const char *p)
+{
+	p = skip_ws(p);
+	if (*p == '"')
+		return skip_string(p);
+	if (*p == '{' || *p == '[') {
+		int depth = 0;
+		while (*p) {
+			if (*p == '"') {
+				if (!(p = skip_string(p)))
+					return NULL;
+				continue;
+			}
+			if (*p == '{' || *p == '[')
+				depth++;
+			else if ((*p == '}' || *p == ']') && --depth == 0)
+				return p + 1;
+			p++;
+		}
+		return NULL;
+	}
+	const char *q = p;
+	while (*q && !strchr(",}] \t\r\n", *q))
+		q++;
+	return q > p ? q : NULL;
+}
+
+const char *json_member(const char *obj, const char *key)
+{
+	const char *p = skip_ws(obj);
+	size_t kl = strlen(key);
+	if (*p != '{')
+		return NULL;
+	p = skip_ws(p + 1);
+	while (*p == '"') {
+		const char *k = p + 1, *e = skip_string(p);
+		if (!e)
+			return NULL;
+		p = skip_ws(e);
+		if (*p != ':')
+			return NULL;
+		p = skip_ws(p + 1);
+		if ((size_t)(e - 1 - k) == kl && !strncmp(k, key, kl))
+			return p;
+		if (!(p = skip_value(p)))
+			return NULL;
+		p = skip_ws(p);
+		if (*p != ',')
+			return NULL;
+		p = skip_ws(p + 1);
+	}
+	return NULL;
+}
+
+/* mball's view of a VM's disks: [{"name":..,"mode":..}, ...] in slot order. */
+static void write_disk_list(FILE *f, const struct vm_cfg *vc, const struct config *cfg)
+{
+	fputc('[', f);
+	for (unsigned s = 0; s < vc->ndisks; s++) {
+		const struct vm_disk *d = &vc->disks[s];
+		fprintf(f, "%s{\"name\":\"%s\",\"mode\":\"%s\"}", s ? "," : "", d->disk >= 0 ? cfg->disks[d->disk].name : d->name,
+			config_disk_mode_name(d->mode));
+	}
+	fputc(']', f);
+}
+
+/* The monitor's text from body on, its "disks" array (at arr) with each slot's object given
+ * mball's "name" and "mode" (unless the monitor wrote them). */
+static void write_merged_disks(FILE *f, const char *body, const char *arr, const struct vm_cfg *vc,
+			       const struct config *cfg)
+{
+	const char *p = arr + 1, *q;
+	unsigned j = 0;
+	fwrite(body, 1, (size_t)(p - body), f);
+	for (;;) {
+		q = skip_ws(p);
+		fwrite(p, 1, (size_t)(q - p), f);
+		p = q;
+		if (*p == ']' || !*p)
+			break;
+		const char *end = skip_value(p);
+		if (!end)
+			break;  /* malformed: the rest as it is */
+		if (*p == '{' && j < vc->ndisks) {
+			const struct vm_disk *d = &vc->disks[j];
+			bool name = json_member(p, "name") != NULL, mode = json_member(p, "mode") != NULL;
+			fputc('{', f);
+			if (!name)
+				fprintf(f, "\"name\":\"%s\"", d->disk >= 0 ? cfg->disks[d->disk].name : d->name);
+			if (!mode)
+				fprintf(f, "%s\"mode\":\"%s\"", name ? "" : ",", config_disk_mode_name(d->mode));
+			if ((!name || !mode) && *skip_ws(p + 1) != '}')
+				fputc(',', f);
+			fwrite(p + 1, 1, (size_t)(end - p - 1), f);
+		} else {
+			fwrite(p, 1, (size_t)(end - p), f);
+		}
+		j++;
+		q = skip_ws(end);
+		fwrite(end, 1, (size_t)(q - end), f);
+		p = q;
+		if (*p != ',')
+			break;
+		fputc(',', f);
+		p++;
+	}
+	fputs(p, f);
+}
+
 void events_write_stats(const struct events *ev, const struct config *cfg, double wall, FILE *f)
 {
 	fprintf(f, "{\"host\": {\"nodes\": %u, \"cpus_per_node\": %u, \"cpus\": %u, \"mem_per_node\": %llu, \"mem\": %llu},\n",
@@ -325,13 +453,25 @@ void events_write_stats(const struct events *ev, const struct config *cfg, doubl
 		else
 			strcpy(us, "null");
 		fprintf(f, "%s\n  ", i ? "," : "");
-		/* Splice mball's fields in after the opening brace; the rest is the monitor's text. */
+		/* Splice mball's fields in after the opening brace; the rest is the monitor's text.
+		 * "disks": mball's list (name, mode per slot), or the monitor's own "disks" array
+		 * (its per-disk counters) with mball's name and mode added to each slot's object. */
+		const struct vm_cfg *vc = &cfg->vms[i];
+		const char *mon_disks = v->stats ? json_member(v->stats, "disks") : NULL;
 		fprintf(f, "{\"exit_reason\":\"%s\",\"userspace_seconds\":%s,\"restarts\":%u", reason, us, v->restarts);
+		if (!mon_disks) {
+			fputs(",\"disks\":", f);
+			write_disk_list(f, vc, cfg);
+		}
 		if (v->stats) {
 			const char *body = v->stats + 1;
 			while (*body == ' ')
 				body++;
-			fprintf(f, "%s%s", *body == '}' ? "" : ",", body);
+			fputs(*body == '}' ? "" : ",", f);
+			if (mon_disks && *mon_disks == '[')
+				write_merged_disks(f, body, mon_disks, vc, cfg);
+			else
+				fputs(body, f);  /* no "disks", or not an array: the monitor's text as it is */
 		} else {
 			fprintf(f, ",\"name\":\"%s\",\"vcpus\":%u}", v->name, cfg->vms[i].vcpus);
 		}

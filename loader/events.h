@@ -81,6 +81,9 @@ double events_exit_rate(const struct vm_state *v);
 /* A number in a one-line JSON object: the first "key": at or after the start of within
  * (within may be NULL: the whole object). Enough for the flat objects the monitor writes. */
 bool json_number(const char *json, const char *within, const char *key, double *out);
+/* The value of a top-level member of the JSON object at obj (the first character after the
+ * colon), or NULL if absent or the text is not an object mball can walk. */
+const char *json_member(const char *obj, const char *key);
 /* True if every VM's last exit was a poweroff. */
 bool events_all_poweroff(const struct events *ev, int *first_bad);
 void events_write_stats(const struct events *ev, const struct config *cfg, double wall, FILE *f);

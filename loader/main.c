@@ -21,7 +21,10 @@ static const char usage[] =
 "                                    -f: again every 2 s until Ctrl-C\n"
 "       mball --help | run --help\n"
 "\n"
-"CONFIG is an INI file with [host] and [vm NAME] sections; see loader/CONFIG.md.\n"
+"CONFIG is an INI file with [host], [vm NAME] and [disk NAME] sections; see loader/CONFIG.md.\n"
+"A [disk NAME] section names a raw disk image (file = PATH); a VM attaches disks with\n"
+"disks = NAME:MODE ... (MODE ro, cow or persistent; the guest's vda, vdb, ... in order).\n"
+"mball run copies a persistent disk's writes back into its file when QEMU has ended.\n"
 "--script TEXT replaces every VM's script with TEXT (shell text the guest's init runs,\n"
 "then it powers off; '' removes the scripts: every VM gets a shell).\n"
 "${GUEST} in paths is <directory of mball>/guest, or $MBALL_GUEST_DIR if set.\n"
@@ -38,6 +41,9 @@ static const char run_usage[] =
 "Each VM's first \"mirrorball: userspace reached\" console line is reported on stderr.\n"
 "Exits 0 only if every VM's final state is powered off and QEMU ended before the\n"
 "timeout; otherwise 1, with the reason on the last line of stderr.\n"
+"Disks attached persistent: after QEMU has ended (however the run ends), mball copies\n"
+"each one's extent of DIR/host.img back into its file (\"disk NAME: saved to FILE\");\n"
+"--dry-run saves nothing.\n"
 "\n"
 "  --script TEXT     run TEXT in every VM instead of its configured script; the guest\n"
 "                    powers off after it ('' = no script: every VM gets a shell)\n"
@@ -97,29 +103,36 @@ static int get_output(int argc, char **argv, int nargs, const char **out, const 
 	return 0;
 }
 
-static void print_image(const struct image *img, size_t len)
+static void print_image(const struct image *img)
 {
 	char a[32];
-	printf("host image: %zu bytes, %u VMs, %u blobs\n", len, img->nvms, img->nblobs);
+	printf("host image: %llu bytes, %u VMs, %u blobs", (unsigned long long)img->total_size, img->nvms, img->nblobs);
+	if (img->ndisks)
+		printf(", %u disk%s from byte %llu", img->ndisks, img->ndisks == 1 ? "" : "s",
+		       (unsigned long long)img->head_size);
+	printf("\n");
 	for (unsigned i = 0; i < img->nvms; i++) {
 		const struct mb_img_vm *v = &img->vms[i];
 		printf("  vm %u %-16s vcpus=%u mem=%s kernel@0x%llx blob %u", i, v->name, v->vcpus, fmt_size(v->mem_bytes, a),
 		       (unsigned long long)v->kernel_gpa, v->kernel_blob);
 		if (v->initrd_blob != MB_IMG_NONE)
 			printf(" initrd@0x%llx blob %u", (unsigned long long)v->initrd_gpa, v->initrd_blob);
-		printf(" dtb@0x%llx blob %u node=%d%s\n", (unsigned long long)v->dtb_gpa, v->dtb_blob, v->home_node,
+		printf(" dtb@0x%llx blob %u node=%d%s", (unsigned long long)v->dtb_gpa, v->dtb_blob, v->home_node,
 		       v->flags & MB_VM_F_RESTART_ON_EXIT ? " restart" : "");
+		for (unsigned s = 0; s < MB_VM_MAX_DISKS; s++)
+			if (v->disks[s].mode != MB_DISK_NONE)
+				printf(" vd%c=blob %u %s", 'a' + s, v->disks[s].blob, config_disk_mode_name(v->disks[s].mode));
+		printf("\n");
 	}
 	for (unsigned i = 0; i < img->nblobs; i++)
-		printf("  blob %u kind %u %-24s %10zu bytes crc %08x\n", i, img->blobs[i].kind, img->blobs[i].name,
-		       img->blobs[i].size, img->blobs[i].crc);
+		printf("  blob %u kind %u %-24s %10zu bytes crc %08x at %llu\n", i, img->blobs[i].kind, img->blobs[i].name,
+		       img->blobs[i].size, img->blobs[i].crc, (unsigned long long)img->blobs[i].offset);
 }
 
 static int cmd_image(int argc, char **argv)
 {
 	const char *out, *script;
 	struct image *img;
-	size_t len;
 	int rc = 1;
 	if (get_output(argc, argv, 1, &out, &script) < 0)
 		return 2;
@@ -127,8 +140,8 @@ static int cmd_image(int argc, char **argv)
 	if (!cfg)
 		return 2;
 	img = xcalloc(1, sizeof *img);
-	if (image_build(cfg, img) == 0 && image_write(img, out, &len) == 0) {
-		print_image(img, len);
+	if (image_build(cfg, img) == 0 && image_write(img, out) == 0) {
+		print_image(img);
 		rc = 0;
 	}
 	image_free(img);
@@ -175,9 +188,18 @@ static int cmd_check(int argc, char **argv)
 		return 2;
 	struct image *img = xcalloc(1, sizeof *img);
 	int rc = image_build(cfg, img) == 0 ? 0 : 1;
-	if (rc == 0)
-		printf("%s: ok: %u nodes x %u CPUs x %llu MiB, %u VMs\n", argv[2], cfg->host.nodes, cfg->host.cpus_per_node,
+	if (rc == 0) {
+		printf("%s: ok: %u nodes x %u CPUs x %llu MiB, %u VMs", argv[2], cfg->host.nodes, cfg->host.cpus_per_node,
 		       (unsigned long long)(cfg->host.mem_per_node >> 20), cfg->nvms);
+		if (cfg->ndisks)
+			printf(", %u disk%s", cfg->ndisks, cfg->ndisks == 1 ? "" : "s");
+		printf("\n");
+		for (unsigned d = 0; d < cfg->ndisks; d++) {
+			char *sum = config_disk_summary(cfg, d);
+			printf("  %s\n", sum);
+			free(sum);
+		}
+	}
 	image_free(img);
 	free(img);
 	config_free(cfg);

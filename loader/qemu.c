@@ -72,13 +72,15 @@ char **qemu_argv(const struct config *cfg, const char *qemu, const char *monitor
 	}
 	ADD(&a, "-kernel");
 	ADD(&a, "%s", monitor);
-	/* The host image is a read-only disk the monitor reads with its own virtio-blk driver
-	 * (modern virtio-mmio: QEMU's default for virt is the legacy transport). */
+	/* The host image is a disk the monitor reads with its own virtio-blk driver (modern
+	 * virtio-mmio: QEMU's default for virt is the legacy transport). Read-only unless a VM
+	 * has a persistent disk: the monitor writes those sectors into their extent of the image,
+	 * and mball copies them back into the disk's file after the run. */
 	ADD(&a, "-global");
 	ADD(&a, "virtio-mmio.force-legacy=false");
 	ADD(&a, "-drive");
 	char *esc = qemu_opt_escape(image);
-	ADD(&a, "file=%s,if=none,format=raw,id=hostimg,readonly=on", esc);
+	ADD(&a, "file=%s,if=none,format=raw,id=hostimg%s", esc, config_any_persistent(cfg) ? "" : ",readonly=on");
 	free(esc);
 	ADD(&a, "-device");
 	ADD(&a, "virtio-blk-device,drive=hostimg");

@@ -462,7 +462,6 @@ int run_main(const struct config *cfg, const struct run_opts *o)
 	int rc = 1, status = 0, exec_errno = 0, to_qemu[2] = { -1, -1 }, from_qemu[2] = { -1, -1 }, err_fd = -1;
 	pid_t pid = -1;
 	bool reaped = false;
-	size_t img_len;
 	double t0 = now();
 
 	s->cfg = cfg;
@@ -493,17 +492,26 @@ int run_main(const struct config *cfg, const struct run_opts *o)
 
 	if (image_build(cfg, img) < 0)
 		goto out;
+	for (unsigned d = 0; d < cfg->ndisks; d++) {
+		if (!config_disk_attached(cfg, d, false))
+			continue;  /* image_build warned */
+		char *sum = config_disk_summary(cfg, d);
+		mb_info("%s", sum);
+		free(sum);
+	}
 	img_path = xasprintf("%s/host.img", dir);
-	if (image_write(img, img_path, &img_len) < 0)
+	if (image_write(img, img_path) < 0)
 		goto out;
+	/* The monitor loads the image up to the first disk blob; disks are read on demand. */
 	uint64_t host_ram = cfg->host.mem_per_node * cfg->host.nodes;
-	if (MB_HOSTIMG_LOAD_ADDR + img_len > MB_HOST_RAM_BASE + host_ram) {
+	if (MB_HOSTIMG_LOAD_ADDR + img->head_size > MB_HOST_RAM_BASE + host_ram) {
 		char a[32], b[32];
-		mb_err("host image is %s, too big for the host's %s of RAM at 0x%llx", fmt_size(align_up(img_len, MIB), a),
+		mb_err("host image is %s%s, too big for the host's %s of RAM at 0x%llx",
+		       fmt_size(align_up(img->head_size, MIB), a), img->ndisks ? " without its disks" : "",
 		       fmt_size(host_ram, b), (unsigned long long)MB_HOSTIMG_LOAD_ADDR);
 		goto out;
 	}
-	image_free(img);
+	image_free(img);  /* the disk table stays, for the write-back */
 
 	argv = qemu_argv(cfg, o->qemu ? o->qemu : "qemu-system-aarch64", monitor, img_path);
 	cmd = argv_to_shell(argv);
@@ -660,6 +668,10 @@ int run_main(const struct config *cfg, const struct run_opts *o)
 	tty_restore();
 
 out:
+	/* QEMU ran and is gone: the persistent disks' extents go back into their files (also
+	 * after a timeout, a signal or a failure: whatever the VM wrote is kept). */
+	if (pid > 0 && image_save_disks(img, img_path) < 0 && !fail)
+		fail = xstrdup("a persistent disk was not saved (see the messages above)");
 	if (pid < 0 && !fail && rc != 0 && !o->dry_run && s->mon_fd >= 0)
 		fail = xstrdup("could not set up the run (see the messages above)");
 	if (s->mon_fd >= 0 || pid > 0) {

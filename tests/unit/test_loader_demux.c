@@ -204,8 +204,9 @@ static void test_events(void **state)
 	assert_non_null(strstr(text, "\"host\": {\"nodes\": 4, \"cpus_per_node\": 2, \"cpus\": 8"));
 	assert_non_null(strstr(text, "\"wall_seconds\": 12.500"));
 	assert_non_null(strstr(text, "{\"exit_reason\":\"poweroff\",\"userspace_seconds\":null,\"restarts\":0,"
-				     "\"name\":\"linux0\",\"vcpus\":4,\"exits\":{\"wfi\":1}}"));
-	assert_non_null(strstr(text, "{\"exit_reason\":\"poweroff\",\"userspace_seconds\":null,\"restarts\":0,\"name\": \"b\"}"));
+				     "\"disks\":[],\"name\":\"linux0\",\"vcpus\":4,\"exits\":{\"wfi\":1}}"));
+	assert_non_null(strstr(text, "{\"exit_reason\":\"poweroff\",\"userspace_seconds\":null,\"restarts\":0,\"disks\":[],"
+				     "\"name\": \"b\"}"));
 	free(text);
 	events_free(&ev);
 
@@ -215,9 +216,78 @@ static void test_events(void **state)
 	f = open_memstream(&text, &len);
 	events_write_stats(&ev, c, 1, f);
 	fclose(f);
-	assert_non_null(strstr(text, "{\"exit_reason\":\"none\",\"userspace_seconds\":null,\"restarts\":0,\"name\":\"linux0\",\"vcpus\":4}"));
+	assert_non_null(strstr(text, "{\"exit_reason\":\"none\",\"userspace_seconds\":null,\"restarts\":0,\"disks\":[],"
+				     "\"name\":\"linux0\",\"vcpus\":4}"));
 	free(text);
 	events_free(&ev);
+	free(c);
+}
+
+static char *stats_of(struct events *ev, const struct config *c)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	events_write_stats(ev, c, 1, f);
+	fclose(f);
+	return text;
+}
+
+/* stats.json "disks": mball's name and mode per slot; the monitor's per-disk counters, when
+ * it sends them under "disks", get mball's name and mode added and are otherwise kept. */
+static void test_stats_disks(void **state)
+{
+	(void)state;
+	struct config *c = two_vms();
+	struct events ev;
+	int vm;
+	c->ndisks = 2;
+	strcpy(c->disks[0].name, "root");
+	strcpy(c->disks[1].name, "data");
+	c->vms[0].ndisks = 2;
+	c->vms[0].disks[0] = (struct vm_disk){ "root", 0, MB_DISK_COW };
+	c->vms[0].disks[1] = (struct vm_disk){ "data", 1, MB_DISK_PERSISTENT };
+	c->vms[1].ndisks = 1;
+	c->vms[1].disks[0] = (struct vm_disk){ "root", 0, MB_DISK_RO };
+
+	/* No stats, stats without "disks": mball's list. */
+	events_init(&ev, c);
+	events_line(&ev, "@mb stats {\"name\":\"b\",\"vcpus\":1}", &vm);
+	char *text = stats_of(&ev, c);
+	assert_non_null(strstr(text, "\"restarts\":0,\"disks\":[{\"name\":\"root\",\"mode\":\"cow\"},"
+				     "{\"name\":\"data\",\"mode\":\"persistent\"}],\"name\":\"linux0\",\"vcpus\":4}"));
+	assert_non_null(strstr(text, "\"restarts\":0,\"disks\":[{\"name\":\"root\",\"mode\":\"ro\"}],\"name\":\"b\",\"vcpus\":1}"));
+	free(text);
+	events_free(&ev);
+
+	/* The monitor's "disks" array: one object per slot, mball adds what it lacks. */
+	events_init(&ev, c);
+	events_line(&ev, "@mb stats {\"name\":\"linux0\",\"disks\":[{\"reads\":3,\"w\":[1,{\"x\":\"]}\"}]}, "
+			 "{ }],\"vcpus\":4}", &vm);
+	events_line(&ev, "@mb stats {\"name\":\"b\",\"disks\":[{\"name\":\"mon\",\"reads\":1},{\"extra\":1}]}", &vm);
+	text = stats_of(&ev, c);
+	assert_non_null(strstr(text, "\"restarts\":0,\"name\":\"linux0\",\"disks\":[{\"name\":\"root\",\"mode\":\"cow\","
+				     "\"reads\":3,\"w\":[1,{\"x\":\"]}\"}]}, {\"name\":\"data\",\"mode\":\"persistent\" }],"
+				     "\"vcpus\":4}"));
+	/* The monitor's own name stays; a slot mball does not know stays as it is. */
+	assert_non_null(strstr(text, "\"restarts\":0,\"name\":\"b\",\"disks\":[{\"mode\":\"ro\",\"name\":\"mon\",\"reads\":1},"
+				     "{\"extra\":1}]}"));
+	free(text);
+	events_free(&ev);
+
+	/* Not an array: the monitor's text as it is, and no second "disks" key. */
+	events_init(&ev, c);
+	events_line(&ev, "@mb stats {\"name\":\"b\",\"disks\":7}", &vm);
+	text = stats_of(&ev, c);
+	assert_non_null(strstr(text, "\"restarts\":0,\"name\":\"b\",\"disks\":7}"));
+	free(text);
+	events_free(&ev);
+
+	/* json_member sees top-level members only. */
+	assert_null(json_member("{\"a\":{\"disks\":1}}", "disks"));
+	assert_string_equal(json_member("{\"a\":\"disks\", \"disks\" : [1]}", "disks"), "[1]}");
+	assert_null(json_member("[1]", "disks"));
+	assert_null(json_member("{\"a\":\"unterminated}", "disks"));
 	free(c);
 }
 
@@ -229,6 +299,7 @@ int main(void)
 		cmocka_unit_test(test_encode),
 		cmocka_unit_test(test_linebuf),
 		cmocka_unit_test(test_events),
+		cmocka_unit_test(test_stats_disks),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

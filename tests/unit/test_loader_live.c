@@ -97,8 +97,8 @@ static void test_userspace_all_and_restart(void **state)
 	assert_int_equal(ev.userspace_vms, 2);
 	char *text = stats_text(&ev, c);
 	assert_non_null(strstr(text, "\"all_userspace_seconds\": null"));
-	assert_non_null(strstr(text, "{\"exit_reason\":\"none\",\"userspace_seconds\":10.000,\"restarts\":0,\"name\":\"vm0\""));
-	assert_non_null(strstr(text, "{\"exit_reason\":\"none\",\"userspace_seconds\":null,\"restarts\":0,\"name\":\"vm2\""));
+	assert_non_null(strstr(text, "{\"exit_reason\":\"none\",\"userspace_seconds\":10.000,\"restarts\":0,\"disks\":[],\"name\":\"vm0\""));
+	assert_non_null(strstr(text, "{\"exit_reason\":\"none\",\"userspace_seconds\":null,\"restarts\":0,\"disks\":[],\"name\":\"vm2\""));
 	free(text);
 	/* Out-of-range VMs are ignored. */
 	assert_int_equal(events_console(&ev, 3, line, strlen(line), 1, 1), 0);
@@ -141,8 +141,8 @@ static void test_userspace_all_and_restart(void **state)
 	assert_int_equal(events_line(&ev, "@mb vm-restart 9 nobody", &vm), EV_UNKNOWN);
 	text = stats_text(&ev, c);
 	assert_non_null(strstr(text, "\"all_userspace_seconds\": 11.500,\n \"all_userspace_mball_seconds\": 12.250,"));
-	assert_non_null(strstr(text, "{\"exit_reason\":\"poweroff\",\"userspace_seconds\":10.000,\"restarts\":2,\"name\":\"vm0\""));
-	assert_non_null(strstr(text, "{\"exit_reason\":\"poweroff\",\"userspace_seconds\":9.000,\"restarts\":0,\"name\":\"vm1\""));
+	assert_non_null(strstr(text, "{\"exit_reason\":\"poweroff\",\"userspace_seconds\":10.000,\"restarts\":2,\"disks\":[],\"name\":\"vm0\""));
+	assert_non_null(strstr(text, "{\"exit_reason\":\"poweroff\",\"userspace_seconds\":9.000,\"restarts\":0,\"disks\":[],\"name\":\"vm1\""));
 	free(text);
 	/* The final state counts the other way round too: powered off, then restarted and reset. */
 	events_line(&ev, "@mb vm-restart 2 vm2", &vm);

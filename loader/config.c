@@ -494,7 +494,7 @@ static void check_file(struct parser *p, struct vm_cfg *vm, const char *what, co
 static void check_disk_file(struct parser *p, struct disk_cfg *d)
 {
 	struct stat st;
-	char a[32], b[32];
+	char a[32];
 	if (!d->file) {
 		perr(p, d->line, "[disk %s]: no file (file = PATH is required)", d->name);
 		return;
@@ -506,9 +506,8 @@ static void check_disk_file(struct parser *p, struct disk_cfg *d)
 	else if (st.st_size == 0)
 		perr(p, d->line, "[disk %s] file %s: empty file", d->name, d->file);
 	else if ((uint64_t)st.st_size > CFG_MAX_DISK_SIZE)
-		perr(p, d->line, "[disk %s] file %s: %llu bytes (%s), at most %s", d->name, d->file,
-		     (unsigned long long)st.st_size, fmt_size(align_up((uint64_t)st.st_size, MIB), a),
-		     fmt_size(CFG_MAX_DISK_SIZE, b));
+		perr(p, d->line, "[disk %s] file %s: %llu bytes, more than %s", d->name, d->file,
+		     (unsigned long long)st.st_size, fmt_size(CFG_MAX_DISK_SIZE, a));
 	else {
 		d->size = (uint64_t)st.st_size;
 		d->dev = (uint64_t)st.st_dev;

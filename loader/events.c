@@ -389,7 +389,8 @@ static void write_disk_list(FILE *f, const struct vm_cfg *vc, const struct confi
 }
 
 /* The monitor's text from body on, its "disks" array (at arr) with each slot's object given
- * mball's "name" and "mode" (unless the monitor wrote them). */
+ * mball's "name" and "mode" (unless the monitor wrote them). An object's slot is its "slot"
+ * member, else its position. */
 static void write_merged_disks(FILE *f, const char *body, const char *arr, const struct vm_cfg *vc,
 			       const struct config *cfg)
 {
@@ -405,8 +406,15 @@ static void write_merged_disks(FILE *f, const char *body, const char *arr, const
 		const char *end = skip_value(p);
 		if (!end)
 			break;  /* malformed: the rest as it is */
-		if (*p == '{' && j < vc->ndisks) {
-			const struct vm_disk *d = &vc->disks[j];
+		const char *slot = *p == '{' ? json_member(p, "slot") : NULL;
+		unsigned k = j;
+		if (slot) {  /* the monitor says which slot: trust that over the position */
+			char *e;
+			unsigned long n = strtoul(slot, &e, 10);
+			k = e > slot && n < MB_VM_MAX_DISKS ? (unsigned)n : MB_VM_MAX_DISKS;
+		}
+		if (*p == '{' && k < vc->ndisks) {
+			const struct vm_disk *d = &vc->disks[k];
 			bool name = json_member(p, "name") != NULL, mode = json_member(p, "mode") != NULL;
 			fputc('{', f);
 			if (!name)

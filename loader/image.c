@@ -465,7 +465,7 @@ int image_save_extent(const char *img_path, uint64_t offset, uint64_t size, cons
 		goto out;
 	*what = "the host image is shorter than the disk's extent";
 	if ((uint64_t)ist.st_size < offset || (uint64_t)ist.st_size - offset < size) {
-		errno = EIO;
+		errno = 0;  /* nothing more to say */
 		goto out;
 	}
 	const char *base = strrchr(real, '/') + 1;  /* realpath is absolute */
@@ -527,8 +527,9 @@ int image_save_disks(const struct image *img, const char *img_path)
 		if (!d->persistent)
 			continue;
 		if (image_save_extent(img_path, d->offset, d->file_size, d->file, &what) < 0) {
-			mb_err("disk %s: NOT saved to %s: %s: %s (the VM's writes are in %s, bytes %llu..%llu)", d->name,
-			       d->file, what, strerror(errno), img_path, (unsigned long long)d->offset,
+			int e = errno;
+			mb_err("disk %s: NOT saved to %s: %s%s%s (the VM's writes are in %s, bytes %llu..%llu)", d->name,
+			       d->file, what, e ? ": " : "", e ? strerror(e) : "", img_path, (unsigned long long)d->offset,
 			       (unsigned long long)(d->offset + d->file_size));
 			rc = -1;
 		} else {

@@ -80,8 +80,8 @@ void image_free(struct image *img);
  * failed (each failure printed). */
 int image_save_disks(const struct image *img, const char *img_path);
 /* One disk: bytes [offset, offset + size) of img_path replace the contents of file (a
- * symlink is followed; the file keeps its mode). 0, or -1 with errno and *what = the step
- * that failed. */
+ * symlink is followed; the file keeps its mode). 0, or -1 with errno (0 if what says it
+ * all) and *what = the step that failed. */
 int image_save_extent(const char *img_path, uint64_t offset, uint64_t size, const char *file, const char **what);
 /* Copy len bytes from in at in_off to out at out_off; holes of in (SEEK_DATA) are skipped,
  * so out must read as zeros there (freshly truncated). 0, or -1 with errno. */

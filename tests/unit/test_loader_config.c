@@ -7,6 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include "config.h"
 #include "util.h"
@@ -57,6 +60,23 @@ static int setup(void **state)
 	put("guest/initrd.img", "initrd");
 	put("k", "kernel2");
 	put("s.sh", "echo from-file\n");
+	put("disk.img", "raw disk bytes");
+	put("guest/root.ext4", "root fs");
+	put("other.img", "another disk");
+	put("empty.img", "");
+	char *d = xasprintf("%s/adir", dir);
+	mkdir_p(d);
+	free(d);
+	/* 64 GiB + 1 byte, sparse: one byte over the limit */
+	char *h = xasprintf("%s/huge.img", dir);
+	FILE *f = fopen(h, "w");
+	assert_non_null(f);
+	assert_int_equal(ftruncate(fileno(f), (off_t)CFG_MAX_DISK_SIZE + 1), 0);
+	fclose(f);
+	free(h);
+	if (symlink("disk.img", (h = xasprintf("%s/disk-link.img", dir))) < 0)
+		fprintf(stderr, "symlink failed\n");
+	free(h);
 	return 0;
 }
 
@@ -238,6 +258,240 @@ static void test_vm_count(void **state)
 	expect_error(buf, "too many VMs (at most 64)");
 }
 
+static void test_disks(void **state)
+{
+	(void)state;
+	char *err = NULL;
+	struct config *c = load_text(
+		"[vm a]\n"
+		"disks = root:cow, data:persistent   ; slot order: vda, vdb\n"
+		"[disk root]\n"
+		"file = ${GUEST}/root.ext4\n"
+		"[vm b]\n"
+		"disks = root:ro scratch:cow\n"
+		"[disk data]\n"
+		"file = disk.img\n"
+		"[disk scratch]\n"
+		"file: other.img\n"
+		"[disk unused]\n"
+		"file = other.img\n"
+		"[vm c]\n"
+		"disks =\n"
+		"[vm d]\n"
+		"disks = root:ro,scratch:ro , unused:cow\troot2:ro\n"
+		"[disk root2]\n"
+		"file = other.img\n",   /* the same file as scratch: fine, nobody writes it */
+		&err);
+	if (!c)
+		fprintf(stderr, "%s", err);
+	assert_non_null(c);
+	assert_int_equal(c->ndisks, 5);
+	assert_string_equal(c->disks[0].name, "root");
+	assert_int_equal(c->disks[0].line, 3);
+	char *want = xasprintf("%s/guest/root.ext4", dir);
+	assert_string_equal(c->disks[0].file, want);
+	free(want);
+	want = xasprintf("%s/disk.img", dir);  /* relative to the config file */
+	assert_string_equal(c->disks[1].file, want);
+	free(want);
+	assert_int_equal(c->disks[0].size, 7);
+	assert_int_equal(c->disks[1].size, 14);
+
+	const struct vm_cfg *a = &c->vms[0], *b = &c->vms[1], *cc = &c->vms[2], *d = &c->vms[3];
+	assert_int_equal(a->ndisks, 2);
+	assert_int_equal(a->disks_line, 2);
+	assert_int_equal(a->disks[0].disk, 0);
+	assert_int_equal(a->disks[0].mode, MB_DISK_COW);
+	assert_int_equal(a->disks[1].disk, 1);
+	assert_int_equal(a->disks[1].mode, MB_DISK_PERSISTENT);
+	assert_int_equal(b->ndisks, 2);
+	assert_int_equal(b->disks[0].disk, 0);
+	assert_int_equal(b->disks[0].mode, MB_DISK_RO);
+	assert_int_equal(b->disks[1].disk, 2);
+	assert_int_equal(b->disks[1].mode, MB_DISK_COW);
+	assert_int_equal(cc->ndisks, 0);
+	assert_int_equal(d->ndisks, 4);
+	assert_string_equal(d->disks[2].name, "unused");
+	assert_int_equal(d->disks[3].disk, 4);
+	assert_int_equal(config_find_disk(c, "scratch"), 2);
+	assert_int_equal(config_find_disk(c, "nope"), -1);
+	assert_true(config_disk_attached(c, 1, true));
+	assert_false(config_disk_attached(c, 0, true));
+	assert_true(config_disk_attached(c, 0, false));
+	assert_true(config_any_persistent(c));
+	assert_string_equal(config_disk_mode_name(MB_DISK_RO), "ro");
+	assert_string_equal(config_disk_mode_name(MB_DISK_COW), "cow");
+	assert_string_equal(config_disk_mode_name(MB_DISK_PERSISTENT), "persistent");
+	char *sum = config_disk_summary(c, 0);
+	assert_non_null(strstr(sum, "disk root: "));
+	assert_non_null(strstr(sum, "7 bytes; VM a vda cow, VM b vda ro, VM d vda ro"));
+	free(sum);
+	config_free(c);
+
+	/* An unattached disk is fine (the image leaves it out); no persistent disk: no writer. */
+	c = load_text("[disk x]\nfile = disk.img\n[vm a]\n", &err);
+	assert_non_null(c);
+	assert_false(config_disk_attached(c, 0, false));
+	assert_false(config_any_persistent(c));
+	sum = config_disk_summary(c, 0);
+	assert_non_null(strstr(sum, "not attached"));
+	free(sum);
+	config_free(c);
+
+	/* Four disks is the limit, ro and cow may be shared by any number of VMs. */
+	c = load_text("[disk p]\nfile = disk.img\n[disk q]\nfile = other.img\n[disk r]\nfile = disk.img\n"
+		      "[disk s]\nfile = other.img\n"
+		      "[vm a]\ndisks = p:ro q:ro r:cow s:cow\n[vm b]\ndisks = s:ro r:ro q:cow p:cow\n", &err);
+	if (!c)
+		fprintf(stderr, "%s", err);
+	assert_non_null(c);
+	assert_int_equal(c->vms[1].disks[0].disk, 3);
+	config_free(c);
+}
+
+static void test_disk_errors(void **state)
+{
+	(void)state;
+	const char *D = "[disk d]\nfile = disk.img\n";
+	char buf[1024];
+	/* [disk NAME] sections */
+	expect_error("[disk]\n[vm a]\n", "t.conf:1: [disk] needs a name: [disk NAME]");
+	expect_error("[disk a.b]\n[vm a]\n", "t.conf:1: [disk a.b]: bad disk name \"a.b\"");
+	expect_error("[disk abcdefghijabcdefghijabcdefghijkl]\n[vm a]\n", "bad disk name");  /* 32 chars */
+	expect_error("[disks x]\n[vm a]\n", "unknown section [disks x] (want [host], [vm NAME] or [disk NAME])");
+	expect_error("[disk d]\nfile = disk.img\n[disk d]\nfile = disk.img\n[vm a]\n",
+		     "t.conf:3: [disk d]: duplicate disk name (first at line 1)");
+	expect_error("[disk d]\nfile = disk.img\nsize = 1G\n[vm a]\n", "t.conf:3: [disk d]: unknown key \"size\"");
+	expect_error("[disk d]\nfile = disk.img\nfile = disk.img\n[vm a]\n", "t.conf:3: [disk d]: duplicate key \"file\"");
+	expect_error("[disk d]\n[vm a]\n", "t.conf:1: [disk d]: no file (file = PATH is required)");
+	expect_error("[disk d]\nfile =\n[vm a]\n", "t.conf:2: [disk d] file: empty");
+	expect_error("[disk d]\nfile = missing.img\n[vm a]\n", "t.conf:1: [disk d] file ");
+	expect_error("[disk d]\nfile = missing.img\n[vm a]\n", "missing.img: No such file");
+	expect_error("[disk d]\nfile = adir\n[vm a]\n", "adir: not a regular file");
+	expect_error("[disk d]\nfile = empty.img\n[vm a]\n", "empty.img: empty file");
+	expect_error("[disk d]\nfile = huge.img\n[vm a]\n", "huge.img: 68719476737 bytes, more than 64G");
+	expect_error("[disk d]\nfile = ${HOME}/x.img\n[vm a]\n", "t.conf:2: [disk d] file: unknown variable");
+	expect_error("[disk d]\nfile = disk.img\n  more.img\n[vm a]\n", "continuation");
+	expect_error("[disk d]\nfile = disk.img\ndisks = d:ro\n[vm a]\n", "[disk d]: unknown key \"disks\"");
+	char *many = xmalloc(65 * 40), *p = many;
+	for (int i = 0; i < 65; i++)
+		p += sprintf(p, "[disk d%d]\nfile = disk.img\n", i);
+	expect_error(many, "[disk d64]: too many disks (at most 64)");
+	free(many);
+
+	/* disks = NAME:MODE ... */
+	snprintf(buf, sizeof buf, "%s[vm a]\ndisks = x:ro\n", D);
+	expect_error(buf, "t.conf:4: [vm a] disks: no [disk x] section");
+	snprintf(buf, sizeof buf, "%s[vm a]\ndisks = d:rw\n", D);
+	expect_error(buf, "t.conf:4: [vm a] disks: \"d:rw\": mode \"rw\" is not ro, cow or persistent");
+	snprintf(buf, sizeof buf, "%s[vm a]\ndisks = d:\n", D);
+	expect_error(buf, "mode \"\" is not ro, cow or persistent");
+	snprintf(buf, sizeof buf, "%s[vm a]\ndisks = d:RO\n", D);
+	expect_error(buf, "mode \"RO\"");
+	snprintf(buf, sizeof buf, "%s[vm a]\ndisks = d\n", D);
+	expect_error(buf, "t.conf:4: [vm a] disks: \"d\" is not NAME:MODE (MODE: ro, cow or persistent)");
+	snprintf(buf, sizeof buf, "%s[vm a]\ndisks = d: ro\n", D);
+	expect_error(buf, "\"d:\": mode \"\"");  /* no spaces inside an entry */
+	snprintf(buf, sizeof buf, "%s[vm a]\ndisks = :ro\n", D);
+	expect_error(buf, "bad disk name \"\"");
+	snprintf(buf, sizeof buf, "%s[vm a]\ndisks = d.x:ro\n", D);
+	expect_error(buf, "bad disk name \"d.x\"");
+	snprintf(buf, sizeof buf, "%s[vm a]\ndisks = d:ro,,d:cow\n", D);
+	expect_error(buf, "t.conf:4: [vm a] disks: empty entry");
+	snprintf(buf, sizeof buf, "%s[vm a]\ndisks = , d:ro\n", D);
+	expect_error(buf, "empty entry");
+	snprintf(buf, sizeof buf, "%s[vm a]\ndisks = d:ro,\n", D);
+	expect_error(buf, "ends with a comma");
+	snprintf(buf, sizeof buf, "%s[vm a]\ndisks = d:ro d:cow\n", D);
+	expect_error(buf, "t.conf:4: [vm a] disks: disk d is listed twice (a VM attaches a disk once)");
+	snprintf(buf, sizeof buf, "%s[vm a]\ndisks = d:ro\ndisks = d:ro\n", D);
+	expect_error(buf, "t.conf:5: [vm a]: duplicate key \"disks\"");
+	snprintf(buf, sizeof buf, "%s[vm a]\ndisks = d:ro\n  e:ro\n", D);
+	expect_error(buf, "continuation");
+	expect_error("[disk p]\nfile = disk.img\n[disk q]\nfile = disk.img\n[disk r]\nfile = disk.img\n"
+		     "[disk s]\nfile = disk.img\n[disk t]\nfile = disk.img\n"
+		     "[vm a]\ndisks = p:ro q:ro r:ro s:ro t:ro\n",
+		     "t.conf:12: [vm a] disks: 5 disks, at most 4 per VM");
+
+	/* One writer: a persistent disk is attached by no other VM, in any mode. */
+	const char *why = "a persistent disk has one writer at a time and no other reader";
+	snprintf(buf, sizeof buf, "%s[vm a]\ndisks = d:persistent\n[vm b]\ndisks = d:ro\n", D);
+	expect_error(buf, "t.conf:6: [vm b] disks: disk d is attached persistent by VM a (line 4), so VM b may not "
+			  "attach it (ro)");
+	expect_error(buf, why);
+	snprintf(buf, sizeof buf, "%s[vm a]\ndisks = d:cow\n[vm b]\ndisks = d:persistent\n", D);
+	expect_error(buf, "t.conf:4: [vm a] disks: disk d is attached persistent by VM b (line 6), so VM a may not "
+			  "attach it (cow)");
+	snprintf(buf, sizeof buf, "%s[vm a]\ndisks = d:persistent\n[vm b]\ndisks = d:persistent\n", D);
+	expect_error(buf, "[vm b] disks: disk d is attached persistent by VM a (line 4), so VM b may not attach it "
+			  "(persistent)");
+	/* ... nor through a second [disk] section naming the same file (here via a symlink) */
+	expect_error("[disk d]\nfile = disk.img\n[disk e]\nfile = disk-link.img\n"
+		     "[vm a]\ndisks = d:persistent\n[vm b]\ndisks = e:ro\n",
+		     "t.conf:3: [disk e] file ");
+	expect_error("[disk d]\nfile = disk.img\n[disk e]\nfile = disk-link.img\n"
+		     "[vm a]\ndisks = d:persistent\n[vm b]\ndisks = e:ro\n",
+		     "the same file as [disk d] (line 1), and one of them is attached persistent");
+
+	/* Every problem is reported, not just the first. */
+	char *err = NULL;
+	snprintf(buf, sizeof buf, "%s[disk e]\nfile = empty.img\n[vm a]\ndisks = d:rw x:ro\n", D);
+	assert_null(load_text(buf, &err));
+	assert_non_null(strstr(err, "empty file"));
+	assert_non_null(strstr(err, "mode \"rw\""));
+	assert_non_null(strstr(err, "no [disk x] section"));
+	free(err);
+}
+
+/* A persistent disk's file must be replaceable: mball writes the VM's changes back. Root
+ * may write anything, so as root the checks run in a child that has become nobody. */
+static void disk_not_writable_checks(void)
+{
+	expect_error("[disk d]\nfile = rodir/x.img\n[vm a]\ndisks = d:persistent\n", "t.conf:1: [disk d] file ");
+	expect_error("[disk d]\nfile = rodir/x.img\n[vm a]\ndisks = d:persistent\n",
+		     "VM a attaches it persistent, but mball cannot write it or its directory");
+	char *err = NULL;
+	struct config *c = load_text("[disk d]\nfile = rodir/x.img\n[vm a]\ndisks = d:cow\n", &err);
+	assert_non_null(c);  /* read-only use is fine */
+	config_free(c);
+}
+
+static void test_disk_not_writable(void **state)
+{
+	(void)state;
+	char *ro = xasprintf("%s/rodir", dir), *f = xasprintf("%s/rodir/x.img", dir);
+	mkdir_p(ro);
+	put("rodir/x.img", "x");
+	put("t.conf", "");
+	assert_int_equal(chmod(ro, 0555), 0);
+	if (geteuid() != 0) {
+		disk_not_writable_checks();
+	} else {
+		/* nobody needs to reach the files: dir is 0700 from mkdtemp */
+		char *t = xasprintf("%s/t.conf", dir);
+		assert_int_equal(chmod(dir, 0755), 0);
+		assert_int_equal(chmod(t, 0666), 0);
+		fflush(NULL);
+		pid_t pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			if (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0)
+				_exit(3);
+			disk_not_writable_checks();  /* a failed assertion exits non-zero */
+			_exit(0);
+		}
+		int st;
+		assert_int_equal(waitpid(pid, &st, 0), pid);
+		assert_true(WIFEXITED(st));
+		assert_int_equal(WEXITSTATUS(st), 0);
+		assert_int_equal(chmod(dir, 0700), 0);
+		free(t);
+	}
+	assert_int_equal(chmod(ro, 0755), 0);
+	free(ro);
+	free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -246,6 +500,9 @@ int main(void)
 		cmocka_unit_test(test_full),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_vm_count),
+		cmocka_unit_test(test_disks),
+		cmocka_unit_test(test_disk_errors),
+		cmocka_unit_test(test_disk_not_writable),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -275,6 +275,20 @@ static void test_stats_disks(void **state)
 	free(text);
 	events_free(&ev);
 
+	/* As the monitor writes them (vdisk: slot, name, mode, counters): kept as they are;
+	 * "slot" picks the slot, not the position. */
+	events_init(&ev, c);
+	events_line(&ev, "@mb stats {\"name\":\"linux0\",\"disks\":[{\"slot\":1,\"reads\":2},{\"slot\":0,\"name\":\"root\","
+			 "\"mode\":\"cow\",\"reads\":9,\"base\":{\"hits\":1}}]}", &vm);
+	events_line(&ev, "@mb stats {\"name\":\"b\",\"disks\":[{\"slot\":3,\"reads\":1}]}", &vm);
+	text = stats_of(&ev, c);
+	assert_non_null(strstr(text, "\"restarts\":0,\"name\":\"linux0\",\"disks\":[{\"name\":\"data\",\"mode\":\"persistent\","
+				     "\"slot\":1,\"reads\":2},{\"slot\":0,\"name\":\"root\",\"mode\":\"cow\",\"reads\":9,"
+				     "\"base\":{\"hits\":1}}]}"));
+	assert_non_null(strstr(text, "\"name\":\"b\",\"disks\":[{\"slot\":3,\"reads\":1}]}"));
+	free(text);
+	events_free(&ev);
+
 	/* Not an array: the monitor's text as it is, and no second "disks" key. */
 	events_init(&ev, c);
 	events_line(&ev, "@mb stats {\"name\":\"b\",\"disks\":7}", &vm);

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "config.h"
 #include "crc32.h"
@@ -15,6 +17,7 @@
 #include "image.h"
 #include "kimage.h"
 #include "mirrorball/layout.h"
+#include "hostimg.h"
 #include "util.h"
 
 static char dir[64];
@@ -219,7 +222,7 @@ static void test_build(void **state)
 
 	/* The file: header, tables, 4 KiB aligned blobs, CRCs. */
 	size_t n;
-	unsigned char *f = image_serialize(img, &n);
+	unsigned char *f = image_serialize(img, &n);  /* no disks: the whole image */
 	struct mb_img_header h;
 	memcpy(&h, f, sizeof h);
 	assert_memory_equal(h.magic, MB_IMG_MAGIC, 8);
@@ -275,6 +278,349 @@ static void test_build_errors(void **state)
 	free(img);
 }
 
+static char *path(const char *name)
+{
+	return xasprintf("%s/%s", dir, name);
+}
+
+/* A sparse file of len bytes with the bytes of data at each offset in at[] (n of them). */
+static void put_sparse(const char *name, uint64_t len, const uint64_t *at, unsigned n, const char *data)
+{
+	char *p = path(name);
+	int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, (off_t)len), 0);
+	for (unsigned i = 0; i < n; i++)
+		assert_int_equal(pwrite(fd, data, strlen(data), (off_t)at[i]), (ssize_t)strlen(data));
+	close(fd);
+	free(p);
+}
+
+static unsigned char *slurp(const char *p, size_t *len)
+{
+	unsigned char *b = read_file(p, len);
+	assert_non_null(b);
+	return b;
+}
+
+/* Disk blobs: after every other blob in table and file, 4 KiB aligned and padded, crc 0; the
+ * VMs' disk tables; the copy in the file; what the monitor's validator makes of it. */
+static void test_disk_image(void **state)
+{
+	(void)state;
+	const uint64_t M = 1 << 20;
+	const uint64_t at[] = { 0, 5 * M + 100, 40 * M - 7 };
+	put_sparse("root.img", 40 * M, at, 3, "rootfs!");  /* 40 MiB, mostly holes */
+	char *dd = xmalloc(10000);
+	for (int i = 0; i < 10000; i++)
+		dd[i] = (char)(i * 7 + 1);
+	char *p = path("data.img");
+	assert_int_equal(write_file(p, dd, 10000), 0);
+	free(p);
+	put("spare.img", "spare", 5);
+	put("page.img", dd, 4096);
+
+	struct config *c = load("[host]\nnodes = 1\n"
+				"[disk root]\nfile = root.img\n"
+				"[disk spare]\nfile = spare.img\n"
+				"[vm a]\nkernel = Image\ninitrd = initrd\ndisks = root:cow, data:persistent\n"
+				"[disk data]\nfile = data.img\n"
+				"[vm b]\nkernel = Image2\ninitrd = none\ndisks = page:cow root:ro\n"
+				"[vm c]\nkernel = Image2\ninitrd = none\n"
+				"[disk page]\nfile = page.img\n");
+	assert_non_null(c);
+	struct image *img = xcalloc(1, sizeof *img);
+	assert_int_equal(image_build(c, img), 0);
+	/* Image, initrd, Image2, 3 DTBs, then the attached disks in [disk] order: root, data,
+	 * page (spare is attached by nobody: left out) */
+	assert_int_equal(img->nblobs, 9);
+	assert_int_equal(img->ndisks, 3);
+	const char *names[3] = { "root", "data", "page" };
+	const uint64_t fsize[3] = { 40 * M, 10000, 4096 };
+	for (unsigned i = 0; i < 3; i++) {
+		const struct image_blob *b = &img->blobs[6 + i];
+		assert_int_equal(b->kind, MB_BLOB_DISK);
+		assert_string_equal(b->name, names[i]);
+		assert_null(b->data);
+		assert_int_equal(b->size, align_up(fsize[i], MB_IMG_ALIGN));
+		assert_int_equal(img->disks[i].blob, 6 + i);
+		assert_int_equal(img->disks[i].file_size, fsize[i]);
+		assert_int_equal(img->disks[i].offset, b->offset);
+		assert_int_equal(img->disks[i].persistent, i == 1);
+	}
+	for (unsigned i = 0; i < 6; i++)
+		assert_int_not_equal(img->blobs[i].kind, MB_BLOB_DISK);
+	/* slot i = the list's i-th entry; unused slots all zero */
+	struct mb_img_disk none = { 0, 0 };
+	assert_int_equal(img->vms[0].disks[0].blob, 6);
+	assert_int_equal(img->vms[0].disks[0].mode, MB_DISK_COW);
+	assert_int_equal(img->vms[0].disks[1].blob, 7);
+	assert_int_equal(img->vms[0].disks[1].mode, MB_DISK_PERSISTENT);
+	assert_memory_equal(&img->vms[0].disks[2], &none, sizeof none);
+	assert_memory_equal(&img->vms[0].disks[3], &none, sizeof none);
+	assert_int_equal(img->vms[1].disks[0].blob, 8);
+	assert_int_equal(img->vms[1].disks[0].mode, MB_DISK_COW);
+	assert_int_equal(img->vms[1].disks[1].blob, 6);
+	assert_int_equal(img->vms[1].disks[1].mode, MB_DISK_RO);
+	for (unsigned s = 0; s < MB_VM_MAX_DISKS; s++)
+		assert_memory_equal(&img->vms[2].disks[s], &none, sizeof none);
+
+	/* The file. */
+	char *ip = path("host.img");
+	assert_int_equal(image_write(img, ip), 0);
+	size_t n;
+	unsigned char *f = slurp(ip, &n);
+	struct mb_img_header h;
+	memcpy(&h, f, sizeof h);
+	assert_int_equal(h.total_size, n);
+	assert_int_equal(n, img->total_size);
+	assert_int_equal(h.nblobs, 9);
+	uint32_t want = h.manifest_crc;
+	h.manifest_crc = 0;
+	uint32_t crc = mb_crc32(0, &h, sizeof h);
+	crc = mb_crc32(crc, f + h.vm_table_off, h.nvms * sizeof(struct mb_img_vm));
+	crc = mb_crc32(crc, f + h.blob_table_off, h.nblobs * sizeof(struct mb_img_blob));
+	assert_int_equal(crc, want);
+	struct mb_img_vm v;
+	memcpy(&v, f + h.vm_table_off, sizeof v);
+	assert_memory_equal(v.disks, img->vms[0].disks, sizeof v.disks);
+	uint64_t others_end = 0, first_disk = UINT64_MAX, prev_end = 0;
+	for (unsigned i = 0; i < h.nblobs; i++) {
+		struct mb_img_blob b;
+		memcpy(&b, f + h.blob_table_off + i * sizeof b, sizeof b);
+		assert_int_equal(b.offset % MB_IMG_ALIGN, 0);
+		assert_int_equal(b.offset, img->blobs[i].offset);
+		assert_true(b.offset >= prev_end);  /* file order = table order */
+		prev_end = b.offset + b.size;
+		assert_true(b.offset + b.size <= n);
+		if (b.kind == MB_BLOB_DISK) {
+			assert_int_equal(b.crc, 0);
+			assert_int_equal(b.size % MB_IMG_ALIGN, 0);
+			if (b.offset < first_disk)
+				first_disk = b.offset;
+		} else {
+			assert_int_equal(b.crc, mb_crc32(0, f + b.offset, b.size));
+			if (b.offset + b.size > others_end)
+				others_end = b.offset + b.size;
+		}
+	}
+	assert_true(first_disk >= others_end);
+	assert_int_equal(first_disk, img->head_size);
+	assert_int_equal(n, img->blobs[8].offset + 4096);  /* the last disk ends the file */
+	/* contents: the file's bytes, then zeros up to the 4 KiB boundary */
+	const struct image_blob *rb = &img->blobs[6], *db = &img->blobs[7], *pb = &img->blobs[8];
+	for (unsigned i = 0; i < 3; i++)
+		assert_memory_equal(f + rb->offset + at[i], "rootfs!", 7);
+	assert_int_equal(f[rb->offset + 1 * M], 0);
+	assert_memory_equal(f + db->offset, dd, 10000);
+	for (size_t i = 10000; i < db->size; i++)
+		assert_int_equal(f[db->offset + i], 0);
+	assert_memory_equal(f + pb->offset, dd, 4096);
+	/* the holes of root.img stay holes: the file holds far less than its 40 MiB of disk */
+	struct stat st;
+	assert_int_equal(stat(ip, &st), 0);
+	assert_true((uint64_t)st.st_blocks * 512 < img->head_size + 4 * M);
+
+	/* The monitor's own checks pass on what it loads (everything before the first disk). */
+	char why[256];
+	assert_int_equal(hostimg_resident_size(f, n), img->head_size);
+	if (hostimg_validate(f, img->head_size, 1, why, sizeof why) != 0)
+		fail_msg("hostimg_validate: %s", why);
+	/* and image_serialize gives exactly those bytes */
+	size_t hl;
+	unsigned char *head = image_serialize(img, &hl);
+	assert_int_equal(hl, img->head_size);
+	assert_memory_equal(head, f, hl);
+	free(head);
+
+	/* The guest's device tree: one virtio-mmio node per slot, in slot order. */
+	const void *fdt = img->blobs[img->vms[1].dtb_blob].data;
+	int root = fdt_path_offset(fdt, "/"), node, len, k = 0;
+	const uint32_t *gic = NULL;
+	fdt_for_each_subnode(node, fdt, root) {
+		const char *nn = fdt_get_name(fdt, node, NULL);
+		if (strncmp(nn, "virtio_mmio@", 12))
+			continue;
+		uint64_t addr = MB_GUEST_VIRTIO_BASE + (uint64_t)k * MB_GUEST_VIRTIO_SIZE;
+		char want_name[64];
+		snprintf(want_name, sizeof want_name, "virtio_mmio@%llx", (unsigned long long)addr);
+		assert_string_equal(nn, want_name);
+		assert_string_equal(fdt_getprop(fdt, node, "compatible", &len), "virtio,mmio");
+		const unsigned char *reg = fdt_getprop(fdt, node, "reg", &len);
+		assert_int_equal(len, 16);
+		assert_int_equal(be64(reg), addr);
+		assert_int_equal(be64(reg + 8), 0x200);
+		const fdt32_t *irq = fdt_getprop(fdt, node, "interrupts", &len);
+		assert_int_equal(len, 12);
+		assert_int_equal(fdt32_to_cpu(irq[0]), 0);                          /* SPI */
+		assert_int_equal(fdt32_to_cpu(irq[1]), MB_GUEST_VIRTIO_SPI0 + k);  /* INTID 48 + slot */
+		assert_int_equal(fdt32_to_cpu(irq[2]), 1);                          /* edge rising */
+		assert_non_null(fdt_getprop(fdt, node, "dma-coherent", &len));
+		assert_int_equal(len, 0);
+		/* the interrupt parent is the GIC, as for the UART: inherited from the root */
+		assert_null(fdt_getprop(fdt, node, "interrupt-parent", &len));
+		gic = fdt_getprop(fdt, root, "interrupt-parent", &len);
+		assert_non_null(gic);
+		assert_int_equal(fdt_node_offset_by_phandle(fdt, fdt32_to_cpu(*gic)), fdt_path_offset(fdt, "/intc@8000000"));
+		k++;
+	}
+	assert_int_equal(k, 2);
+	assert_true(fdt_path_offset(fdt, "/virtio_mmio@a000400") < 0);
+	fdt = img->blobs[img->vms[2].dtb_blob].data;  /* no disks: no virtio nodes */
+	assert_true(fdt_path_offset(fdt, "/virtio_mmio@a000000") < 0);
+
+	free(f);
+	free(ip);
+	free(dd);
+	image_free(img);
+	/* the disk table outlives image_free: the write-back needs it */
+	assert_int_equal(img->ndisks, 3);
+	assert_true(img->disks[1].persistent);
+	free(img);
+	config_free(c);
+}
+
+/* Without disks nothing changes: the image is the head, head_size = total_size. */
+static void test_no_disks(void **state)
+{
+	(void)state;
+	struct config *c = load("[vm a]\nkernel = Image2\ninitrd = none\n");
+	assert_non_null(c);
+	struct image *img = xcalloc(1, sizeof *img);
+	assert_int_equal(image_build(c, img), 0);
+	assert_int_equal(img->ndisks, 0);
+	assert_int_equal(img->head_size, img->total_size);
+	char *ip = path("host-nodisk.img");
+	assert_int_equal(image_write(img, ip), 0);
+	size_t n, hl;
+	unsigned char *f = slurp(ip, &n), *head = image_serialize(img, &hl);
+	assert_int_equal(n, img->total_size);
+	assert_int_equal(hl, n);
+	assert_memory_equal(f, head, n);
+	struct mb_img_vm v;
+	memcpy(&v, f + sizeof(struct mb_img_header), sizeof v);
+	for (unsigned s = 0; s < MB_VM_MAX_DISKS; s++)
+		assert_true(v.disks[s].blob == 0 && v.disks[s].mode == 0);
+	/* no persistent disk: nothing to save */
+	assert_int_equal(image_save_disks(img, ip), 0);
+	free(head);
+	free(f);
+	free(ip);
+	image_free(img);
+	free(img);
+	config_free(c);
+}
+
+/* copy_range keeps holes and copies data at any offsets. */
+static void test_copy_range(void **state)
+{
+	(void)state;
+	const uint64_t M = 1 << 20;
+	const uint64_t at[] = { 3, 2 * M, 9 * M - 8 };
+	put_sparse("sparse.img", 9 * M, at, 3, "DATA1234");
+	char *a = path("sparse.img"), *b = path("copy.img");
+	int in = open(a, O_RDONLY), out = open(b, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	assert_true(in >= 0 && out >= 0);
+	assert_int_equal(ftruncate(out, (off_t)(12 * M)), 0);
+	/* all of it to offset 1M + 5 (not page aligned), then a 6-byte middle piece at 0 */
+	assert_int_equal(copy_range(in, 0, out, M + 5, 9 * M), 0);
+	assert_int_equal(copy_range(in, 2 * M + 1, out, 0, 6), 0);
+	close(in);
+	close(out);
+	size_t n;
+	unsigned char *f = slurp(b, &n);
+	assert_int_equal(n, 12 * M);
+	assert_memory_equal(f, "ATA123", 6);
+	for (unsigned i = 0; i < 3; i++)
+		assert_memory_equal(f + M + 5 + at[i], "DATA1234", 8);
+	assert_int_equal(f[M + 5 + 4 * M], 0);
+	struct stat st;
+	assert_int_equal(stat(b, &st), 0);
+	assert_true((uint64_t)st.st_blocks * 512 < 2 * M);  /* holes stayed holes */
+	free(f);
+	free(a);
+	free(b);
+}
+
+/* After a run: a persistent disk's extent of host.img goes back into its file, without the
+ * padding; other disks are left alone; --dry-run never calls this. */
+static void test_save_disks(void **state)
+{
+	(void)state;
+	char *dd = xmalloc(10000);
+	memset(dd, 'o', 10000);
+	char *p = path("pdisk.img"), *q = path("cdisk.img");
+	assert_int_equal(write_file(p, dd, 10000), 0);
+	assert_int_equal(write_file(q, dd, 10000), 0);
+	assert_int_equal(chmod(p, 0640), 0);
+	/* the config names it through a symlink: the file behind it is replaced */
+	char *l = path("plink.img");
+	unlink(l);
+	assert_int_equal(symlink("pdisk.img", l), 0);
+	struct config *c = load("[disk p]\nfile = plink.img\n[disk q]\nfile = cdisk.img\n"
+				"[vm a]\nkernel = Image2\ninitrd = none\ndisks = q:cow p:persistent\n");
+	assert_non_null(c);
+	struct image *img = xcalloc(1, sizeof *img);
+	assert_int_equal(image_build(c, img), 0);
+	char *ip = path("host-save.img");
+	assert_int_equal(image_write(img, ip), 0);
+	image_free(img);
+	assert_int_equal(img->ndisks, 2);
+	const struct image_disk *pd = &img->disks[0], *qd = &img->disks[1];  /* [disk] order */
+	assert_true(pd->persistent && !qd->persistent);
+
+	/* "The VM" writes its disks: the persistent one at both ends and into the padding. */
+	int fd = open(ip, O_WRONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, "FIRST", 5, (off_t)pd->offset), 5);
+	assert_int_equal(pwrite(fd, "LAST!", 5, (off_t)(pd->offset + 9995)), 5);
+	assert_int_equal(pwrite(fd, "PADDING", 7, (off_t)(pd->offset + 10000)), 7);
+	assert_int_equal(pwrite(fd, "cow", 3, (off_t)qd->offset), 3);
+	close(fd);
+
+	assert_int_equal(image_save_disks(img, ip), 0);
+	size_t n;
+	unsigned char *f = slurp(p, &n);
+	assert_int_equal(n, 10000);  /* the file's size, not the padded blob's */
+	assert_memory_equal(f, "FIRST", 5);
+	assert_memory_equal(f + 9995, "LAST!", 5);
+	assert_memory_equal(f + 5, dd, 9990);
+	free(f);
+	struct stat st;
+	assert_int_equal(lstat(l, &st), 0);
+	assert_true(S_ISLNK(st.st_mode));          /* the link is still a link */
+	assert_int_equal(stat(p, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0640);  /* and the file kept its mode */
+	f = slurp(q, &n);                            /* the cow disk: untouched */
+	assert_memory_equal(f, dd, 10000);
+	free(f);
+	/* no temporary files left behind */
+	char *cmd = xasprintf("ls -a '%s' | grep -q mball-", dir);
+	assert_int_not_equal(system(cmd), 0);
+	free(cmd);
+
+	/* image_save_extent: a short image is an error and leaves the file alone. */
+	const char *what;
+	assert_int_equal(image_save_extent(ip, img->total_size - 100, 10000, p, &what), -1);
+	assert_non_null(strstr(what, "shorter"));
+	f = slurp(p, &n);
+	assert_int_equal(n, 10000);
+	assert_memory_equal(f, "FIRST", 5);
+	free(f);
+	assert_int_equal(image_save_extent(ip, 0, 10, "/nonexistent/dir/x.img", &what), -1);
+	/* a failed save makes image_save_disks fail (and say so) */
+	assert_int_equal(truncate(ip, (off_t)pd->offset + 100), 0);
+	assert_int_equal(image_save_disks(img, ip), -1);
+
+	free(ip);
+	free(l);
+	free(p);
+	free(q);
+	free(dd);
+	free(img);
+	config_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -283,6 +629,10 @@ int main(void)
 		cmocka_unit_test(test_dedupe),
 		cmocka_unit_test(test_build),
 		cmocka_unit_test(test_build_errors),
+		cmocka_unit_test(test_disk_image),
+		cmocka_unit_test(test_no_disks),
+		cmocka_unit_test(test_copy_range),
+		cmocka_unit_test(test_save_disks),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

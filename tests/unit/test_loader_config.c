@@ -483,6 +483,14 @@ static void test_disk_not_writable(void **state)
 		int st;
 		assert_int_equal(waitpid(pid, &st, 0), pid);
 		assert_true(WIFEXITED(st));
+		if (WEXITSTATUS(st) == 3) {  /* could not become nobody here */
+			chmod(dir, 0700);
+			chmod(ro, 0755);
+			free(t);
+			free(ro);
+			free(f);
+			skip();
+		}
 		assert_int_equal(WEXITSTATUS(st), 0);
 		assert_int_equal(chmod(dir, 0700), 0);
 		free(t);

@@ -11,7 +11,7 @@ def test_identical_pages_are_merged(mball):
     script = ("sleep 3; md5sum /bin/busybox; "
               "dd if=/dev/zero bs=4096 count=512 2>/dev/null | tr '\\000' x > /tmp/f; "
               "echo sum=$(md5sum < /tmp/f)")
-    run = mball(CONFIGS / "eight-linux.conf", timeout=240, name="share", extra_args=("--script", script))
+    run = mball(CONFIGS / "eight-initramfs.conf", timeout=240, name="share", extra_args=("--script", script))
     assert run.rc == 0, f"mball rc {run.rc}: {run.stderr.strip().splitlines()[-3:]}"
     m = re.search(r"sharing: \d+ passes merged (\d+) pages", run.logs["monitor"])
     assert m and int(m.group(1)) > 5000, "the monitor merged (almost) nothing"

@@ -45,14 +45,15 @@ static int config_read(struct vmmio_dev *d, uint32_t off, int size, uint64_t *va
 	uint8_t cfg[36];
 	memset(cfg, 0, sizeof(cfg));
 	uint64_t cap = vdisk_sectors(&b->disk);
-	uint32_t size_max = VBLK_SIZE_MAX, seg_max = VBLK_SEG_MAX, blk_size = VDISK_BLOCK;
+	uint32_t size_max = VBLK_SIZE_MAX, seg_max = VBLK_SEG_MAX, blk_size = VDISK_SECTOR;
 	for (int i = 0; i < 8; i++)
 		cfg[i] = (uint8_t)(cap >> (8 * i));
 	for (int i = 0; i < 4; i++) {
 		cfg[8 + i] = (uint8_t)(size_max >> (8 * i));
 		cfg[12 + i] = (uint8_t)(seg_max >> (8 * i));
-		/* 4 KiB logical blocks: the guest's requests come whole and aligned, so its page-cache
-		 * reads can be served by mapping cache pages */
+		/* 512-byte logical blocks, as any disk image expects (a file system made with 1 KiB
+		 * blocks cannot be mounted on 4 KiB sectors); page-cache reads still come whole and
+		 * aligned, which is what zero-copy needs */
 		cfg[20 + i] = (uint8_t)(blk_size >> (8 * i));
 	}
 	if (off + (uint32_t)size > sizeof(cfg))

@@ -260,6 +260,10 @@ void vblk_reset(struct vblk *b)
 {
 	spin_lock(&b->lock);
 	vdisk_reset(&b->disk);
+	/* transport_init clears InterruptStatus without telling the line: lower it here, or a
+	 * level-triggered line stays high with nothing for the restarted driver to acknowledge */
+	if (b->mmio.int_status && b->irq)
+		b->irq(b->ctx, 0);
 	transport_init(b);
 	b->log_budget = 50;
 	spin_unlock(&b->lock);

@@ -106,6 +106,7 @@ run: deps
 
 bench: deps all guest
 	bash tests/bench/boot
+	/usr/bin/python3 tests/bench/disk
 
 clean:
 	rm -rf $(BUILD)/mon $(BUILD)/unit $(BUILD)/fuzz $(BUILD)/monitor.elf $(BUILD)/mball

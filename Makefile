@@ -105,7 +105,8 @@ run: deps
 	$(BUILD)/mball run $(CONFIG)
 
 bench: deps all guest
-	bash tests/bench/boot
+	/usr/bin/python3 tests/bench/boot
+	/usr/bin/python3 tests/bench/eight
 	/usr/bin/python3 tests/bench/disk
 
 clean:

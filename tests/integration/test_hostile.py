@@ -1,13 +1,21 @@
 """A hostile bare-metal guest (tests/guests/hostile) beside a Linux VM: the hostile guest
 touches unmapped addresses, writes junk to its GIC and PL011 frames, issues thousands of
 bad HVC/SMC/PSCI calls and unemulated system-register accesses, and checks every answer
-(injected aborts, UNDEFs, PSCI error codes). The monitor and the Linux VM must not notice.
+(injected aborts, UNDEFs, PSCI error codes). Then it attacks its two virtio-blk disks (a cow
+disk and a ro disk over pattern files this test makes): bad requests (IOERR / UNSUPP), broken
+queues (DEVICE_NEEDS_RESET, then a reset and a fresh bring-up), register junk, data buffers
+over its own rings, vCPU 1 kicking and feeding the queue meanwhile. The monitor and the
+Linux VM, which reads the same two disks meanwhile and writes its own copy of the cow one,
+must not notice.
 
 The guest is built by `bash tests/guests/hostile/build.sh build/guest/hostile.img`
 (the Makefile's build/guest/hostile.img rule); these tests only run it.
 
-Run from the repo root: pytest-3 -v tests/integration/test_hostile.py"""
+Run from the repo root: python3 -m pytest -v tests/integration/test_hostile.py"""
+import hashlib
+import importlib.util
 import re
+import struct
 
 import pytest
 
@@ -15,13 +23,78 @@ from conftest import CONFIGS, GUEST, HOST, REPO
 
 HOSTILE_IMG = GUEST / "hostile.img"
 DONE_RE = re.compile(r"^hostile: done aborts=(\d+) undefs=(\d+) psci_errors_ok=(\d+) mismatches=(\d+)\r?$", re.M)
+DISKS_DONE_RE = re.compile(r"^hostile: disks done disks=(\d+) rw=(\d+) ro=(\d+) mismatches=(\d+)\r?$", re.M)
+DISK_RE = re.compile(r"^hostile: disk slot=(\d+) ro=(\d+) capacity=(\d+) requests=(\d+) ok=(\d+) ioerr=(\d+) "
+                     r"unsupp=(\d+) dropped=(\d+) bad_requests=(\d+) broken_queues=(\d+)\r?$", re.M)
+DISK_FIELDS = ("slot", "ro", "capacity", "requests", "ok", "ioerr", "unsupp", "dropped", "bad_requests",
+               "broken_queues")
+PANIC_RE = re.compile(r"MONITOR PANIC|monitor panic|@mb error", re.I)
+
+DISK_SIZE = 1 << 20       # the cow disk: 2048 sectors
+RO_SIZE = 256 << 10       # the ro disk: 512 sectors
+LINUX_HASHED = 100 * 512  # the Linux VM hashes vda's sectors 0..99 (it wrote sector 100)
 
 pytestmark = pytest.mark.skipif(
     not HOSTILE_IMG.exists(),
     reason=f"{HOSTILE_IMG.relative_to(REPO)} is missing: build it with "
            "`bash tests/guests/hostile/build.sh build/guest/hostile.img` (or make build/guest/hostile.img)")
 
+
+def _mkdisk():
+    spec = importlib.util.spec_from_file_location("mkdisk", REPO / "tests/guests/hostile/mkdisk.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+mkdisk = _mkdisk()
+
+
+def sha(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+class Disks:
+    """The two pattern disks, made fresh in tmp_path; sha256 of each as made."""
+
+    def __init__(self, tmp_path):
+        self.rw, self.ro = tmp_path / "hostile-disk.img", tmp_path / "hostile-ro.img"
+        self.rw_data = mkdisk.make(self.rw, DISK_SIZE, "rw")
+        self.ro_data = mkdisk.make(self.ro, RO_SIZE, "ro")
+        self.rw_sha, self.ro_sha = sha(self.rw_data), sha(self.ro_data)
+
+    def conf(self, text):
+        """A config text with ${GUEST}/hostile-disk.img and hostile-ro.img made ours."""
+        for name, path in (("hostile-disk.img", self.rw), ("hostile-ro.img", self.ro)):
+            assert "${GUEST}/" + name in text, f"the config does not attach {name}"
+            text = text.replace("${GUEST}/" + name, str(path))
+        return text
+
+    def assert_unchanged(self):
+        assert sha(self.rw.read_bytes()) == self.rw_sha, "the cow disk's base file changed"
+        assert sha(self.ro.read_bytes()) == self.ro_sha, "the ro disk's file changed"
+
+
 HOSTILE_ALONE = HOST + """
+[disk hdisk]
+file = ${GUEST}/hostile-disk.img
+
+[disk hro]
+file = ${GUEST}/hostile-ro.img
+
+[vm hostile]
+vcpus = 2
+memory = 64M
+kernel = ${GUEST}/hostile.img
+initrd = none
+cmdline = hostile
+disks = hdisk:cow, hro:ro
+"""
+
+HOSTILE_DISK_REBOOT = HOSTILE_ALONE.replace("cmdline = hostile\n", "cmdline = hostile disk-reboot\n")
+assert "disk-reboot" in HOSTILE_DISK_REBOOT
+
+HOSTILE_NO_DISKS = HOST + """
 [vm hostile]
 vcpus = 2
 memory = 64M
@@ -38,22 +111,99 @@ def done_line(run):
     return m
 
 
+def disks_done(run):
+    """The last (after a reboot: the last boot's) end-of-disk-phase line."""
+    log = run.logs.get("hostile", "")
+    ms = list(DISKS_DONE_RE.finditer(log))
+    m = ms[-1] if ms else None
+    assert m, "the hostile guest never reached the end of its disk phase; its log ends:\n" + \
+        "\n".join(log.splitlines()[-30:])
+    return m
+
+
+def disk_lines(run):
+    """The guest's per-disk lines (the last boot's): {slot: {field: int}}."""
+    return {int(m.group(1)): dict(zip(DISK_FIELDS, map(int, m.groups())))
+            for m in DISK_RE.finditer(run.logs.get("hostile", ""))}
+
+
+def stats_disks(run, vm):
+    return {d["slot"]: d for d in run.vm(vm).get("disks", [])}
+
+
 def mismatch_lines(run):
     return [l for l in run.logs.get("hostile", "").splitlines() if "MISMATCH" in l]
 
 
-def test_hostile_beside_linux(mball):
-    run = mball(CONFIGS / "test-hostile.conf", timeout=150, name="hostile")
+def image_disk_extent(img_path, name):
+    """Bytes of disk blob `name` in a host image (include/mirrorball/hostimg.h)."""
+    data = img_path.read_bytes()
+    assert data[:8] == b"MBHOSTIM"
+    (nblobs,) = struct.unpack_from("<I", data, 28)
+    (blob_table_off,) = struct.unpack_from("<Q", data, 40)
+    for i in range(nblobs):
+        off, size, _crc, kind, raw = struct.unpack_from("<QQII48s", data, blob_table_off + 72 * i)
+        if kind == 4 and raw.split(b"\0")[0].decode() == name:
+            return data[off:off + size]
+    raise AssertionError(f"no disk blob {name} in {img_path}")
+
+
+def check_hostile_disks(run, disks):
+    """The disk phase ran to its end on both disks and the device counted what the guest
+    says it must have (bad requests, broken queues), disk by disk."""
+    n, rw, ro, mism = map(int, disks_done(run).groups())
+    assert (n, rw, ro) == (2, 1, 1), f"the guest saw disks={n} rw={rw} ro={ro}, want 2 1 1"
+    guest = disk_lines(run)
+    dev = stats_disks(run, "hostile")
+    assert sorted(guest) == [0, 1] and sorted(dev) == [0, 1], (guest, dev)
+    assert (guest[0]["ro"], guest[1]["ro"]) == (0, 1)
+    assert guest[0]["capacity"] == DISK_SIZE // 512 and guest[1]["capacity"] == RO_SIZE // 512
+    assert (dev[0]["name"], dev[0]["mode"], dev[1]["name"], dev[1]["mode"]) == ("hdisk", "cow", "hro", "ro")
+    for slot in (0, 1):
+        g, d = guest[slot], dev[slot]
+        assert d["bad_requests"] == g["bad_requests"], \
+            f"disk {slot}: the device counted {d['bad_requests']} bad requests, the guest made {g['bad_requests']}"
+        assert d["broken_queues"] == g["broken_queues"], \
+            f"disk {slot}: the device counted {d['broken_queues']} broken queues, the guest saw {g['broken_queues']}"
+        assert d["errors"] == 0, f"disk {slot}: I/O errors in the data path: {d}"
+        assert g["ioerr"] > 0 and g["unsupp"] > 0 and g["dropped"] > 0, g
+    assert dev[0]["bad_requests"] > 0 and dev[0]["broken_queues"] > 0
+    assert dev[0]["writes"] > 0 and dev[0]["overlay_pages"] > 0, f"the cow disk took no writes: {dev[0]}"
+    assert dev[0]["zero_copy_pages"] > 0, f"no zero-copy reads: {dev[0]}"
+    assert dev[1]["writes"] == 0 and dev[1]["overlay_pages"] == 0, f"the ro disk was written: {dev[1]}"
+    return mism
+
+
+def test_hostile_beside_linux(mball, tmp_path):
+    disks = Disks(tmp_path)
+    run = mball(disks.conf((CONFIGS / "test-hostile.conf").read_text()), timeout=150, name="hostile")
     assert run.rc == 0, f"mball exited {run.rc}: {run.stderr.strip().splitlines()[-3:]}"
     assert run.vm("hostile")["exit_reason"] == "poweroff"
     assert run.vm("linux")["exit_reason"] == "poweroff"
 
-    # The Linux VM beside it ran undisturbed.
+    mon = run.logs["monitor"]
+    assert not PANIC_RE.search(mon), "the monitor panicked or reported an error:\n" + \
+        "\n".join(l for l in mon.splitlines() if PANIC_RE.search(l))
+
+    # The Linux VM beside it ran undisturbed: its own write, and the two disks as they are
+    # in the files, every time it read them while the hostile guest attacked its copies.
     linux = run.logs["linux"]
     assert re.search(r"^linux-alive\r?$", linux, re.M), "the Linux VM never printed linux-alive"
     assert re.search(r"^\d+\.\d+ \d+\.\d+\r?$", linux, re.M), "no /proc/uptime line from the Linux VM"
     assert "mirrorball: script exited with status 0" in linux
     assert "hostile" not in linux, "text from the hostile VM leaked into the Linux VM's console"
+    assert "linux-own-write=linux-was-here" in linux, "the Linux VM does not see its own write"
+    reads = re.findall(r"^linux-disk-read (\d) ([0-9a-f]{64}) ([0-9a-f]{64})\r?$", linux, re.M)
+    assert len(reads) == 6, f"the Linux VM read its disks {len(reads)} times, not 6"
+    want = (sha(disks.rw_data[:LINUX_HASHED]), disks.ro_sha)
+    for i, a, b in reads:
+        assert (a, b) == want, f"Linux's read {i} of its disks differs from the files"
+    ldisks = stats_disks(run, "linux")
+    for slot, d in ldisks.items():
+        assert d["bad_requests"] == 0 and d["broken_queues"] == 0 and d["errors"] == 0, \
+            f"the Linux VM's disk {slot} saw errors: {d}"
+    assert not re.search(r"\bvm linux\b.*(abort injected|UNDEF|RAZ/WI|virtio-blk)", mon), \
+        "the monitor complained about (or injected something into) the Linux VM"
 
     m = done_line(run)
     aborts, undefs, psci_ok, mism = map(int, m.groups())
@@ -61,26 +211,77 @@ def test_hostile_beside_linux(mball):
     assert undefs > 0, "the hostile guest received no UNDEFs"
     assert psci_ok > 0, "no PSCI/SMCCC call returned the expected error code"
 
-    mon = run.logs["monitor"]
     assert re.search(r"\bvm hostile\b.*abort injected", mon), "monitor.log has no 'abort injected' line naming the hostile VM"
     assert re.search(r"\bvm hostile\b.*\bUNDEF\b", mon), "monitor.log has no UNDEF line naming the hostile VM"
+    assert re.search(r"\bvm hostile: disk 0: virtio-blk: .*IOERR", mon), "monitor.log names no IOERR for the hostile VM"
+    assert re.search(r"\bvm hostile: disk 0: virtio-blk: .*needs reset", mon), \
+        "monitor.log names no broken queue of the hostile VM"
     assert not re.search(r"\bvm linux\b.*(abort injected|UNDEF|RAZ/WI)", mon), "the monitor injected something into the Linux VM"
 
     assert run.vm("hostile")["unhandled_accesses"] > 0
     assert run.vm("linux")["unhandled_accesses"] == 0
 
+    disk_mism = check_hostile_disks(run, disks)
+    disks.assert_unchanged()
+    assert sha(image_disk_extent(run.logdir / "host.img", "hdisk")[:DISK_SIZE]) == disks.rw_sha, \
+        "the cow disk's extent in the host image changed"
+
     # Last, so that the checks above are reported first: every answer was the right one.
-    assert mism == 0, f"{mism} answers differed from the expected ones:\n" + "\n".join(mismatch_lines(run))
+    assert disk_mism == 0 and mism == 0, \
+        f"{mism} answers ({disk_mism} in the disk phase) differed from the expected ones:\n" + \
+        "\n".join(mismatch_lines(run))
 
 
-def test_hostile_deterministic(mball):
-    """Same image, same seed: two runs of the hostile guest alone print the same summary."""
-    lines = []
+def test_hostile_deterministic(mball, tmp_path):
+    """Same image, same seed, same disks: two runs of the hostile guest alone print the same
+    summary and disk lines, and the device counts the same."""
+    disks = Disks(tmp_path)
+    lines, counts = [], []
     for i in range(2):
-        run = mball(HOSTILE_ALONE, timeout=60, name=f"alone{i}-")
+        run = mball(disks.conf(HOSTILE_ALONE), timeout=60, name=f"alone{i}-")
         assert run.rc == 0, f"mball exited {run.rc}: {run.stderr.strip().splitlines()[-3:]}"
         assert run.vm("hostile")["exit_reason"] == "poweroff"
-        lines.append(done_line(run).group(0).strip())
+        assert not PANIC_RE.search(run.logs["monitor"])
+        log = run.logs["hostile"]
+        lines.append([done_line(run).group(0).strip(), disks_done(run).group(0).strip()]
+                     + [m.group(0).strip() for m in DISK_RE.finditer(log)])
+        counts.append({s: (d["bad_requests"], d["broken_queues"]) for s, d in stats_disks(run, "hostile").items()})
         assert run.vm("hostile")["unhandled_accesses"] > 0
-    print("summary:", lines[0])
+        check_hostile_disks(run, disks)
+    print("summary:", *lines[0], sep="\n  ")
     assert lines[0] == lines[1], f"two runs differ:\n{lines[0]}\n{lines[1]}"
+    assert counts[0] == counts[1], f"the device counted differently: {counts}"
+    disks.assert_unchanged()
+
+
+def test_hostile_without_disks(mball):
+    """No disks: no virtio-mmio nodes, every virtio slot aborts, the disk phase is empty."""
+    run = mball(HOSTILE_NO_DISKS, timeout=60, name="nodisks")
+    assert run.rc == 0, f"mball exited {run.rc}: {run.stderr.strip().splitlines()[-3:]}"
+    assert run.vm("hostile")["exit_reason"] == "poweroff"
+    assert tuple(map(int, disks_done(run).groups())) == (0, 0, 0, 0)
+    assert not run.vm("hostile").get("disks"), run.vm("hostile")
+    mism = int(done_line(run).group(4))
+    assert mism == 0, "\n".join(mismatch_lines(run))
+
+
+def test_hostile_disks_across_a_reboot(mball, tmp_path):
+    """cmdline `hostile disk-reboot`: the disk phase alone, then a reboot (PSCI SYSTEM_RESET)
+    with the devices in a mess (a live queue with a request made available and not kicked, an
+    interrupt not acknowledged, a broken queue, zero-copy pages mapped, a cow write); after
+    it both devices must be as after a reset and the cow write gone, and the disk phase runs
+    again."""
+    disks = Disks(tmp_path)
+    run = mball(disks.conf(HOSTILE_DISK_REBOOT), timeout=60, name="reboot")
+    assert run.rc == 0, f"mball exited {run.rc}: {run.stderr.strip().splitlines()[-3:]}"
+    assert not PANIC_RE.search(run.logs["monitor"])
+    v = run.vm("hostile")
+    assert v["exit_reason"] == "poweroff" and v["boot_count"] == 1, v
+    log = run.logs["hostile"]
+    assert re.search(r"^hostile: rebooting with the disks in a mess, mismatches so far=0\r?$", log, re.M), \
+        "boot 0 did not get to its reboot cleanly:\n" + "\n".join(mismatch_lines(run))
+    assert len(DISKS_DONE_RE.findall(log)) == 2, "the disk phase did not run on both boots"
+    assert re.search(r"^hostile: start, .* boot 1\r?$", log, re.M), "no second boot"
+    mism = check_hostile_disks(run, disks)      # the second boot's counts against stats.json
+    disks.assert_unchanged()
+    assert mism == 0 and int(done_line(run).group(4)) == 0, "\n".join(mismatch_lines(run))

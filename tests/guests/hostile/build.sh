@@ -1,5 +1,7 @@
 #!/bin/bash
 # Build the hostile test guest as a flat arm64 Linux Image: build.sh OUTFILE
+# Also writes the pattern disks configs/test-hostile.conf attaches, beside OUTFILE:
+# hostile-disk.img (1 MiB, the guest's cow disk) and hostile-ro.img (256 KiB, its ro disk).
 set -euo pipefail
 [ $# -eq 1 ] || { echo "usage: $0 OUTFILE" >&2; exit 2; }
 out=$1
@@ -27,4 +29,7 @@ assert size >= len(b) and size % 4096 == 0, (size, len(b))
 PY
 cp "$tmp/hostile.elf" "${out%.img}.elf" 2>/dev/null || true
 mv "$tmp/hostile.img" "$out"
+dir=$(dirname "$out")
+python3 "$src/mkdisk.py" "$tmp/disk.img" 1048576 rw && mv "$tmp/disk.img" "$dir/hostile-disk.img"
+python3 "$src/mkdisk.py" "$tmp/ro.img" 262144 ro && mv "$tmp/ro.img" "$dir/hostile-ro.img"
 echo "hostile: built $out ($(stat -c %s "$out") bytes)"

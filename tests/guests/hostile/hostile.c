@@ -9,10 +9,14 @@
  *   - thousands of HVC/SMC calls with random function IDs and arguments, and every PSCI
  *     function with bad arguments (checked error codes), plus a real CPU_ON of vCPU 1;
  *   - trapped and unemulated system registers (UNDEF expected for IMPLEMENTATION DEFINED
- *     ones and EL2 registers; no exception for the ones the monitor emulates).
+ *     ones and EL2 registers; no exception for the ones the monitor emulates);
+ *   - its virtio-blk disks (disk.c): bad requests, broken queues, register junk, buffers
+ *     over its own rings, concurrent kicks; absent virtio slots must abort.
  * A deterministic PRNG with a fixed seed drives everything, so two runs print the same
  * summary line:  hostile: done aborts=N undefs=M psci_errors_ok=K mismatches=X
- * and then it powers off with PSCI SYSTEM_OFF. */
+ * (after the disk phase's own lines, see disk.c) and then it powers off with PSCI
+ * SYSTEM_OFF. With "disk-reboot" on its command line it runs only the disk phase, reboots
+ * once with its disks in a mess and runs it again (disk.c, phase_disks_reboot). */
 
 typedef unsigned long u64;
 typedef long s64;
@@ -442,7 +446,15 @@ static u32 be32(const void *p)
 static int str_eq(const char *a, const char *b) { while (*a && *a == *b) a++, b++; return *a == *b; }
 static int str_prefix(const char *s, const char *p) { while (*p && *s == *p) s++, p++; return !*p; }
 
-/* RAM size from /memory's reg (0 when the DTB cannot be read). */
+/* What the device tree says: RAM size from /memory's reg (0 when the DTB cannot be read)
+ * and, in node order, the virtio-mmio nodes' reg base and interrupts (the disks). */
+#define VIO_MAX 4
+static u64 dt_vio_base[VIO_MAX];
+static u32 dt_vio_irq[VIO_MAX][3];
+static int dt_nvio, dt_vio_extra;
+static char dt_bootargs[256];            /* /chosen/bootargs */
+static u32 dt_boot_count;                /* /chosen/mirrorball,boot-count */
+
 static u64 dtb_ram_size(u64 dtb)
 {
 	const u8 *h = (const u8 *)dtb;
@@ -454,8 +466,9 @@ static u64 dtb_ram_size(u64 dtb)
 		return 0;
 	const u8 *p = h + off_struct, *end = p + size_struct;
 	const char *strings = (const char *)h + off_strings;
-	int depth = 0, in_memory = 0;
+	int depth = 0, in_memory = 0, in_vio = 0, in_chosen = 0;
 	u32 acells = 2, scells = 2;
+	u64 ram = 0;
 	while (p < end) {
 		u32 tok = be32(p);
 		p += 4;
@@ -463,30 +476,47 @@ static u64 dtb_ram_size(u64 dtb)
 			const char *name = (const char *)p;
 			depth++;
 			in_memory = depth == 2 && str_prefix(name, "memory");
+			in_vio = depth == 2 && str_prefix(name, "virtio_mmio@");
+			in_chosen = depth == 2 && str_eq(name, "chosen");
+			if (in_vio && dt_nvio < VIO_MAX)
+				dt_nvio++;
+			else if (in_vio)
+				dt_vio_extra++, in_vio = 0;
 			while (*p) p++;
 			p = (const u8 *)(((u64)p + 4) & ~3UL);
 		} else if (tok == 2) {                  /* END_NODE */
 			depth--;
-			in_memory = 0;
+			in_memory = in_vio = in_chosen = 0;
 		} else if (tok == 3) {                  /* PROP */
 			u32 len = be32(p), nameoff = be32(p + 4);
 			const u8 *val = p + 8;
 			const char *name = strings + nameoff;
 			if (depth == 1 && str_eq(name, "#address-cells") && len == 4) acells = be32(val);
 			if (depth == 1 && str_eq(name, "#size-cells") && len == 4) scells = be32(val);
-			if (in_memory && str_eq(name, "reg") && len >= 4 * (acells + scells)) {
-				u64 size = 0;
+			if (in_memory && !ram && str_eq(name, "reg") && len >= 4 * (acells + scells))
 				for (u32 i = 0; i < scells; i++)
-					size = size << 32 | be32(val + 4 * (acells + i));
-				return size;
+					ram = ram << 32 | be32(val + 4 * (acells + i));
+			if (in_vio && str_eq(name, "reg") && len >= 4 * acells && acells <= 2) {
+				u64 a = 0;
+				for (u32 i = 0; i < acells; i++)
+					a = a << 32 | be32(val + 4 * i);
+				dt_vio_base[dt_nvio - 1] = a;
 			}
+			if (in_chosen && str_eq(name, "bootargs"))
+				for (u32 i = 0; i < len && i + 1 < sizeof(dt_bootargs) && val[i]; i++)
+					dt_bootargs[i] = (char)val[i];
+			if (in_chosen && str_eq(name, "mirrorball,boot-count") && len == 4)
+				dt_boot_count = be32(val);
+			if (in_vio && str_eq(name, "interrupts") && len == 12)
+				for (int i = 0; i < 3; i++)
+					dt_vio_irq[dt_nvio - 1][i] = be32(val + 4 * i);
 			p = val + ((len + 3) & ~3u);
 		} else if (tok == 4) {                  /* NOP */
 		} else {
 			break;                          /* END or junk */
 		}
 	}
-	return 0;
+	return ram;
 }
 
 /* ------------------------------------------------------------------ phases */
@@ -788,10 +818,24 @@ static void el0_t32_wfi_test(void)
 }
 
 /* ---- vCPU 1 ---- */
+#define DISK_KICKER_CTX 0xD15C0000UL   /* CPU_ON contexts: kick a disk's queue, or feed its */
+#define DISK_FEEDER_CTX 0xD15C0001UL   /* ring, or scribble over a page (disk.c) */
+#define DISK_SCRIBBLER_CTX 0xD15C0002UL
+static void disk_kicker(void), disk_feeder(void), disk_scribbler(void);
 static volatile u64 sec_ctx, sec_mpidr, sec_runs, sec_cpu_on_self, sec_aff_bad, sec_off_returned, sec_release;
 
 void secondary_main(u64 ctx)
 {
+	if (ctx == DISK_KICKER_CTX || ctx == DISK_FEEDER_CTX || ctx == DISK_SCRIBBLER_CTX) {
+		if (ctx == DISK_KICKER_CTX)
+			disk_kicker();
+		else if (ctx == DISK_FEEDER_CTX)
+			disk_feeder();
+		else
+			disk_scribbler();
+		CALL("hvc #0", PSCI_CPU_OFF, 0, 0, 0, 0, 0, 0, 0);
+		return;
+	}
 	sec_ctx = ctx;
 	sec_mpidr = MRS("mpidr_el1");
 	/* bad calls from vCPU 1 too: CPU_ON of the (running) boot vCPU, a bad AFFINITY_INFO level */
@@ -871,6 +915,9 @@ static void start_secondary(int round, int conduit32)
 	checks++;
 	if (sec_off_returned) mismatch("vcpu1: cpu_off returned", round, 1, 0);
 }
+
+/* The virtio-blk phase: its own file, on top of everything above. */
+#include "disk.c"
 
 static void phase_psci(int nvcpus)
 {
@@ -1043,8 +1090,20 @@ void hostile_main(u64 dtb)
 		nvcpus++;
 	puts_(", vcpus ");
 	put_dec(nvcpus);
+	puts_(", boot ");
+	put_dec(dt_boot_count);
 	puts_("\n");
 
+	/* cmdline "hostile disk-reboot": only the disk phase, then a reboot with the devices in
+	 * a mess, and the disk phase again on devices that must be fresh (disk.c) */
+	int disk_reboot = 0;
+	for (const char *a = dt_bootargs; *a; a++)
+		if (str_prefix(a, "disk-reboot"))
+			disk_reboot = 1;
+	if (disk_reboot) {
+		phase_disks_reboot(nvcpus, dt_boot_count);
+		goto summary;
+	}
 	phase_sysregs();          /* first: the monitor logs only the first few injections */
 	phase_el0();
 	phase_timer();
@@ -1062,10 +1121,14 @@ void hostile_main(u64 dtb)
 		phase_random_calls();
 		quiet = 1;
 	}
+	/* The disks last: the Linux VM beside us reads the same base meanwhile. */
+	quiet = 0;
+	phase_disks(nvcpus, 0);
+summary:;
 
 	struct exc_stats *e = &exc[0];
 	checks++;
-	if (e->svcs < 1 || e->svcs > 3)
+	if (!disk_reboot && (e->svcs < 1 || e->svcs > 3))
 		mismatch("svc count (the el0 tests')", 0, e->svcs, 1);
 	if (e->serror || e->irq || e->fiq || e->other)
 		mismatch("unexpected exceptions (serror/irq/fiq/other)", e->other,

@@ -177,11 +177,15 @@ static void notify(struct vmmio_dev *d, unsigned qi)
 {
 	struct vblk *b = d->opaque;
 	struct virtq *q = &d->q[qi].vq;
-	int want_irq = 0, r;
+	int want_irq = 0, r = 0;
 	if (qi != 0)
 		return;
 	q->max_len = (uint64_t)VBLK_SEG_MAX * VBLK_SIZE_MAX + HDR_LEN + 1;
-	while ((r = virtq_pop(q, &b->chain)) > 0) {
+	/* At most one queue's worth per kick: a driver that keeps adding chains must not hold
+	 * this pCPU in the monitor. Nothing is lost: we never suppress notifications, so every
+	 * chain made available after this loop began comes with a kick of its own. */
+	uint32_t budget = q->size;
+	while (budget-- && (r = virtq_pop(q, &b->chain)) > 0) {
 		uint32_t written;
 		uint8_t status;
 		if (b->chain.write_len < 1) {

@@ -22,6 +22,38 @@ static void node_free(void *ctx, void *node)
 	vdisk_pages->free(vdisk_pages->arg, (uint64_t)(uintptr_t)node);
 }
 
+/* Cache tree nodes come from the base's spares: the tree only changes under the base lock,
+ * and a page allocation made there could reclaim, i.e. take the same lock again. Base locked. */
+static void *cache_node_alloc(void *ctx)
+{
+	struct vdisk_base *b = ctx;
+	return b->nspare ? (void *)(uintptr_t)b->spare[--b->nspare] : 0;
+}
+
+/* Tops the spares up to what one insert may take (height + 1 nodes), allocating with the
+ * lock not held. 0, or -1 out of memory. */
+static int spares_fill(struct vdisk_base *b)
+{
+	for (;;) {
+		spin_lock(&b->lock);
+		int enough = b->nspare >= b->cache.height + 1;
+		spin_unlock(&b->lock);
+		if (enough)
+			return 0;
+		uint64_t page = vdisk_pages->alloc(vdisk_pages->arg);
+		if (!page)
+			return -1;
+		spin_lock(&b->lock);
+		if (b->nspare < sizeof(b->spare) / sizeof(b->spare[0])) {
+			b->spare[b->nspare++] = page;
+			page = 0;
+		}
+		spin_unlock(&b->lock);
+		if (page)
+			vdisk_pages->free(vdisk_pages->arg, page);
+	}
+}
+
 void vdisk_base_init(struct vdisk_base *b, const char *name, uint64_t offset, uint64_t bytes)
 {
 	memset(b, 0, sizeof(*b));
@@ -31,7 +63,7 @@ void vdisk_base_init(struct vdisk_base *b, const char *name, uint64_t offset, ui
 	b->offset = offset;
 	b->bytes = bytes - bytes % VDISK_BLOCK;
 	b->blocks = b->bytes / VDISK_BLOCK;
-	btree_init(&b->cache, VDISK_SECTOR, 0, node_alloc, node_free, b);
+	btree_init(&b->cache, VDISK_SECTOR, 0, cache_node_alloc, node_free, b);
 }
 
 void vdisk_init(struct vdisk *d, struct vdisk_base *b, int mode)
@@ -57,25 +89,41 @@ static uint64_t cache_hold_locked(struct vdisk_base *b, uint64_t blk)
 	return page;
 }
 
-/* Takes a fresh page into the cache for blk unless another CPU got there first. */
-static void cache_insert(struct vdisk_base *b, uint64_t blk, uint64_t page)
+/* Takes a fresh page into the cache for blk unless another CPU got there first (or there is
+ * no memory for a tree node: the block then stays uncached). With hold: returns the cached
+ * page of blk held, taken under the same lock (a reclaim, e.g. by the next insert's
+ * allocation, cannot free it first), or 0. */
+static uint64_t cache_insert(struct vdisk_base *b, uint64_t blk, uint64_t page, int hold)
 {
+	uint64_t held = 0;
 	struct memmap_entry *m = memmap_of(&g_palloc, page);
-	spin_lock(&b->lock);
-	struct btree_extent e;
-	int taken = !btree_lookup(&b->cache, blk * SPB, &e) &&
-		    btree_insert(&b->cache, blk * SPB, SPB, page) == BTREE_OK;
-	if (taken) {
-		if (m) {
-			m->use = MM_DCACHE;
-			m->sharers = 1;          /* the cache's own reference */
-			m->origin = 0;
+	int taken = 0, again;
+	do {
+		again = 0;
+		if (spares_fill(b))
+			break;
+		spin_lock(&b->lock);
+		struct btree_extent e;
+		if (!btree_lookup(&b->cache, blk * SPB, &e)) {
+			int rc = btree_insert(&b->cache, blk * SPB, SPB, page);
+			taken = rc == BTREE_OK;
+			again = rc == BTREE_ENOMEM;      /* the tree grew meanwhile: more spares */
 		}
-		b->cache_pages++;
-	}
-	spin_unlock(&b->lock);
+		if (taken) {
+			if (m) {
+				m->use = MM_DCACHE;
+				m->sharers = 1;          /* the cache's own reference */
+				m->origin = 0;
+			}
+			b->cache_pages++;
+		}
+		if (hold && !again)
+			held = cache_hold_locked(b, blk);
+		spin_unlock(&b->lock);
+	} while (again);
 	if (!taken)
 		vdisk_pages->free(vdisk_pages->arg, page);
+	return held;
 }
 
 /* The page holding block blk, held; on a miss reads blk and up to ahead-1 following
@@ -106,6 +154,9 @@ static uint64_t base_get(struct vdisk *d, uint64_t blk, uint64_t ahead)
 			break;           /* the run of misses ends at a cached block */
 	}
 	spin_unlock(&b->lock);
+	/* the tree nodes the inserts may need first, then as many blocks as there is memory for */
+	if (spares_fill(b))
+		return 0;
 	for (unsigned i = 0; i < n; i++)
 		if (!(pages[i] = vdisk_pages->alloc(vdisk_pages->arg))) {
 			n = i;
@@ -124,11 +175,9 @@ static uint64_t base_get(struct vdisk *d, uint64_t blk, uint64_t ahead)
 	b->image_read_bytes += (uint64_t)n * VDISK_BLOCK;
 	spin_unlock(&b->lock);
 	d->image_read_bytes += (uint64_t)n * VDISK_BLOCK;
-	for (unsigned i = 0; i < n; i++)
-		cache_insert(b, blk + i, pages[i]);
-	spin_lock(&b->lock);
-	page = cache_hold_locked(b, blk);
-	spin_unlock(&b->lock);
+	page = cache_insert(b, blk, pages[0], 1);
+	for (unsigned i = 1; i < n; i++)
+		cache_insert(b, blk + i, pages[i], 0);
 	return page;
 }
 
@@ -166,6 +215,9 @@ uint64_t vdisk_base_reclaim(struct vdisk_base *b, uint64_t want)
 		pmap_shared_put(e.value);
 		freed++;
 	}
+	if (!b->cache_pages)
+		while (b->nspare)                /* nothing cached: hold no spare nodes either */
+			vdisk_pages->free(vdisk_pages->arg, b->spare[--b->nspare]);
 	spin_unlock(&b->lock);
 	return freed;
 }

@@ -42,6 +42,10 @@ struct vdisk_base {
 	uint64_t blocks;
 	spinlock_t lock;                  /* the cache tree and counters */
 	struct btree cache;               /* sector -> machine page, one 8-sector extent per block */
+	/* pages for the cache tree's nodes, allocated with the lock not held (the monitor's
+	 * allocators reclaim cache pages, which takes the lock); given back when the cache empties */
+	uint64_t spare[BTREE_MAX_DEPTH + 1];
+	unsigned nspare;
 	/* counters */
 	uint64_t cache_pages;             /* blocks held */
 	uint64_t hits, misses;            /* blocks found / read from the image */

@@ -78,17 +78,32 @@ struct src {
 	long allocs, frees;
 	int armed;                /* out of memory after 'budget' more allocations */
 	long budget, failed;
+	uint64_t used_limit;      /* or: out of memory when palloc has this many pages out */
+	int reclaims;             /* out of memory, first take cache pages back (see below) */
+	long reclaimed;
 };
+
+static struct vdisk_base base;
 
 static uint64_t src_alloc(void *arg)
 {
 	struct src *s = arg;
 	if (s->armed) {
-		if (s->budget == 0) {
-			s->failed++;
-			return 0;
+		if (s->used_limit ? g_palloc.node[0].used_pages >= s->used_limit : s->budget == 0) {
+			/* The monitor's page allocators (disk_page_alloc, the guest pages') call
+			 * disks_reclaim when memory runs out, which takes every base's lock: an
+			 * allocation made with a base lock held would spin on it forever. */
+			if (s->reclaims && base.lock.next != base.lock.owner)
+				fail_msg("a page allocated with the base lock held: the monitor would deadlock reclaiming");
+			uint64_t got = s->reclaims ? vdisk_base_reclaim(&base, 256) : 0;
+			if (!got) {
+				s->failed++;
+				return 0;
+			}
+			s->reclaimed += (long)got;
+		} else if (!s->used_limit) {
+			s->budget--;
 		}
-		s->budget--;
 	}
 	uint64_t p = palloc_alloc(&g_palloc, 0, NULL);
 	if (!p)
@@ -218,7 +233,6 @@ static struct vm vms[MAX_VMS];
 static int nvms;
 static struct vdisk disks[MAX_VMS];
 static int ndisks;
-static struct vdisk_base base;
 
 /* A fresh, empty guest in slot i. */
 static void vm_init_at(int i)
@@ -308,11 +322,11 @@ static struct memmap_entry *mm(uint64_t page) { return memmap_of(&g_palloc, page
 
 /* ---- invariants ---- */
 
-/* Every monitor page the disks hold: cache tree nodes, and per disk its overlay nodes, overlay
- * pages and bounce page. */
+/* Every monitor page the disks hold: cache tree nodes and spare nodes, and per disk its
+ * overlay nodes, overlay pages and bounce page. */
 static uint64_t expected_monitor_pages(void)
 {
-	uint64_t n = btree_nodes(&base.cache);
+	uint64_t n = btree_nodes(&base.cache) + base.nspare;
 	for (int i = 0; i < ndisks; i++)
 		n += btree_nodes(&disks[i].overlay) + disks[i].overlay_pages + (disks[i].bounce != NULL);
 	return n;
@@ -382,6 +396,10 @@ static int teardown(void **state)
 {
 	(void)state;
 	disk_s.armed = guest_s.armed = table_s.armed = 0;
+	/* a test that failed inside vdisk (a fail_msg from a page source) may have left the base
+	 * locked: unlock it so the teardown does not spin, and fail */
+	int locked = base.lock.next != base.lock.owner;
+	base.lock.next = base.lock.owner;
 	for (int i = 0; i < nvms; i++)
 		vm_destroy(&vms[i]);
 	for (int i = 0; i < ndisks; i++) {
@@ -394,7 +412,9 @@ static int teardown(void **state)
 	assert_int_equal(vdisk_base_reclaim(&base, UINT64_MAX), had);
 	assert_int_equal(base.cache_pages, 0);
 	assert_int_equal(btree_nodes(&base.cache), 0);
+	assert_int_equal(base.nspare, 0);
 	assert_int_equal(used_pages(), 0);
+	assert_false(locked);
 	if (!st.may_change)
 		assert_memory_equal(st.img, st.orig, IMG_BYTES);
 	return 0;
@@ -1177,6 +1197,44 @@ static void test_out_of_memory(void **state)
 	free(got);
 }
 
+/* Memory runs out while the cache grows, and the allocator takes cache pages back (as the
+ * monitor's do): every read either works with the right bytes or fails cleanly; no page is
+ * ever allocated while a base lock is held (the allocator's reclaim takes that lock). */
+static void test_allocation_reclaims_cache(void **state)
+{
+	(void)state;
+	struct vm *a = vm_new();
+	struct vdisk *d = disk_new(VDISK_RO);
+	struct req r = one(0, RAM_BASE + 0x10000 + 8, 24 * 512);
+	assert_int_equal(read_check(a, d, &r, base_at(0)), 0);   /* the guest's pages are there */
+	int ok = 0, failed = 0;
+	for (uint64_t room = 0; room < 12; room++) {
+		vdisk_base_reclaim(&base, UINT64_MAX);           /* an empty cache: its tree needs a node */
+		disk_s.armed = 1;
+		disk_s.reclaims = 1;
+		disk_s.used_limit = used_pages() + room;         /* 'room' more pages, for good */
+		/* copied reads all over the disk: the cache fills, nothing maps its pages, so
+		 * the allocator can take some back once there are any */
+		for (int i = 0; i < 40; i++) {
+			uint64_t sector = rn(NSECT - 24);
+			r = one(sector, RAM_BASE + 0x10000 + 8, (uint32_t)(1 + rn(24)) * 512);
+			int rc = read_check(a, d, &r, base_at(0));
+			if (rc)
+				failed++;
+			else
+				ok++;
+			check_invariants(base_at(0), 1);
+			assert_true(used_pages() <= disk_s.used_limit);
+		}
+		disk_s.armed = 0;
+		disk_s.used_limit = 0;
+	}
+	/* too little room for a block and a tree node: failures; with room, the cache lives
+	 * within it, taking its own pages back */
+	assert_true(disk_s.reclaimed > 100);
+	assert_true(failed > 0 && ok > 300);
+}
+
 /* A random request for the differential tests: a third "page-shaped" (whole blocks into whole
  * aligned guest pages, the zero-copy path, now and then nudged off alignment), the rest any
  * sectors split into pieces of any length (sectors split between pieces) at any guest
@@ -1390,6 +1448,7 @@ int main(void)
 		T(test_reclaim),
 		T(test_store_failure),
 		T(test_out_of_memory),
+		T(test_allocation_reclaims_cache),
 		T(test_random_cow_differential),
 		T(test_random_persistent_differential),
 	};

@@ -38,7 +38,8 @@
  *   b7   extra rounds (% 4): each makes b8 % 8 + 1 more ring entries available and kicks
  *   b8   see b7
  *   b9   bit 0: image reads fail from the (b10 + 1)-th on; bit 1: monitor pages (cache, overlay,
- *        B-tree nodes, bounce) run out after b11 allocations
+ *        B-tree nodes, bounce) run out after b11 allocations (then each allocation first
+ *        reclaims cache pages, as the monitor's allocators do)
  *   b10, b11  see b9;  b12-15 unused
  */
 #include <stdint.h>
@@ -95,13 +96,19 @@ static void pool_init(void)
 
 struct src { uint16_t use; };
 static long disk_budget = -1;              /* monitor page allocations left; -1: no limit */
+static struct vdisk_base base;
 
 static uint64_t src_alloc(void *arg)
 {
 	const struct src *s = arg;
 	if (s->use == MM_MONITOR && disk_budget >= 0 && disk_budget-- == 0) {
+		/* out of memory: as the monitor's allocators do, take back cache pages nobody maps
+		 * (which takes the base lock: never allocate holding it) */
 		disk_budget = 0;
-		return 0;
+		if (base.lock.next != base.lock.owner)
+			DIE("a page allocated with the base lock held: reclaiming would deadlock");
+		if (!vdisk_base_reclaim(&base, 256))
+			return 0;
 	}
 	uint64_t p = palloc_alloc(&g_palloc, 0, NULL);
 	if (!p)
@@ -249,8 +256,6 @@ static void check(uint64_t broken_before)
 	if (dev.disk.mode != VDISK_PERSISTENT && memcmp(img, orig, IMG_BYTES))
 		DIE("a mode %d disk changed the image", dev.disk.mode);
 }
-
-static struct vdisk_base base;
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -35,6 +35,7 @@ deps:
 
 guest: deps
 	@bash scripts/fetch-guest.sh
+	@bash scripts/mkrootfs.sh
 
 $(BUILD)/mon/%.c.o: %.c $(wildcard include/mirrorball/*.h */*.h)
 	@mkdir -p $(dir $@)

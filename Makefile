@@ -36,6 +36,8 @@ deps:
 guest: deps
 	@bash scripts/fetch-guest.sh
 	@bash scripts/mkrootfs.sh
+	@# configs/shared-disk.conf's persistent disk: made once, then it keeps what guests wrote
+	@test -f $(BUILD)/guest/persist.img || mke2fs -q -t ext4 -L persist $(BUILD)/guest/persist.img 16M
 
 $(BUILD)/mon/%.c.o: %.c $(wildcard include/mirrorball/*.h */*.h)
 	@mkdir -p $(dir $@)

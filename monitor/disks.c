@@ -16,6 +16,9 @@ static struct vdisk_base bases[MB_IMG_MAX_BLOBS];
 static struct vblk devices[MAX_VMS][MB_VM_MAX_DISKS];
 static int base_of_blob[MB_IMG_MAX_BLOBS];   /* index + 1 into bases, 0: not a disk */
 static int nbases;
+/* One request at a time per VM, across its devices: a zero-copy read replaces (and frees) a
+ * guest page, which another device of the same VM may be using as its ring. */
+static spinlock_t vm_io_lock[MAX_VMS];
 
 /* ---- the host image on the host disk ---- */
 
@@ -139,7 +142,10 @@ int disks_mmio(struct vm *vm, uint64_t off, int size, int write, uint64_t *val)
 	uint64_t slot = off / MB_GUEST_VIRTIO_SIZE;
 	if (slot >= MB_VM_MAX_DISKS || vm->desc->disks[slot].mode == MB_DISK_NONE || !devices[vm->index][slot].disk.base)
 		return -2;
-	return vblk_mmio(&devices[vm->index][slot], off % MB_GUEST_VIRTIO_SIZE, size, write, val);
+	spin_lock(&vm_io_lock[vm->index]);
+	int rc = vblk_mmio(&devices[vm->index][slot], off % MB_GUEST_VIRTIO_SIZE, size, write, val);
+	spin_unlock(&vm_io_lock[vm->index]);
+	return rc;
 }
 
 int disks_stats_json(struct vm *vm, char *buf, size_t len)

@@ -163,6 +163,52 @@ uint64_t pmap_gpa_to_ma(struct pmap *pm, struct stage2 *s2, uint64_t gpa, int wr
 	return PMAP_ADDR(e) | (gpa & (PAGE_SIZE - 1));
 }
 
+int pmap_copy(struct pmap *pm, struct stage2 *s2, uint64_t gpa, void *buf, uint64_t len, int to_guest,
+	      const struct page_source *guest, const struct page_source *tables)
+{
+	uint8_t *p = buf;
+	while (len) {
+		uint64_t n = PAGE_SIZE - (gpa & (PAGE_SIZE - 1));
+		if (n > len)
+			n = len;
+		if (!pmap_covers(pm, gpa))
+			return -1;
+		/* Fault the page in (private, for a write), then copy under the lock of its region:
+		 * whatever replaces or frees the page (a COW break, a merge, a zero-copy read of
+		 * another device) changes the entry under that lock first, so the page we copy to or
+		 * from is the VM's for the whole copy. A racing change just sends us round again. */
+		for (int tries = 0;; tries++) {
+			uint64_t e = pmap_lookup(pm, gpa);
+			if (!(e & PMAP_PRESENT) || (to_guest && !(e & PMAP_WRITE))) {
+				if (tries > 8 || pmap_fault(pm, s2, gpa, to_guest, guest, tables))
+					return -1;
+				continue;
+			}
+			uint64_t dir;
+			uint64_t *slot = lock_slot(pm, gpa, 0, &dir);
+			int ok = slot && *slot == e;
+			if (ok) {
+				void *ma = (void *)(uintptr_t)(PMAP_ADDR(e) | (gpa & (PAGE_SIZE - 1)));
+				if (to_guest) {
+					memcpy(ma, p, n);
+					arch_clean_dcache(ma, n);
+				} else {
+					memcpy(p, ma, n);
+				}
+			}
+			spin_unlock(&pm->lock[dir]);
+			if (ok)
+				break;
+			if (tries > 8)
+				return -1;
+		}
+		gpa += n;
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
 int pmap_protect(struct pmap *pm, struct stage2 *s2, uint64_t gpa, uint64_t ma)
 {
 	if (!pmap_covers(pm, gpa))

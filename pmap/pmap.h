@@ -57,6 +57,12 @@ uint64_t pmap_lookup(const struct pmap *pm, uint64_t gpa);
  * faulting the page in (for write: making it private) first. 0 outside RAM or no memory. */
 uint64_t pmap_gpa_to_ma(struct pmap *pm, struct stage2 *s2, uint64_t gpa, int write,
 			const struct page_source *guest, const struct page_source *tables);
+/* Copies len bytes between buf and guest memory at gpa (to_guest: into the guest, making
+ * its pages private first), page by page under the pmap's locks, so no page can be freed or
+ * replaced under the copy (devices use this, never a bare machine address). 0, or -1
+ * outside RAM / out of memory. */
+int pmap_copy(struct pmap *pm, struct stage2 *s2, uint64_t gpa, void *buf, uint64_t len, int to_guest,
+	      const struct page_source *guest, const struct page_source *tables);
 /* Present copy-on-write pages that at least one other VM maps too (memmap sharers > 1). */
 uint64_t pmap_count_shared(const struct pmap *pm);
 /* Content-based sharing, in two steps around one TLB invalidation of the whole VM:

@@ -226,25 +226,7 @@ uint64_t vdisk_base_reclaim(struct vdisk_base *b, uint64_t want)
 
 int vdisk_guest_copy(const struct vdisk_guest *g, uint64_t gpa, void *buf, uint64_t len, int to_guest)
 {
-	uint8_t *p = buf;
-	while (len) {
-		uint64_t n = VDISK_BLOCK - (gpa & (VDISK_BLOCK - 1));
-		if (n > len)
-			n = len;
-		uint64_t ma = pmap_gpa_to_ma(g->pm, g->s2, gpa, to_guest, g->pages, g->tables);
-		if (!ma)
-			return -1;
-		if (to_guest) {
-			memcpy((void *)(uintptr_t)ma, p, n);
-			arch_clean_dcache((void *)(uintptr_t)ma, n);
-		} else {
-			memcpy(p, (const void *)(uintptr_t)ma, n);
-		}
-		gpa += n;
-		p += n;
-		len -= n;
-	}
-	return 0;
+	return pmap_copy(g->pm, g->s2, gpa, buf, len, to_guest, g->pages, g->tables);
 }
 
 /* Walks a request's guest pieces. */

@@ -438,6 +438,39 @@ static void test_gpa_to_ma(void **state)
 	low_free(img, 1);
 }
 
+/* Devices copy through pmap_copy: across pages, reads from a shared page leave it shared,
+ * writes make it private first and never touch the shared page. */
+static void test_copy(void **state)
+{
+	(void)state;
+	uint8_t *img = image_page(0x66);
+	uint64_t gpa = RAM_BASE + 0x5000;
+	assert_int_equal(pmap_map_cow(pm, gpa, (uint64_t)(uintptr_t)img, &tables), PMAP_OK);
+	uint8_t buf[64];
+	/* a read spanning the shared page and an untouched one */
+	assert_int_equal(pmap_copy(pm, &s2, gpa + PAGE_SIZE - 32, buf, 64, 0, &guest, &tables), 0);
+	assert_memory_equal(buf, img + PAGE_SIZE - 32, 32);
+	for (int i = 32; i < 64; i++)
+		assert_int_equal(buf[i], 0);
+	assert_true(pmap_lookup(pm, gpa) & PMAP_COW);
+	/* a write into the shared page copies it for the VM */
+	memset(buf, 0x77, sizeof(buf));
+	assert_int_equal(pmap_copy(pm, &s2, gpa + 8, buf, 16, 1, &guest, &tables), 0);
+	uint64_t e = pmap_lookup(pm, gpa);
+	assert_true((e & PMAP_OWNED) && (e & PMAP_WRITE));
+	uint8_t *priv = (uint8_t *)(uintptr_t)PMAP_ADDR(e);
+	assert_int_equal(priv[7], img[7]);
+	assert_int_equal(priv[8], 0x77);
+	assert_int_equal(priv[23], 0x77);
+	assert_int_equal(priv[24], img[24]);
+	assert_int_equal(img[8], (uint8_t)(0x66 + 8 * 7));               /* the shared page is untouched */
+	/* outside RAM, or running past its end */
+	assert_int_equal(pmap_copy(pm, &s2, RAM_BASE - 16, buf, 8, 0, &guest, &tables), -1);
+	assert_int_equal(pmap_copy(pm, &s2, RAM_BASE + RAM_SIZE - 8, buf, 16, 0, &guest, &tables), -1);
+	pmap_destroy(pm, &guest, &tables);
+	low_free(img, 1);
+}
+
 static void test_nomem(void **state)
 {
 	(void)state;
@@ -749,6 +782,7 @@ int main(void)
 		T(test_outside),
 		T(test_cow),
 		T(test_gpa_to_ma),
+		T(test_copy),
 		T(test_nomem),
 		T(test_destroy_frees_everything),
 		T(test_memmap_records),

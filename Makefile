@@ -79,7 +79,11 @@ $(BUILD)/fuzz/fuzz_virtq: tests/fuzz/fuzz_virtq.c tests/fuzz/standalone.h lib/vi
 	@mkdir -p $(dir $@)
 	$(CC) $(HOST_CFLAGS) $(SAN) -DFUZZ_STANDALONE -o $@ tests/fuzz/fuzz_virtq.c lib/virtq.c
 
-FUZZERS := fuzz_btree fuzz_virtq
+$(BUILD)/fuzz/fuzz_vblk: tests/fuzz/fuzz_vblk.c tests/fuzz/standalone.h tests/unit/arch_stub.c vdisk/vblk.c vdisk/vdisk.c lib/vmmio.c lib/virtq.c lib/btree.c lib/fmt.c pmap/pmap.c pmap/stage2.c numa/palloc.c $(wildcard vdisk/*.h lib/*.h pmap/*.h numa/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(HOST_CFLAGS) $(SAN) -DFUZZ_STANDALONE -o $@ $(filter %.c,$^)
+
+FUZZERS := fuzz_btree fuzz_virtq fuzz_vblk
 
 check: deps
 	@$(MAKE) --no-print-directory $(addprefix $(BUILD)/unit/,$(UNIT_TESTS)) $(addprefix $(BUILD)/fuzz/,$(FUZZERS))
@@ -93,6 +97,10 @@ fuzz:
 	@mkdir -p $(BUILD)/fuzz/corpus-virtq
 	clang -O1 -g -fsanitize=fuzzer,address,undefined -Ilib -Iinclude -o $(BUILD)/fuzz/fuzz_virtq_lf tests/fuzz/fuzz_virtq.c lib/virtq.c
 	$(BUILD)/fuzz/fuzz_virtq_lf -max_len=33000 -max_total_time=300 $(BUILD)/fuzz/corpus-virtq
+	@mkdir -p $(BUILD)/fuzz/corpus-vblk
+	clang -O1 -g -fsanitize=fuzzer,address,undefined -Iinclude -Ilib -Ipmap -Inuma -Ivdisk -Itests/unit -o $(BUILD)/fuzz/fuzz_vblk_lf \
+		tests/fuzz/fuzz_vblk.c tests/unit/arch_stub.c vdisk/vblk.c vdisk/vdisk.c lib/vmmio.c lib/virtq.c lib/btree.c lib/fmt.c pmap/pmap.c pmap/stage2.c numa/palloc.c
+	$(BUILD)/fuzz/fuzz_vblk_lf -max_len=65552 -max_total_time=300 $(BUILD)/fuzz/corpus-vblk
 
 integration: all guest
 	pytest-3 -v tests/integration

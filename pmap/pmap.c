@@ -262,9 +262,32 @@ void pmap_shared_get(uint64_t shared_ma)
 	add_sharer(shared_ma, 1);
 }
 
+void pmap_batch_finish(struct pmap_batch *b, struct stage2 *s2, const struct page_source *guest)
+{
+	if (b->flush && s2)
+		arch_s2_flush_vmid(s2->vmid, !s2->local_tlb);   /* one invalidation for the lot */
+	for (unsigned i = 0; i < b->n; i++) {
+		if (b->owned[i])
+			guest->free(guest->arg, b->page[i]);
+		else
+			add_sharer(b->page[i], -1);
+	}
+	b->n = 0;
+	b->flush = 0;
+}
+
 int pmap_map_shared(struct pmap *pm, struct stage2 *s2, uint64_t gpa, uint64_t page,
 		    const struct page_source *guest, const struct page_source *tables)
 {
+	return pmap_map_shared_batch(pm, s2, gpa, page, guest, tables, 0);
+}
+
+int pmap_map_shared_batch(struct pmap *pm, struct stage2 *s2, uint64_t gpa, uint64_t page,
+			  const struct page_source *guest, const struct page_source *tables,
+			  struct pmap_batch *batch)
+{
+	if (batch && batch->n == PMAP_BATCH)
+		pmap_batch_finish(batch, s2, guest);
 	if (!pmap_covers(pm, gpa))
 		return PMAP_OUTSIDE;
 	uint64_t dir;
@@ -279,16 +302,31 @@ int pmap_map_shared(struct pmap *pm, struct stage2 *s2, uint64_t gpa, uint64_t p
 		goto out;
 	add_sharer(page, 1);
 	*slot = PMAP_ADDR(page) | PMAP_PRESENT | PMAP_COW;
-	if (s2)
+	if (s2 && batch) {
+		/* cleared now, invalidated once for the batch; the old page waits for that */
+		if (s2_lookup(s2, gpa & ~(PAGE_SIZE - 1)) & 1) {
+			s2_clear_noflush(s2, gpa & ~(PAGE_SIZE - 1));
+			batch->flush = 1;
+		}
+	} else if (s2) {
 		s2_unmap(s2, gpa & ~(PAGE_SIZE - 1));   /* break-before-make; refilled on next touch */
+	}
 	if (!(old & PMAP_PRESENT)) {
 		__atomic_fetch_add(&pm->touched, 1, __ATOMIC_RELAXED);
-	} else if (old & PMAP_OWNED) {
-		guest->free(guest->arg, PMAP_ADDR(old));   /* no TLB reaches it any more */
-		__atomic_fetch_sub(&pm->owned, 1, __ATOMIC_RELAXED);
-	} else if (old & PMAP_COW) {
-		add_sharer(PMAP_ADDR(old), -1);
-		__atomic_fetch_sub(&pm->cow, 1, __ATOMIC_RELAXED);
+	} else if (old & (PMAP_OWNED | PMAP_COW)) {
+		int owned = !!(old & PMAP_OWNED);
+		if (batch) {
+			batch->page[batch->n] = PMAP_ADDR(old);
+			batch->owned[batch->n++] = (uint8_t)owned;
+		} else if (owned) {
+			guest->free(guest->arg, PMAP_ADDR(old));   /* no TLB reaches it any more */
+		} else {
+			add_sharer(PMAP_ADDR(old), -1);
+		}
+		if (owned)
+			__atomic_fetch_sub(&pm->owned, 1, __ATOMIC_RELAXED);
+		else
+			__atomic_fetch_sub(&pm->cow, 1, __ATOMIC_RELAXED);
 	}
 	__atomic_fetch_add(&pm->cow, 1, __ATOMIC_RELAXED);
 out:

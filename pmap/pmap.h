@@ -83,6 +83,16 @@ void pmap_shared_get(uint64_t shared_ma);
  * released after the stage-2 break-before-make (freed if the VM owned it). */
 int pmap_map_shared(struct pmap *pm, struct stage2 *s2, uint64_t gpa, uint64_t page,
 		    const struct page_source *guest, const struct page_source *tables);
+/* The same for many pages (one disk request): stage-2 entries are cleared without
+ * invalidation and the old pages kept in the batch; pmap_batch_finish invalidates the VM's
+ * translations once, then releases them (also done when the batch is full). A re-read into
+ * pages the guest already maps then costs one TLB invalidation, not one per page. */
+#define PMAP_BATCH 64
+struct pmap_batch { unsigned n; int flush; uint64_t page[PMAP_BATCH]; uint8_t owned[PMAP_BATCH]; };
+int pmap_map_shared_batch(struct pmap *pm, struct stage2 *s2, uint64_t gpa, uint64_t page,
+			  const struct page_source *guest, const struct page_source *tables,
+			  struct pmap_batch *batch);
+void pmap_batch_finish(struct pmap_batch *b, struct stage2 *s2, const struct page_source *guest);
 /* Release every page the VM owns and every leaf. */
 void pmap_destroy(struct pmap *pm, const struct page_source *guest, const struct page_source *tables);
 #endif

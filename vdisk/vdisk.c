@@ -341,6 +341,9 @@ int vdisk_read(struct vdisk *d, const struct vdisk_guest *g, uint64_t sector, co
 	struct cursor c = { iov, n, 0, 0 };
 	uint64_t pos = sector * VDISK_SECTOR, end = pos + iov_total(iov, n);
 	uint8_t *bounce = bounce_of(d);
+	struct pmap_batch *batch = &d->batch;
+	batch->n = 0;
+	batch->flush = 0;
 	if (!bounce || end > d->base->bytes)
 		goto fail;
 	while (pos < end) {
@@ -352,7 +355,7 @@ int vdisk_read(struct vdisk *d, const struct vdisk_guest *g, uint64_t sector, co
 			uint64_t page = base_get(d, blk, ahead);
 			if (!page)
 				goto fail;
-			int rc = pmap_map_shared(g->pm, g->s2, gpa, page, g->pages, g->tables);
+			int rc = pmap_map_shared_batch(g->pm, g->s2, gpa, page, g->pages, g->tables, batch);
 			pmap_shared_put(page);
 			if (rc)
 				goto fail;
@@ -369,10 +372,12 @@ int vdisk_read(struct vdisk *d, const struct vdisk_guest *g, uint64_t sector, co
 		}
 		pos += chunk;
 	}
+	pmap_batch_finish(batch, g->s2, g->pages);
 	d->reads++;
 	d->read_bytes += end - sector * VDISK_SECTOR;
 	return 0;
 fail:
+	pmap_batch_finish(batch, g->s2, g->pages);
 	d->errors++;
 	return -1;
 }

@@ -68,6 +68,7 @@ struct vdisk {
 	struct btree overlay;             /* COW: sector -> byte address of its data (step 512) */
 	uint64_t overlay_pages;
 	uint8_t *bounce;                  /* one page for assembling blocks (requests are serialised) */
+	struct pmap_batch batch;          /* zero-copy remaps of the request being served */
 	/* counters (the device's own: reads/writes as the guest asked them) */
 	uint64_t reads, read_bytes, writes, write_bytes, flushes, errors;
 	uint64_t zero_copy_pages, copied_bytes;

@@ -7,6 +7,7 @@ import hashlib
 import os
 import re
 import struct
+import subprocess
 from pathlib import Path
 
 from conftest import HOST, MBALL, vm_conf
@@ -136,23 +137,31 @@ def test_persistent_disk_has_one_writer(tmp_path):
 
 
 def test_second_read_comes_from_the_disk_cache(mball, tmp_path):
-    """Disco's disk cache: VM first reads 64 MiB, VM second reads the same blocks later and
-    gets them from machine memory already holding them (no host-image reads), mapped into it
-    copy-on-write (its machine memory grows by less than 1 MiB compared with a VM that did
-    not read); `idle` is that VM."""
-    big = tmp_path / "big.img"
-    with open(big, "wb") as f:
-        f.write(os.urandom(64 << 20))
-    read = """
-t0=$(cut -d' ' -f1 /proc/uptime)
-dd if=/dev/vda of=/dev/null bs=1M 2>&1 | tail -1
+    """Disco's disk cache: VM first reads a 64 MiB file, VM second reads the same file later
+    and gets its blocks from machine memory already holding them (no host-image reads),
+    mapped into it copy-on-write (its machine memory grows by less than 1 MiB compared with a
+    VM that mounted the disk and ran the same programs on zeros); `idle` is that VM."""
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    payload = os.urandom(64 << 20)
+    (tree / "big.bin").write_bytes(payload)
+    big = tmp_path / "big.ext4"
+    # 4 KiB blocks, as Linux's own file systems: file data on 4 KiB boundaries of the disk
+    subprocess.run(["mke2fs", "-q", "-F", "-t", "ext4", "-b", "4096", "-d", str(tree), str(big), "80M"],
+                   check=True)
+    mount = "mkdir -p /mnt/b\nmount -o ro /dev/vda /mnt/b || echo mount-failed\n"
+    read = mount + """t0=$(cut -d' ' -f1 /proc/uptime)
+dd if=/mnt/b/big.bin of=/dev/null bs=1M 2>&1 | tail -1
 t1=$(cut -d' ' -f1 /proc/uptime)
 echo read-window $t0 $t1
+echo sum=$(md5sum < /mnt/b/big.bin)
 """
     cfg = HOST + f"[disk big]\nfile = {big}\n\n" + "\n".join([
         vm_conf("first", read, extra="disks = big:ro\n"),
         vm_conf("second", "sleep 15\n" + read, extra="disks = big:ro\n"),
-        vm_conf("idle", "sleep 15\necho idle-done", extra="disks = big:ro\n"),
+        # the baseline does the same with a buffer of zeros: dd's 1 MiB buffer is the guest's
+        vm_conf("idle", "sleep 15\n" + mount + "dd if=/dev/zero bs=1M count=64 2>/dev/null | md5sum\n"
+                "echo idle-done", extra="disks = big:ro\n"),
     ])
     run = mball(cfg, timeout=300, name="cache")
     assert run.rc == 0, run.stderr[-2000:]
@@ -163,6 +172,9 @@ echo read-window $t0 $t1
         win[vm] = (float(m.group(1)), float(m.group(2)))
         secs = max(win[vm][1] - win[vm][0], 0.01)
         print(f"{vm} read 64 MiB in {secs:.2f} s: {64 / secs:.1f} MiB/s")
+    want = hashlib.md5(payload).hexdigest()
+    for vm in ("first", "second"):
+        assert f"sum={want}" in run.logs[vm], f"{vm} read wrong data"
     # the VMs started within milliseconds of each other: their uptimes are one clock
     assert win["first"][1] < win["second"][0], f"the reads overlapped: {win}; raise the sleep"
     first, second = disk_stats(run, "first", "big"), disk_stats(run, "second", "big")

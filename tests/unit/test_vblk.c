@@ -421,7 +421,8 @@ static uint8_t request(struct drv *d, uint32_t type, uint64_t sector, const stru
 	uint8_t sentinel = NO_STATUS;
 	gwrite(d->v, STATUS_GPA, &sentinel, 1);
 	s[0] = (struct seg){ HDR_GPA, 16, R };
-	memcpy(s + 1, data, n * sizeof(*data));
+	if (n)
+		memcpy(s + 1, data, n * sizeof(*data));
 	s[n + 1] = (struct seg){ STATUS_GPA, 1, W };
 	uint16_t head = post(d, s, n + 2, indirect);
 	long raises = d->irq_raises;

@@ -1,0 +1,103 @@
+/* The virtual subnet switch: ports, MAC learning, unicast / flood. See vnet.h. */
+#include "vnet.h"
+#include "mb_string.h"
+
+void vnet_switch_init(struct vnet_switch *sw)
+{
+	memset(sw, 0, sizeof(*sw));
+}
+
+int vnet_switch_attach(struct vnet_switch *sw, struct vnet *v)
+{
+	int port = -1;
+	spin_lock(&sw->lock);
+	for (int i = 0; i < VNET_MAX_PORTS && port < 0; i++)
+		if (!sw->port[i])
+			port = i;
+	if (port >= 0) {
+		sw->port[port] = v;
+		v->sw = sw;
+		v->port = port;
+	}
+	spin_unlock(&sw->lock);
+	return port;
+}
+
+void vnet_switch_detach(struct vnet_switch *sw, struct vnet *v)
+{
+	spin_lock(&sw->lock);
+	if (v->port >= 0 && v->port < VNET_MAX_PORTS && sw->port[v->port] == v) {
+		for (int i = 0; i < VNET_FDB_SIZE; i++)
+			if (sw->fdb[i].valid && sw->fdb[i].port == v->port)
+				sw->fdb[i].valid = 0;
+		sw->port[v->port] = 0;
+	}
+	v->sw = 0;
+	v->port = -1;
+	spin_unlock(&sw->lock);
+}
+
+static int is_group(const uint8_t mac[6]) { return mac[0] & 1; }
+
+static int fdb_find(struct vnet_switch *sw, const uint8_t mac[6])
+{
+	for (int i = 0; i < VNET_FDB_SIZE; i++)
+		if (sw->fdb[i].valid && !memcmp(sw->fdb[i].mac, mac, 6))
+			return i;
+	return -1;
+}
+
+/* Called with sw->lock held. A source seen on a port moves there (a VM restarted with another
+ * device keeps its address); a full table replaces its oldest entry. */
+static void learn(struct vnet_switch *sw, const uint8_t mac[6], int port)
+{
+	if (is_group(mac))
+		return;                 /* a group address as a source is bogus: never learnt */
+	int i = fdb_find(sw, mac);
+	if (i < 0) {
+		uint32_t oldest = UINT32_MAX;
+		for (int k = 0; k < VNET_FDB_SIZE; k++) {
+			if (!sw->fdb[k].valid) {
+				i = k;
+				break;
+			}
+			if (sw->fdb[k].age < oldest) {
+				oldest = sw->fdb[k].age;
+				i = k;
+			}
+		}
+		memcpy(sw->fdb[i].mac, mac, 6);
+		sw->fdb[i].valid = 1;
+	}
+	sw->fdb[i].port = (int8_t)port;
+	sw->fdb[i].age = ++sw->clock;
+}
+
+unsigned vnet_switch_send(struct vnet_switch *sw, const struct vnet_frame *f)
+{
+	struct vnet *to[VNET_MAX_PORTS];
+	unsigned n = 0;
+	int from = f->from ? f->from->port : -1;
+	spin_lock(&sw->lock);
+	if (from >= 0)
+		learn(sw, f->src, from);
+	int i = is_group(f->dst) ? -1 : fdb_find(sw, f->dst);
+	if (i >= 0) {
+		int p = sw->fdb[i].port;
+		if (p != from && sw->port[p])
+			to[n++] = sw->port[p];
+		else
+			sw->filtered++;         /* for the sender itself: a switch does not reflect */
+		sw->unicast++;
+	} else {
+		for (int p = 0; p < VNET_MAX_PORTS; p++)
+			if (p != from && sw->port[p])
+				to[n++] = sw->port[p];
+		sw->flooded++;
+	}
+	spin_unlock(&sw->lock);
+	unsigned got = 0;
+	for (unsigned k = 0; k < n; k++)
+		got += (unsigned)vnet_deliver(to[k], f);
+	return got;
+}

@@ -1,0 +1,178 @@
+/* vnet: a guest's virtio-net device (virtio 1.x section 5.1) on the modern virtio-mmio
+ * transport, plugged into a port of the monitor's virtual subnet switch (Disco section 4.2.6).
+ * Portable: runs in host unit tests. Every descriptor is hostile until checked: a malformed
+ * TX frame is dropped and counted, a broken queue sets DEVICE_NEEDS_RESET on that device
+ * only; the sender, the receivers and the monitor never notice.
+ *
+ * Data path: a TX chain is gathered into a struct vnet_frame (the 12-byte header, parsed, and
+ * the frame as a list of pieces of the sender's guest memory, by gpa); the switch picks the
+ * destination ports (MAC learning; broadcast, multicast and unknown unicast flooded) and
+ * delivers the frame into each one's RX queue (mergeable buffers when negotiated). Each
+ * page-aligned whole page of the sender that lands in a page-aligned whole page of a receive
+ * buffer is remapped: the sender's page becomes a shared copy-on-write page (MM_SHARED) and is
+ * mapped copy-on-write in place of the receiver's buffer page (vnet/remap.c). Everything else
+ * is copied page by page through a one-page bounce buffer (pmap_copy on each side), so no
+ * two VMs' pmap locks are ever held together.
+ *
+ * Locking: v->lock serialises the device (transport, queues, RX scratch); v->tx_lock the TX
+ * path of one port (one sender at a time, frames in order). The TX path runs after the MMIO
+ * access that kicked it, with no device lock held: tx_lock(sender), then device locks one at a
+ * time (sender's to pop and push, each receiver's to deliver), then the switch's lock for the
+ * MAC table only briefly. No lock is taken while another device's lock is held: no cycles. */
+#ifndef MB_VNET_H
+#define MB_VNET_H
+#include <stdint.h>
+#include "vmmio.h"
+#include "virtq.h"
+#include "spinlock.h"
+#include "pmap.h"
+#include "pagesrc.h"
+
+#define VNET_QUEUE_MAX 256u           /* ring entries; Linux's rings of 256 fit in a page each */
+#define VNET_RXQ 0
+#define VNET_TXQ 1
+#define VNET_HDR_LEN 12u              /* struct virtio_net_hdr_v1 (num_buffers included) */
+#define VNET_ETH_HLEN 14u
+#define VNET_VLAN_HLEN 4u
+#define VNET_MTU_DEFAULT 1500u
+#define VNET_MTU_MIN 68u
+#define VNET_MTU_MAX (65535u - VNET_HDR_LEN - VNET_ETH_HLEN - VNET_VLAN_HLEN)
+#define VNET_GSO_FRAME_MAX (65536u + VNET_ETH_HLEN + VNET_VLAN_HLEN)  /* a TSO frame, L2 header included */
+#define VNET_CHAIN_MAX (16u << 20)    /* a longer chain breaks the queue; a shorter too-long frame is dropped */
+#define VNET_RX_BUFS 256u             /* mergeable receive buffers one frame may take */
+#define VNET_RX_PIECES 512u           /* their writable segments */
+
+/* feature bits (virtio-net) */
+#define VNET_F_CSUM        (1ull << 0)
+#define VNET_F_GUEST_CSUM  (1ull << 1)
+#define VNET_F_MTU         (1ull << 3)
+#define VNET_F_MAC         (1ull << 5)
+#define VNET_F_GUEST_TSO4  (1ull << 7)
+#define VNET_F_GUEST_TSO6  (1ull << 8)
+#define VNET_F_HOST_TSO4   (1ull << 11)
+#define VNET_F_HOST_TSO6   (1ull << 12)
+#define VNET_F_MRG_RXBUF   (1ull << 15)
+#define VNET_F_STATUS      (1ull << 16)
+
+/* header flags and GSO types */
+#define VNET_HDR_F_NEEDS_CSUM 1u
+#define VNET_HDR_F_DATA_VALID 2u
+#define VNET_GSO_NONE  0u
+#define VNET_GSO_TCPV4 1u
+#define VNET_GSO_UDP   3u
+#define VNET_GSO_TCPV6 4u
+#define VNET_GSO_ECN   0x80u
+#define VNET_S_LINK_UP 1u
+
+/* A guest's memory, as the data path needs it. */
+struct vnet_guest {
+	struct pmap *pm;
+	struct stage2 *s2;
+	const struct page_source *pages, *tables;
+};
+
+struct vnet_hdr {                     /* struct virtio_net_hdr_v1, decoded */
+	uint8_t flags, gso_type;
+	uint16_t hdr_len, gso_size, csum_start, csum_offset, num_buffers;
+};
+
+struct vnet_piece { uint64_t gpa; uint32_t len; };
+
+/* A frame in flight: the sender's header and the frame bytes as pieces of its guest memory. */
+struct vnet_frame {
+	struct vnet *from;
+	struct vnet_hdr hdr;
+	uint32_t len;                     /* frame bytes (Ethernet header on), after the virtio header */
+	uint8_t dst[6], src[6];
+	unsigned npieces;
+	struct vnet_piece piece[VIRTQ_MAX_SEGS];
+};
+
+/* Per-port counters (the port's device, summed over its life; reset keeps them). */
+struct vnet_stats {
+	uint64_t tx_frames, tx_bytes;     /* frames taken from TX and switched */
+	uint64_t rx_frames, rx_bytes;     /* frames delivered into RX */
+	uint64_t drop_malformed;          /* TX chains refused (header, size, offloads not negotiated) */
+	uint64_t drop_no_rxbuf;           /* frames for this port it had no (or too small) RX buffers for */
+	uint64_t drop_offload;            /* GSO frames this port did not negotiate receiving */
+	uint64_t rx_bad_bufs;             /* RX buffers without room for a header, returned unused */
+	uint64_t remapped_bytes, remapped_pages;   /* received by remapping the sender's page */
+	uint64_t copied_bytes;            /* received by copying */
+	uint64_t drop_nomem;              /* frames lost to a failed copy (out of memory) */
+	uint64_t csum_filled;             /* checksums computed for a receiver without GUEST_CSUM */
+	uint64_t broken_queues, interrupts;
+};
+
+struct vnet_switch;
+
+struct vnet {
+	spinlock_t lock;                  /* the device: transport, queues, RX scratch */
+	spinlock_t tx_lock;               /* this port's TX path */
+	struct vmmio_dev mmio;
+	struct vnet_guest guest;
+	struct vnet_switch *sw;
+	int port;                         /* index in sw->port[], -1 if not attached */
+	uint8_t mac[6];
+	uint16_t mtu;
+	int tx_kicked;                    /* set by notify under lock, served after it */
+	uint32_t gen;                     /* + 1 at every device reset: popped chains of older ones are dropped */
+	void (*irq)(void *ctx, int level);
+	void (*log)(void *ctx, const char *msg);
+	void *ctx;
+	uint32_t log_budget;
+	struct vnet_stats st;
+	/* TX scratch (under tx_lock) */
+	struct virtq_chain txc;
+	struct vnet_frame frame;
+	uint8_t bounce[4096];
+	/* RX scratch (under lock) */
+	struct virtq_chain rxc;
+	struct { uint16_t head; uint16_t first, n; uint32_t len; } rxb[VNET_RX_BUFS];
+	struct vnet_piece rxp[VNET_RX_PIECES];
+	struct pmap_batch batch;          /* remaps into this guest of the frame being delivered */
+};
+
+/* mac: the VM config's address (unicast); mtu: 0 for 1500, clamped to [68, VNET_MTU_MAX]. */
+void vnet_init(struct vnet *v, const struct vnet_guest *g, const uint8_t mac[6], unsigned mtu,
+	       void (*irq)(void *, int), void (*log)(void *, const char *), void *ctx);
+/* A guest access to the device's 0x200-byte window; serves the TX queue after a kick.
+ * 0, or -1 (ignored: RAZ/WI). */
+int vnet_mmio(struct vnet *v, uint64_t off, int size, int write, uint64_t *val);
+/* Serves up to one queue's worth of TX chains (what a kick does); returns frames taken. */
+unsigned vnet_tx_run(struct vnet *v);
+/* The VM restarts: a fresh device (counters kept). */
+void vnet_reset(struct vnet *v);
+
+/* Delivers one frame into v's RX queue (the switch calls it, v->lock not held). 1 delivered,
+ * 0 dropped (counted on v). */
+int vnet_deliver(struct vnet *v, const struct vnet_frame *f);
+
+/* ---- the switch ---- */
+#define VNET_MAX_PORTS 16
+#define VNET_FDB_SIZE 64
+
+struct vnet_switch {
+	spinlock_t lock;                  /* ports and the MAC table */
+	struct vnet *port[VNET_MAX_PORTS];
+	struct { uint8_t mac[6]; int8_t port; uint8_t valid; uint32_t age; } fdb[VNET_FDB_SIZE];
+	uint32_t clock;                   /* for replacing the oldest entry */
+	uint64_t flooded, unicast, filtered;
+};
+
+void vnet_switch_init(struct vnet_switch *sw);
+/* Plugs v into a free port: its index, or -1 if full. */
+int vnet_switch_attach(struct vnet_switch *sw, struct vnet *v);
+/* Unplugs v and forgets the addresses learnt on it. Only when no TX of another port can be
+ * in flight (the monitor pauses the switch's VMs, or the VMs are gone). */
+void vnet_switch_detach(struct vnet_switch *sw, struct vnet *v);
+/* Learns f's source on its port, then delivers f to its destinations. Returns the number of
+ * ports it was delivered to. */
+unsigned vnet_switch_send(struct vnet_switch *sw, const struct vnet_frame *f);
+
+/* ---- zero-copy (vnet/remap.c) ---- */
+/* Makes the page at sender gpa 'sgpa' (page-aligned, present) a shared copy-on-write page and
+ * maps it copy-on-write at receiver gpa 'rgpa' in place of the buffer page there (released in
+ * 'batch', which the caller finishes). 0, or -1: nothing changed for the receiver, copy instead. */
+int vnet_remap_page(const struct vnet_guest *from, uint64_t sgpa, const struct vnet_guest *to, uint64_t rgpa,
+		    struct pmap_batch *batch);
+#endif

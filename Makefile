@@ -6,8 +6,8 @@ CC      ?= gcc
 CONFIG  ?= configs/eight-linux.conf
 
 # ---- the monitor: freestanding AArch64 at EL2 ----
-MON_DIRS := monitor vcpu pmap numa vdisk lib
-MON_SRC  := $(wildcard monitor/*.c vcpu/*.c pmap/*.c numa/*.c vdisk/*.c) lib/string.c lib/fmt.c lib/crc32.c lib/btree.c lib/virtq.c lib/vmmio.c
+MON_DIRS := monitor vcpu pmap numa vdisk vnet lib
+MON_SRC  := $(wildcard monitor/*.c vcpu/*.c pmap/*.c numa/*.c vdisk/*.c vnet/*.c) lib/string.c lib/fmt.c lib/crc32.c lib/btree.c lib/virtq.c lib/vmmio.c
 MON_ASM  := $(wildcard monitor/*.S)
 MON_OBJ  := $(patsubst %,$(BUILD)/mon/%.o,$(MON_SRC) $(MON_ASM))
 MON_CFLAGS := -O2 -g -Wall -Wextra -Werror=implicit-function-declaration -Wno-unused-parameter -ffreestanding -nostdlib \
@@ -17,8 +17,8 @@ MON_CFLAGS := -O2 -g -Wall -Wextra -Werror=implicit-function-declaration -Wno-un
 # ---- portable code also built for the host (unit tests, fuzzers) ----
 PORTABLE := lib/fmt.c lib/crc32.c monitor/hostdt.c monitor/hostimg.c numa/palloc.c \
 	pmap/pmap.c pmap/stage2.c vcpu/mmio_decode.c vcpu/vgic.c vcpu/vpl011.c lib/btree.c lib/virtq.c \
-	lib/vmmio.c vdisk/vdisk.c vdisk/vblk.c
-HOST_CFLAGS := -O1 -g -Wall -Wextra -Iinclude $(addprefix -I,$(MON_DIRS)) -Iloader -Itests/unit
+	lib/vmmio.c vdisk/vdisk.c vdisk/vblk.c vnet/vnet.c vnet/switch.c vnet/remap.c
+HOST_CFLAGS := -O1 -g -Wall -Wextra -DVNET_PORTABLE -Iinclude $(addprefix -I,$(MON_DIRS)) -Iloader -Itests/unit
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer
 
 # ---- the loader ----

@@ -171,6 +171,28 @@ int hostimg_validate(const void *img, uint64_t avail, int check_blobs, char *err
 						     n, blobs[dk->blob].name, vms[j].name);
 				}
 		}
+		for (int s = 0; s < MB_VM_MAX_NETS; s++) {
+			const struct mb_img_net *nt = &v->nets[s];
+			if (!nt->present) {
+				static const struct mb_img_net none;
+				if (memcmp(nt, &none, sizeof(none)))
+					FAIL("VM %s: net slot %d is unused but not zero", n, s);
+				continue;
+			}
+			if (nt->present != 1 || nt->network >= MB_IMG_MAX_NETWORKS || nt->reserved)
+				FAIL("VM %s: net slot %d: bad network %u", n, s, nt->network);
+			if (nt->mtu < 68 || nt->mtu > 65535)
+				FAIL("VM %s: net slot %d: MTU %u (68..65535)", n, s, nt->mtu);
+			if (nt->mac[0] & 1)
+				FAIL("VM %s: net slot %d: multicast MAC", n, s);
+			/* one address per network: the switch learns ports by MAC */
+			for (uint32_t j = 0; j <= i; j++)
+				for (int t = 0; t < MB_VM_MAX_NETS && (j < i || t < s); t++) {
+					const struct mb_img_net *o = &vms[j].nets[t];
+					if (o->present && o->network == nt->network && !memcmp(o->mac, nt->mac, 6))
+						FAIL("VM %s: net slot %d: MAC already used on network %u by VM %.31s", n, s, nt->network, vms[j].name);
+				}
+		}
 		if (v->initrd_blob != MB_IMG_NONE) {
 			const struct mb_img_blob *r = &blobs[v->initrd_blob];
 			if (v->initrd_gpa % PAGE_SIZE || v->initrd_gpa < MB_GUEST_RAM_BASE || !range_ok(v->initrd_gpa - MB_GUEST_RAM_BASE, r->size, v->mem_bytes))

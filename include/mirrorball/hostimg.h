@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 #define MB_IMG_MAGIC    "MBHOSTIM"
-#define MB_IMG_VERSION  1
+#define MB_IMG_VERSION  2               /* 2: VMs have network attachments */
 #define MB_IMG_MAX_VMS  64
 #define MB_IMG_MAX_BLOBS 256
 #define MB_IMG_NONE     0xFFFFFFFFu   /* "no blob" in a blob index field */
@@ -61,6 +61,19 @@ struct mb_img_disk {
 	uint32_t mode;            /* enum mb_disk_mode; MB_DISK_NONE: slot unused, blob 0 */
 };
 
+/* Networks. A VM's net slot i is its virtio-mmio slot MB_VM_NET_SLOT0 + i (a virtio-net
+ * device); VMs whose attachments name the same network number share one switch. */
+#define MB_VM_MAX_NETS 2
+#define MB_VM_NET_SLOT0 MB_VM_MAX_DISKS
+#define MB_IMG_MAX_NETWORKS 8
+struct mb_img_net {
+	uint8_t  present;         /* 1: slot used; 0: all fields 0 */
+	uint8_t  network;         /* 0 .. MB_IMG_MAX_NETWORKS-1 */
+	uint8_t  mac[6];          /* unicast, locally administered; unique on its network */
+	uint32_t mtu;             /* 68 .. 65535 */
+	uint32_t reserved;        /* 0 */
+};
+
 struct mb_img_vm {
 	char     name[32];        /* NUL terminated, [A-Za-z0-9_-]+ */
 	uint32_t vcpus;           /* 1..MB_GUEST_MAX_VCPUS */
@@ -74,6 +87,7 @@ struct mb_img_vm {
 	uint64_t initrd_gpa;      /* page aligned; the DT's linux,initrd-start */
 	uint64_t dtb_gpa;         /* 8-byte aligned, below the end of RAM */
 	struct mb_img_disk disks[MB_VM_MAX_DISKS];   /* slot i -> virtio-mmio slot i */
+	struct mb_img_net nets[MB_VM_MAX_NETS];      /* slot i -> virtio-mmio slot MB_VM_NET_SLOT0 + i */
 };
 
 #endif

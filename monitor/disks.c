@@ -1,5 +1,6 @@
 /* Guests' disks: the host-disk store, the bases and each VM's virtio-blk devices. */
 #include "disks.h"
+#include "nets.h"
 #include "vm.h"
 #include "vblk.h"
 #include "hostdisk.h"
@@ -16,9 +17,10 @@ static struct vdisk_base bases[MB_IMG_MAX_BLOBS];
 static struct vblk devices[MAX_VMS][MB_VM_MAX_DISKS];
 static int base_of_blob[MB_IMG_MAX_BLOBS];   /* index + 1 into bases, 0: not a disk */
 static int nbases;
-/* One request at a time per VM, across its devices: a zero-copy read replaces (and frees) a
- * guest page, which another device of the same VM may be using as its ring. */
-static spinlock_t vm_io_lock[MAX_VMS];
+/* One device request at a time in the whole monitor: a zero-copy read (or a frame remapped
+ * by the network) replaces and frees a guest page, which another device of that VM may be
+ * using as its ring. Simple and safe; device work is short. */
+spinlock_t devices_lock = SPINLOCK_INIT;
 
 /* ---- the host image on the host disk ---- */
 
@@ -140,11 +142,13 @@ void disks_detach(struct vm *vm)
 int disks_mmio(struct vm *vm, uint64_t off, int size, int write, uint64_t *val)
 {
 	uint64_t slot = off / MB_GUEST_VIRTIO_SIZE;
-	if (slot >= MB_VM_MAX_DISKS || vm->desc->disks[slot].mode == MB_DISK_NONE || !devices[vm->index][slot].disk.base)
+	if (slot >= MB_VM_MAX_DISKS)
+		return nets_mmio(vm, off, size, write, val);
+	if (vm->desc->disks[slot].mode == MB_DISK_NONE || !devices[vm->index][slot].disk.base)
 		return -2;
-	spin_lock(&vm_io_lock[vm->index]);
+	spin_lock(&devices_lock);
 	int rc = vblk_mmio(&devices[vm->index][slot], off % MB_GUEST_VIRTIO_SIZE, size, write, val);
-	spin_unlock(&vm_io_lock[vm->index]);
+	spin_unlock(&devices_lock);
 	return rc;
 }
 

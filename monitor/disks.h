@@ -4,7 +4,9 @@
 #define MB_DISKS_H
 #include <stdint.h>
 #include <stddef.h>
+#include "spinlock.h"
 struct vm;
+extern spinlock_t devices_lock;   /* all device work (disks and nets) */
 /* Once, after the image is validated: bases for every disk blob, the store on the host disk. */
 void disks_init(const void *image);
 /* (Re)creates the VM's devices at boot; drops them (COW overlays included) at teardown. */

@@ -7,6 +7,7 @@
 #include "hostdt.h"
 #include "share.h"
 #include "disks.h"
+#include "nets.h"
 #include "fmt.h"
 #include "mb_string.h"
 #include "arch.h"
@@ -127,6 +128,7 @@ static int vm_boot(struct vm *vm)
 	vgic_init(&vm->vgic, vm->nvcpus, cpus, (int)gic_num_lrs(), vm_kick, vm);
 	vpl011_init(&vm->uart, uart_tx, uart_irq, vm);
 	disks_attach(vm);
+	nets_attach(vm);
 	vm->unhandled = vm->bad_mmio = 0;
 	vm->parked = 0;
 	vm->exit_reason = VMX_NONE;
@@ -274,6 +276,7 @@ static void print_stats(struct vm *vm, const char *tag)
 			 vm->boot_count, vm->pmap.cow_breaks, injected,
 			 overflows, vm->uart.tx_bytes, vm->unhandled, vm->bad_mmio);
 	n += disks_stats_json(vm, buf + n, sizeof(buf) - n - 2);
+	n += nets_stats_json(vm, buf + n, sizeof(buf) - n - 2);
 	n += mb_snprintf(buf + n, sizeof(buf) - n, "}\n");
 	console_write(0, buf, (uint64_t)n);   /* one write: the loader reads the line whole */
 	spin_unlock(&buf_lock);
@@ -300,6 +303,7 @@ static void vm_teardown(struct vm *vm)
 		cpu_relax();
 	print_stats(vm, "stats");
 	disks_detach(vm);
+	nets_detach(vm);
 	pmap_destroy(&vm->pmap, &guest_pages, &guest_pages);
 	s2_destroy(&vm->s2, &guest_pages);
 	arch_s2_flush_vmid(vm->vmid, !vm->single_pcpu);   /* nothing may survive into its next life */

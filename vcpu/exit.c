@@ -149,7 +149,7 @@ static int device_access(struct vcpu *v, struct mmio_access *a, uint64_t *val)
 	}
 	if (gpa >= MB_GUEST_UART_BASE && gpa < MB_GUEST_UART_BASE + MB_GUEST_UART_SIZE)
 		return vpl011_mmio(&vm->uart, gpa - MB_GUEST_UART_BASE, a->size, a->write, val);
-	if (gpa >= MB_GUEST_VIRTIO_BASE && gpa < MB_GUEST_VIRTIO_BASE + MB_VM_MAX_DISKS * MB_GUEST_VIRTIO_SIZE)
+	if (gpa >= MB_GUEST_VIRTIO_BASE && gpa < MB_GUEST_VIRTIO_BASE + (MB_VM_MAX_DISKS + MB_VM_MAX_NETS) * MB_GUEST_VIRTIO_SIZE)
 		return disks_mmio(vm, gpa - MB_GUEST_VIRTIO_BASE, a->size, a->write, val);
 	return -2;
 }

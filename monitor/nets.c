@@ -1,0 +1,101 @@
+/* Guests' networks: the switches and each VM's virtio-net devices. Device work of every VM
+ * runs under devices_lock (disks.c): a frame remaps pages into another VM, which may be
+ * using them as a ring of one of its devices. */
+#include "nets.h"
+#include "disks.h"
+#include "vm.h"
+#include "vnet.h"
+#include "console.h"
+#include "fmt.h"
+#include "mb_string.h"
+#include "mirrorball/hostimg.h"
+#include "mirrorball/layout.h"
+
+static struct vnet_switch switches[MB_IMG_MAX_NETWORKS];
+static int switch_ready[MB_IMG_MAX_NETWORKS];
+static struct vnet devices[MAX_VMS][MB_VM_MAX_NETS];
+static int attached[MAX_VMS][MB_VM_MAX_NETS];
+
+static void net_irq(void *ctx, int level)
+{
+	struct vnet *v = ctx;
+	int idx = (int)(v - &devices[0][0]);
+	struct vm *vm = &vms[idx / MB_VM_MAX_NETS];
+	vgic_set_level(&vm->vgic, 32 + MB_GUEST_VIRTIO_SPI0 + MB_VM_NET_SLOT0 + (uint32_t)(idx % MB_VM_MAX_NETS), level);
+}
+
+static void net_log(void *ctx, const char *msg)
+{
+	struct vnet *v = ctx;
+	int idx = (int)(v - &devices[0][0]);
+	vm_log(&vms[idx / MB_VM_MAX_NETS], "net %d: %s", idx % MB_VM_MAX_NETS, msg);
+}
+
+void nets_attach(struct vm *vm)
+{
+	spin_lock(&devices_lock);
+	for (int s = 0; s < MB_VM_MAX_NETS; s++) {
+		const struct mb_img_net *n = &vm->desc->nets[s];
+		if (!n->present || n->network >= MB_IMG_MAX_NETWORKS)
+			continue;
+		if (!switch_ready[n->network]) {
+			vnet_switch_init(&switches[n->network]);
+			switch_ready[n->network] = 1;
+		}
+		struct vnet *v = &devices[vm->index][s];
+		struct vnet_guest g = { &vm->pmap, &vm->s2, &guest_pages, &guest_pages };
+		if (attached[vm->index][s])
+			vnet_switch_detach(&switches[n->network], v);
+		vnet_init(v, &g, n->mac, n->mtu, net_irq, net_log, v);
+		attached[vm->index][s] = vnet_switch_attach(&switches[n->network], v) >= 0;
+		if (!attached[vm->index][s])
+			vm_log(vm, "net %d: network %u has no free port; the device stays unplugged", s, n->network);
+	}
+	spin_unlock(&devices_lock);
+}
+
+void nets_detach(struct vm *vm)
+{
+	spin_lock(&devices_lock);
+	for (int s = 0; s < MB_VM_MAX_NETS; s++)
+		if (attached[vm->index][s]) {
+			vnet_switch_detach(&switches[vm->desc->nets[s].network], &devices[vm->index][s]);
+			attached[vm->index][s] = 0;
+		}
+	spin_unlock(&devices_lock);
+}
+
+int nets_mmio(struct vm *vm, uint64_t off, int size, int write, uint64_t *val)
+{
+	uint64_t slot = off / MB_GUEST_VIRTIO_SIZE;
+	if (slot < MB_VM_NET_SLOT0 || slot >= MB_VM_NET_SLOT0 + MB_VM_MAX_NETS)
+		return -2;
+	int s = (int)(slot - MB_VM_NET_SLOT0);
+	if (!vm->desc->nets[s].present || !attached[vm->index][s])
+		return -2;
+	spin_lock(&devices_lock);
+	int rc = vnet_mmio(&devices[vm->index][s], off % MB_GUEST_VIRTIO_SIZE, size, write, val);
+	spin_unlock(&devices_lock);
+	return rc;
+}
+
+int nets_stats_json(struct vm *vm, char *buf, size_t len)
+{
+	int n = mb_snprintf(buf, len, ",\"nets\":[");
+	int first = 1;
+	for (int s = 0; s < MB_VM_MAX_NETS; s++) {
+		if (!attached[vm->index][s])
+			continue;
+		const struct vnet_stats *st = &devices[vm->index][s].st;
+		n += mb_snprintf(buf + n, len - n,
+				 "%s{\"slot\":%d,\"network\":%u,\"tx_frames\":%lu,\"tx_bytes\":%lu,\"rx_frames\":%lu,"
+				 "\"rx_bytes\":%lu,\"remapped_bytes\":%lu,\"copied_bytes\":%lu,\"drop_malformed\":%lu,"
+				 "\"drop_no_rxbuf\":%lu,\"drop_offload\":%lu,\"broken_queues\":%lu}",
+				 first ? "" : ",", s, vm->desc->nets[s].network, st->tx_frames, st->tx_bytes,
+				 st->rx_frames, st->rx_bytes, st->remapped_bytes, st->copied_bytes,
+				 st->drop_malformed, st->drop_no_rxbuf, st->drop_offload, st->broken_queues);
+		first = 0;
+	}
+	n += mb_snprintf(buf + n, len - n, "]");
+	return n;
+}

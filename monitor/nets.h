@@ -1,0 +1,14 @@
+/* Guests' networks in the monitor: one vnet switch per network of the host image, one
+ * virtio-net device per (VM, net slot) plugged into it. */
+#ifndef MB_NETS_H
+#define MB_NETS_H
+#include <stdint.h>
+#include <stddef.h>
+struct vm;
+void nets_attach(struct vm *vm);      /* at every boot of the VM */
+void nets_detach(struct vm *vm);      /* at its teardown */
+/* A guest access at offset off of the virtio-mmio window: 0, -1 (RAZ/WI) or -2 (no device). */
+int nets_mmio(struct vm *vm, uint64_t off, int size, int write, uint64_t *val);
+/* The "nets":[...] part of the VM's stats JSON, appended at buf; returns its length. */
+int nets_stats_json(struct vm *vm, char *buf, size_t len);
+#endif

@@ -73,6 +73,7 @@ static void vm_defaults(struct config *cfg, struct vm_cfg *vm)
 	vm->initrd = xasprintf("%s/initrd.img", cfg->guest_dir);
 	vm->cmdline = xstrdup("console=ttyAMA0");
 	vm->node = -1;
+	vm->mtu = CFG_DEFAULT_MTU;
 }
 
 static void open_section(struct parser *p, const char *name)
@@ -185,7 +186,7 @@ static bool yesno(const char *v, bool *out)
 
 static const char *host_keys[] = { "nodes", "cpus_per_node", "mem_per_node", NULL };
 static const char *vm_keys[] = { "vcpus", "memory", "kernel", "initrd", "cmdline", "script", "script_file",
-				 "node", "restart", "disks", NULL };
+				 "node", "restart", "disks", "nets", "ip", "mtu", NULL };
 static const char *disk_keys[] = { "file", NULL };
 
 static int key_index(const char **keys, const char *k)
@@ -323,6 +324,166 @@ static void parse_disks(struct parser *p, struct vm_cfg *vm, const char *v)
 		perr(p, p->line, "[vm %s] disks: %u disks, at most %d per VM", vm->name, n, MB_VM_MAX_DISKS);
 }
 
+/* A list value: entries separated by a comma and/or white space (a comma may have spaces
+ * around it; an empty entry, e.g. two commas in a row or a comma at either end, is an
+ * error). Stores up to max entries (each cut to 63 characters) and returns how many the
+ * value has, or -1 after reporting an empty entry. */
+static int split_list(struct parser *p, struct vm_cfg *vm, const char *key, const char *v, char out[][64], int max)
+{
+	const char *s = v;
+	int n = 0;
+	bool need = false;
+	for (;;) {
+		while (*s == ' ' || *s == '\t')
+			s++;
+		if (!*s) {
+			if (need) {
+				perr(p, p->line, "[vm %s] %s: \"%s\" ends with a comma", vm->name, key, v);
+				return -1;
+			}
+			return n;
+		}
+		if (*s == ',') {
+			perr(p, p->line, "[vm %s] %s: empty entry in \"%s\"", vm->name, key, v);
+			return -1;
+		}
+		size_t len = strcspn(s, ", \t");
+		if (n < max)
+			snprintf(out[n], 64, "%.*s", (int)(len < 63 ? len : 63), s);
+		n++;
+		s += len;
+		while (*s == ' ' || *s == '\t')
+			s++;
+		need = *s == ',';
+		if (need)
+			s++;
+	}
+}
+
+/* nets = NAME [, NAME]: networks are numbered in order of first appearance in the file. */
+static void parse_nets(struct parser *p, struct vm_cfg *vm, const char *v)
+{
+	struct config *cfg = p->cfg;
+	char e[MB_VM_MAX_NETS + 1][64];
+	int n = split_list(p, vm, "nets", v, e, MB_VM_MAX_NETS + 1);
+	vm->nets_line = p->line;
+	vm->nnets = 0;
+	if (n < 0)
+		return;
+	if (n == 0) {
+		perr(p, p->line, "[vm %s] nets: empty (give 1 or %d network names, or leave the key out)", vm->name,
+		     MB_VM_MAX_NETS);
+		return;
+	}
+	if (n > MB_VM_MAX_NETS) {
+		perr(p, p->line, "[vm %s] nets: %d networks, at most %d per VM", vm->name, n, MB_VM_MAX_NETS);
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		if (!valid_name(e[i])) {
+			perr(p, p->line, "[vm %s] nets: bad network name \"%s\" (want 1..31 of A-Z a-z 0-9 _ -)", vm->name,
+			     e[i]);
+			continue;
+		}
+		int net = -1;
+		for (unsigned k = 0; k < cfg->nnetworks; k++)
+			if (!strcmp(cfg->networks[k], e[i]))
+				net = (int)k;
+		bool dup = false;
+		for (unsigned k = 0; k < vm->nnets; k++)
+			dup |= net >= 0 && vm->nets[k].network == net;
+		if (dup) {
+			perr(p, p->line, "[vm %s] nets: network %s is listed twice (a VM joins a network once)", vm->name, e[i]);
+			continue;
+		}
+		if (net < 0) {
+			if (cfg->nnetworks >= MB_IMG_MAX_NETWORKS) {
+				perr(p, p->line, "[vm %s] nets: network %s would be the %dth network, at most %d in a file",
+				     vm->name, e[i], MB_IMG_MAX_NETWORKS + 1, MB_IMG_MAX_NETWORKS);
+				continue;
+			}
+			net = (int)cfg->nnetworks++;
+			snprintf(cfg->networks[net], sizeof cfg->networks[net], "%s", e[i]);
+		}
+		vm->nets[vm->nnets++] = (struct vm_net){ .network = net };
+	}
+}
+
+/* Decimal 0..max without sign, leading zeros (no octal doubts) or junk. */
+static bool dec(const char *s, size_t len, unsigned max, unsigned *out)
+{
+	unsigned v = 0;
+	if (len == 0 || len > 5 || (len > 1 && s[0] == '0'))
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+		v = v * 10 + (unsigned)(s[i] - '0');
+	}
+	if (v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+/* "A.B.C.D/P": 0 or a reason. */
+static const char *parse_cidr(const char *s, uint32_t *addr, unsigned *prefix)
+{
+	const char *slash = strchr(s, '/');
+	uint32_t a = 0;
+	const char *q = s;
+	if (!slash)
+		return "not ADDR/PREFIX";
+	for (int i = 0; i < 4; i++) {
+		size_t len = strcspn(q, "./");
+		unsigned b;
+		if (!dec(q, len, 255, &b) || (i < 3 ? q[len] != '.' : q + len != slash))
+			return "the address is not a dotted quad A.B.C.D of 0..255";
+		a = a << 8 | b;
+		q += len + 1;
+	}
+	if (!dec(slash + 1, strlen(slash + 1), 32, prefix) || *prefix < 1)
+		return "the prefix is not a number in 1..32";
+	unsigned top = a >> 24;
+	if (top == 0 || top == 127 || top >= 224)
+		return "not a unicast address (0/8, 127/8 and 224.0.0.0 and above are not allowed)";
+	if (*prefix <= 30) {
+		uint32_t host = ~0u >> *prefix;
+		if ((a & host) == 0 || (a & host) == host)
+			return "the subnet's network or broadcast address";
+	}
+	*addr = a;
+	return NULL;
+}
+
+static void parse_ip(struct parser *p, struct vm_cfg *vm, const char *v)
+{
+	char e[MB_VM_MAX_NETS + 1][64];
+	int n = split_list(p, vm, "ip", v, e, MB_VM_MAX_NETS + 1);
+	vm->ip_line = p->line;
+	vm->nips = 0;
+	if (n < 0)
+		return;
+	if (n == 0) {
+		perr(p, p->line, "[vm %s] ip: empty (give ADDR/PREFIX per network, or leave the key out)", vm->name);
+		return;
+	}
+	if (n > MB_VM_MAX_NETS) {
+		perr(p, p->line, "[vm %s] ip: %d addresses, at most %d per VM", vm->name, n, MB_VM_MAX_NETS);
+		return;
+	}
+	bool ok = true;
+	for (int i = 0; i < n; i++) {
+		const char *why = parse_cidr(e[i], &vm->ips[i], &vm->ip_prefix[i]);
+		if (why) {
+			perr(p, p->line, "[vm %s] ip: \"%s\": %s (want e.g. 10.1.0.5/24)", vm->name, e[i], why);
+			ok = false;
+		}
+	}
+	if (ok)
+		vm->nips = (unsigned)n;
+}
+
 static void disk_key(struct parser *p, const char *k, const char *v)
 {
 	struct disk_cfg *d = p->disk;
@@ -387,6 +548,17 @@ static void vm_key(struct parser *p, const char *k, const char *v)
 			perr(p, p->line, "[vm %s] restart: \"%s\" is not yes or no", vm->name, v);
 	} else if (!strcmp(k, "disks")) {
 		parse_disks(p, vm, v);
+	} else if (!strcmp(k, "nets")) {
+		parse_nets(p, vm, v);
+	} else if (!strcmp(k, "ip")) {
+		parse_ip(p, vm, v);
+	} else if (!strcmp(k, "mtu")) {
+		vm->mtu_line = p->line;
+		if (!parse_uint(v, CFG_MIN_MTU, CFG_MAX_MTU, &n))
+			perr(p, p->line, "[vm %s] mtu: \"%s\" is not a number in %d..%d", vm->name, v, CFG_MIN_MTU,
+			     CFG_MAX_MTU);
+		else
+			vm->mtu = (unsigned)n;
 	}
 }
 
@@ -581,6 +753,50 @@ static void validate_disks(struct parser *p)
 		/* An unattached disk is not an error: image_build warns and leaves it out. */
 }
 
+/* Addresses (given or default), MACs, and one address per host on each network. */
+static void validate_nets(struct parser *p)
+{
+	struct config *cfg = p->cfg;
+	for (unsigned i = 0; i < cfg->nvms; i++) {
+		struct vm_cfg *vm = &cfg->vms[i];
+		if (vm->mtu_line && !vm->nets_line)
+			perr(p, vm->mtu_line, "[vm %s] mtu: the VM has no nets", vm->name);
+		if (vm->ip_line && !vm->nets_line)
+			perr(p, vm->ip_line, "[vm %s] ip: the VM has no nets", vm->name);
+		else if (vm->nips > vm->nnets && vm->nnets)
+			perr(p, vm->ip_line, "[vm %s] ip: %u addresses for %u network%s (one per nets entry, in order)",
+			     vm->name, vm->nips, vm->nnets, vm->nnets == 1 ? "" : "s");
+		for (unsigned s = 0; s < vm->nnets; s++) {
+			struct vm_net *n = &vm->nets[s];
+			if (s < vm->nips) {
+				n->addr = vm->ips[s];
+				n->prefix = vm->ip_prefix[s];
+			} else {
+				n->addr = 10u << 24 | (uint32_t)(n->network + 1) << 16 | (i + 1);
+				n->prefix = 24;
+			}
+			uint8_t mac[6] = { 0x52, 0x54, 0x4d, (uint8_t)n->network, (uint8_t)i, (uint8_t)s };
+			memcpy(n->mac, mac, 6);
+		}
+	}
+	for (unsigned i = 0; i < cfg->nvms; i++)
+		for (unsigned s = 0; s < cfg->vms[i].nnets; s++) {
+			const struct vm_net *a = &cfg->vms[i].nets[s];
+			for (unsigned j = 0; j < i; j++)
+				for (unsigned t = 0; t < cfg->vms[j].nnets; t++) {
+					const struct vm_net *b = &cfg->vms[j].nets[t];
+					char x[20];
+					if (a->network != b->network || a->addr != b->addr)
+						continue;
+					int line = s < cfg->vms[i].nips ? cfg->vms[i].ip_line : cfg->vms[i].nets_line;
+					perr(p, line, "[vm %s] ip: %s on network %s is VM %s's address too (line %d)%s",
+					     cfg->vms[i].name, config_net_addr(a, x), cfg->networks[a->network],
+					     cfg->vms[j].name, cfg->vms[j].line,
+					     s < cfg->vms[i].nips ? "" : " (the default address; give ip =)");
+				}
+		}
+}
+
 static void validate(struct parser *p)
 {
 	struct config *cfg = p->cfg;
@@ -609,6 +825,7 @@ static void validate(struct parser *p)
 			check_file(p, vm, "initrd", vm->initrd);
 	}
 	validate_disks(p);
+	validate_nets(p);
 }
 
 struct config *config_load(const char *path, const char *guest_dir, char **errors)
@@ -720,6 +937,39 @@ char *config_disk_summary(const struct config *cfg, unsigned d)
 		free(out);
 		out = n;
 	}
+	return out;
+}
+
+char *config_net_addr(const struct vm_net *n, char *buf)
+{
+	snprintf(buf, 20, "%u.%u.%u.%u/%u", n->addr >> 24, n->addr >> 16 & 255, n->addr >> 8 & 255, n->addr & 255,
+		 n->prefix);
+	return buf;
+}
+
+char *config_net_mac(const struct vm_net *n, char *buf)
+{
+	snprintf(buf, 18, "%02x:%02x:%02x:%02x:%02x:%02x", n->mac[0], n->mac[1], n->mac[2], n->mac[3], n->mac[4],
+		 n->mac[5]);
+	return buf;
+}
+
+char *config_network_summary(const struct config *cfg, unsigned net)
+{
+	char *out = xasprintf("network %s (%u):", cfg->networks[net], net);
+	bool any = false;
+	for (unsigned i = 0; i < cfg->nvms; i++)
+		for (unsigned s = 0; s < cfg->vms[i].nnets; s++) {
+			const struct vm_net *n = &cfg->vms[i].nets[s];
+			char a[20], m[18];
+			if (n->network != (int)net)
+				continue;
+			char *x = xasprintf("%s%s VM %s net%u %s %s mtu %u", out, any ? "," : "", cfg->vms[i].name, s,
+					    config_net_mac(n, m), config_net_addr(n, a), cfg->vms[i].mtu);
+			free(out);
+			out = x;
+			any = true;
+		}
 	return out;
 }
 

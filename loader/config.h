@@ -18,6 +18,9 @@
 #define CFG_MAX_CMDLINE     2047  /* arm64 COMMAND_LINE_SIZE is 2048 with the NUL */
 #define CFG_MAX_DISKS       64
 #define CFG_MAX_DISK_SIZE   (64ULL << 30)
+#define CFG_DEFAULT_MTU     1500
+#define CFG_MIN_MTU         68
+#define CFG_MAX_MTU         65535
 
 struct host_cfg {
 	unsigned nodes, cpus_per_node;
@@ -29,6 +32,14 @@ struct vm_disk {
 	char name[32];       /* as written (a [disk NAME]) */
 	int disk;            /* index into config.disks, resolved after parsing */
 	unsigned mode;       /* enum mb_disk_mode: MB_DISK_RO, _COW or _PERSISTENT */
+};
+
+/* One entry of a VM's "nets =" list; slot i is the VM's virtio-mmio slot MB_VM_NET_SLOT0 + i. */
+struct vm_net {
+	int network;         /* index into config.networks (numbered by first appearance) */
+	uint32_t addr;       /* IPv4 address, host byte order (the ip entry, or the default) */
+	unsigned prefix;     /* 1..32 */
+	uint8_t mac[6];      /* 52:54:4d:<network>:<vm index>:<slot> */
 };
 
 struct disk_cfg {
@@ -54,6 +65,14 @@ struct vm_cfg {
 	struct vm_disk disks[MB_VM_MAX_DISKS];
 	unsigned ndisks;
 	int disks_line;      /* line of the disks key, 0 if none */
+	struct vm_net nets[MB_VM_MAX_NETS];
+	unsigned nnets;
+	int nets_line;       /* line of the nets key, 0 if none */
+	uint32_t ips[MB_VM_MAX_NETS];    /* "ip =" entries in order, host byte order */
+	unsigned ip_prefix[MB_VM_MAX_NETS];
+	unsigned nips;
+	int ip_line, mtu_line;
+	unsigned mtu;        /* 68..65535, default 1500; for all of the VM's nets */
 	unsigned seen;       /* bit per key, to catch duplicates */
 };
 
@@ -68,6 +87,8 @@ struct config {
 	unsigned nvms;
 	struct disk_cfg disks[CFG_MAX_DISKS];
 	unsigned ndisks;
+	char networks[MB_IMG_MAX_NETWORKS][32];   /* network i's name */
+	unsigned nnetworks;
 };
 
 /* Parse and validate. guest_dir replaces ${GUEST} (NULL: <dir of mball>/guest).
@@ -84,6 +105,12 @@ bool config_disk_attached(const struct config *cfg, unsigned d, bool persistent)
 bool config_any_persistent(const struct config *cfg);
 /* "disk NAME: FILE, SIZE; VM vdX MODE, ..." for messages (check, run); malloc'd. */
 char *config_disk_summary(const struct config *cfg, unsigned d);
+/* "A.B.C.D/P" of a VM's net slot (buf >= 20). */
+char *config_net_addr(const struct vm_net *n, char *buf);
+/* "52:54:4d:NN:VV:SS" (buf >= 18). */
+char *config_net_mac(const struct vm_net *n, char *buf);
+/* "network NAME (N): VM a net0 MAC ADDR mtu M, ..." for messages (check, run); malloc'd. */
+char *config_network_summary(const struct config *cfg, unsigned net);
 /* `--script TEXT`: every VM's script becomes text ("" = none: a shell). -1 if too long. */
 int config_set_script(struct config *cfg, const char *text);
 static inline unsigned config_total_cpus(const struct config *c) { return c->host.nodes * c->host.cpus_per_node; }

@@ -72,6 +72,14 @@ static int write_tree(void *fdt, const struct vm_cfg *vm, uint64_t initrd_start,
 	T(fdt_property_u32(fdt, "mirrorball,boot-count", 0));
 	if (vm->script)
 		T(fdt_property_string(fdt, "mirrorball,script", vm->script));
+	/* Net slot i: the guest's init gives the interface with this MAC this address. */
+	for (unsigned i = 0; i < vm->nnets; i++) {
+		char prop[32], val[20];
+		snprintf(prop, sizeof prop, "mirrorball,net%u", i);
+		T(fdt_property_string(fdt, prop, config_net_addr(&vm->nets[i], val)));
+		snprintf(prop, sizeof prop, "mirrorball,net%u-mac", i);
+		T(fdt_property_string(fdt, prop, config_net_mac(&vm->nets[i], val)));
+	}
 	T(fdt_end_node(fdt));
 
 	snprintf(name, sizeof name, "memory@%llx", (unsigned long long)MB_GUEST_RAM_BASE);
@@ -178,7 +186,9 @@ static int write_tree(void *fdt, const struct vm_cfg *vm, uint64_t initrd_start,
 	/* Disk slot i is virtio-mmio slot i; written in slot order, so Linux probes (and names)
 	 * them vda, vdb, ... in the order of the config's disks list. Their interrupts go to the
 	 * GIC through the root's interrupt-parent, as the UART's do. */
-	for (unsigned i = 0; i < vm->ndisks; i++) {
+	for (unsigned j = 0; j < vm->ndisks + vm->nnets; j++) {
+		/* Disks in slots 0.., then net slot k in virtio-mmio slot MB_VM_NET_SLOT0 + k. */
+		unsigned i = j < vm->ndisks ? j : MB_VM_NET_SLOT0 + (j - vm->ndisks);
 		uint64_t addr = MB_GUEST_VIRTIO_BASE + i * MB_GUEST_VIRTIO_SIZE;
 		snprintf(name, sizeof name, "virtio_mmio@%llx", (unsigned long long)addr);
 		T(fdt_begin_node(fdt, name));

@@ -106,6 +106,12 @@ static int build_vm(const struct config *cfg, unsigned i, struct image *img)
 	v->flags = vc->restart ? MB_VM_F_RESTART_ON_EXIT : 0;
 	v->mem_bytes = vc->mem;
 	v->home_node = vc->node;
+	for (unsigned s = 0; s < vc->nnets; s++) {  /* unused slots stay all-zero */
+		v->nets[s].present = 1;
+		v->nets[s].network = (uint8_t)vc->nets[s].network;
+		memcpy(v->nets[s].mac, vc->nets[s].mac, 6);
+		v->nets[s].mtu = vc->mtu;
+	}
 
 	int k = load_blob(img, vc->kernel, MB_BLOB_KERNEL, vc->name, "kernel");
 	if (k < 0)

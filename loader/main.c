@@ -193,9 +193,16 @@ static int cmd_check(int argc, char **argv)
 		       (unsigned long long)(cfg->host.mem_per_node >> 20), cfg->nvms);
 		if (cfg->ndisks)
 			printf(", %u disk%s", cfg->ndisks, cfg->ndisks == 1 ? "" : "s");
+		if (cfg->nnetworks)
+			printf(", %u network%s", cfg->nnetworks, cfg->nnetworks == 1 ? "" : "s");
 		printf("\n");
 		for (unsigned d = 0; d < cfg->ndisks; d++) {
 			char *sum = config_disk_summary(cfg, d);
+			printf("  %s\n", sum);
+			free(sum);
+		}
+		for (unsigned n = 0; n < cfg->nnetworks; n++) {
+			char *sum = config_network_summary(cfg, n);
 			printf("  %s\n", sum);
 			free(sum);
 		}

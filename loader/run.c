@@ -499,6 +499,11 @@ int run_main(const struct config *cfg, const struct run_opts *o)
 		mb_info("%s", sum);
 		free(sum);
 	}
+	for (unsigned n = 0; n < cfg->nnetworks; n++) {
+		char *sum = config_network_summary(cfg, n);
+		mb_info("%s", sum);
+		free(sum);
+	}
 	img_path = xasprintf("%s/host.img", dir);
 	if (image_write(img, img_path) < 0)
 		goto out;

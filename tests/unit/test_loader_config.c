@@ -500,6 +500,153 @@ static void test_disk_not_writable(void **state)
 	free(f);
 }
 
+static const char *addr_of(const struct vm_net *n, char *buf) { return config_net_addr(n, buf); }
+static const char *mac_of(const struct vm_net *n, char *buf) { return config_net_mac(n, buf); }
+
+/* nets / ip / mtu: grammar, numbering by first appearance, defaults, MACs. */
+static void test_nets(void **state)
+{
+	(void)state;
+	char *err = NULL, b[20];
+	struct config *c = load_text("[vm a]\n"
+				     "[vm b]\nnets = wan ,lan\nip = 192.168.7.1/16\nmtu = 9000\n"
+				     "[vm c]\nip = 172.16.0.9/32, 10.9.9.9/8\nnets=lan  wan\nmtu = 68\n"
+				     "[vm d]\nnets = dmz\n"
+				     "[vm e]\nnets = lan,dmz\nmtu = 65535\n",
+				     &err);
+	if (!c)
+		fprintf(stderr, "%s", err);
+	assert_non_null(c);
+	assert_int_equal(c->nnetworks, 3);
+	assert_string_equal(c->networks[0], "wan");
+	assert_string_equal(c->networks[1], "lan");
+	assert_string_equal(c->networks[2], "dmz");
+	/* a: no nets, defaults */
+	assert_int_equal(c->vms[0].nnets, 0);
+	assert_int_equal(c->vms[0].mtu, 1500);
+	/* b: VM 1, wan (0) given an address, lan (1) the default */
+	const struct vm_cfg *v = &c->vms[1];
+	assert_int_equal(v->nnets, 2);
+	assert_int_equal(v->mtu, 9000);
+	assert_int_equal(v->nets[0].network, 0);
+	assert_string_equal(addr_of(&v->nets[0], b), "192.168.7.1/16");
+	assert_string_equal(mac_of(&v->nets[0], b), "52:54:4d:00:01:00");
+	assert_int_equal(v->nets[1].network, 1);
+	assert_string_equal(addr_of(&v->nets[1], b), "10.2.0.2/24");
+	assert_string_equal(mac_of(&v->nets[1], b), "52:54:4d:01:01:01");
+	/* c: ip before nets, /32 and /8 */
+	v = &c->vms[2];
+	assert_int_equal(v->mtu, 68);
+	assert_int_equal(v->nets[0].network, 1);
+	assert_string_equal(addr_of(&v->nets[0], b), "172.16.0.9/32");
+	assert_string_equal(mac_of(&v->nets[0], b), "52:54:4d:01:02:00");
+	assert_int_equal(v->nets[1].network, 0);
+	assert_string_equal(addr_of(&v->nets[1], b), "10.9.9.9/8");
+	assert_string_equal(mac_of(&v->nets[1], b), "52:54:4d:00:02:01");
+	/* d: VM 3 on dmz (2): 10.3.0.4/24 */
+	v = &c->vms[3];
+	assert_int_equal(v->nnets, 1);
+	assert_string_equal(addr_of(&v->nets[0], b), "10.3.0.4/24");
+	assert_string_equal(mac_of(&v->nets[0], b), "52:54:4d:02:03:00");
+	assert_int_equal(c->vms[4].mtu, 65535);
+	assert_string_equal(addr_of(&c->vms[4].nets[1], b), "10.3.0.5/24");
+	char *sum = config_network_summary(c, 1);
+	assert_string_equal(sum, "network lan (1): VM b net1 52:54:4d:01:01:01 10.2.0.2/24 mtu 9000, "
+				 "VM c net0 52:54:4d:01:02:00 172.16.0.9/32 mtu 68, "
+				 "VM e net0 52:54:4d:01:04:00 10.2.0.5/24 mtu 65535");
+	free(sum);
+	config_free(c);
+
+	/* eight networks are fine; 64 VMs get .1 .. .64 */
+	c = load_text("[vm a]\nnets = n0, n1\n[vm b]\nnets = n2, n3\n[vm c]\nnets = n4, n5\n[vm d]\nnets = n6, n7\n"
+		      "[vm e]\nnets = n7, n0\n", &err);
+	assert_non_null(c);
+	assert_int_equal(c->nnetworks, 8);
+	assert_string_equal(mac_of(&c->vms[4].nets[0], b), "52:54:4d:07:04:00");
+	assert_string_equal(addr_of(&c->vms[4].nets[0], b), "10.8.0.5/24");
+	config_free(c);
+	char *text = xstrdup("");
+	for (int i = 0; i < MB_IMG_MAX_VMS; i++) {
+		char *t = xasprintf("%s[vm v%d]\nnets = x\n", text, i);
+		free(text);
+		text = t;
+	}
+	c = load_text(text, &err);
+	free(text);
+	assert_non_null(c);
+	assert_string_equal(addr_of(&c->vms[63].nets[0], b), "10.1.0.64/24");
+	assert_string_equal(mac_of(&c->vms[63].nets[0], b), "52:54:4d:00:3f:00");
+	config_free(c);
+}
+
+static void test_net_errors(void **state)
+{
+	(void)state;
+	/* grammar of nets */
+	expect_error("[vm a]\nnets =\n", "t.conf:2: [vm a] nets: empty");
+	expect_error("[vm a]\nnets = a, b, c\n", "t.conf:2: [vm a] nets: 3 networks, at most 2 per VM");
+	expect_error("[vm a]\nnets = a,,b\n", "[vm a] nets: empty entry");
+	expect_error("[vm a]\nnets = ,a\n", "[vm a] nets: empty entry");
+	expect_error("[vm a]\nnets = a,\n", "[vm a] nets: \"a,\" ends with a comma");
+	expect_error("[vm a]\nnets = a.b\n", "[vm a] nets: bad network name \"a.b\"");
+	expect_error("[vm a]\nnets = a:b\n", "bad network name \"a:b\"");
+	expect_error("[vm a]\nnets = abcdefghijabcdefghijabcdefghijab\n", "bad network name");
+	expect_error("[vm a]\nnets = lan, lan\n", "t.conf:2: [vm a] nets: network lan is listed twice");
+	expect_error("[vm a]\nnets = lan\nnets = wan\n", "t.conf:3: [vm a]: duplicate key \"nets\"");
+	expect_error("[vm a]\nnets = n0, n1\n[vm b]\nnets = n2, n3\n[vm c]\nnets = n4, n5\n[vm d]\nnets = n6, n7\n"
+		     "[vm e]\nnets = n0, n8\n", "t.conf:10: [vm e] nets: network n8 would be the 9th network, at most 8");
+	/* ip */
+	expect_error("[vm a]\nnets = x\nip =\n", "t.conf:3: [vm a] ip: empty");
+	expect_error("[vm a]\nnets = x, y\nip = 10.0.0.1/8, 10.0.0.2/8, 10.0.0.3/8\n", "[vm a] ip: 3 addresses, at most 2");
+	expect_error("[vm a]\nnets = x\nip = 10.0.0.1/8, 10.0.0.2/8\n",
+		     "t.conf:3: [vm a] ip: 2 addresses for 1 network (one per nets entry");
+	expect_error("[vm a]\nip = 10.0.0.1/8\n", "t.conf:2: [vm a] ip: the VM has no nets");
+	expect_error("[vm a]\nmtu = 1500\n", "t.conf:2: [vm a] mtu: the VM has no nets");
+	static const char *bad_quad[] = { "10.0.0/8", "10.0.0.1.2/8", "10.0.0.256/8", "10.0.0.-1/8", "10.0.0.01/8",
+					  "10..0.1/8", "a.b.c.d/8", "1000.0.0.1/8", "10.0.0.1x/8" };
+	for (unsigned i = 0; i < sizeof bad_quad / sizeof *bad_quad; i++) {
+		char *t = xasprintf("[vm a]\nnets = x\nip = %s\n", bad_quad[i]);
+		expect_error(t, "is not a dotted quad");
+		free(t);
+	}
+	expect_error("[vm a]\nnets = x\nip = 10.0.0.1\n", "ip: \"10.0.0.1\": not ADDR/PREFIX");
+	static const char *bad_prefix[] = { "10.0.0.1/0", "10.0.0.1/33", "10.0.0.1/", "10.0.0.1/08", "10.0.0.1/2x",
+					    "10.0.0.1/-1" };
+	for (unsigned i = 0; i < sizeof bad_prefix / sizeof *bad_prefix; i++) {
+		char *t = xasprintf("[vm a]\nnets = x\nip = %s\n", bad_prefix[i]);
+		expect_error(t, "the prefix is not a number in 1..32");
+		free(t);
+	}
+	expect_error("[vm a]\nnets = x\nip = 0.1.2.3/8\n", "not a unicast address");
+	expect_error("[vm a]\nnets = x\nip = 127.0.0.2/8\n", "not a unicast address");
+	expect_error("[vm a]\nnets = x\nip = 224.0.0.1/8\n", "not a unicast address");
+	expect_error("[vm a]\nnets = x\nip = 10.1.0.0/24\n", "the subnet's network or broadcast address");
+	expect_error("[vm a]\nnets = x\nip = 10.1.0.255/24\n", "the subnet's network or broadcast address");
+	/* one address per network: explicit, and explicit against a default */
+	expect_error("[vm a]\nnets = x\nip = 10.5.0.1/24\n[vm b]\nnets = x\nip = 10.5.0.1/16\n",
+		     "t.conf:6: [vm b] ip: 10.5.0.1/16 on network x is VM a's address too (line 1)");
+	expect_error("[vm a]\nnets = x\nip = 10.1.0.2/24\n[vm b]\nnets = x\n",
+		     "t.conf:5: [vm b] ip: 10.1.0.2/24 on network x is VM a's address too (line 1) (the default address");
+	{	/* the same address on two networks is fine */
+		char *err = NULL;
+		struct config *c = load_text("[vm a]\nnets = x\nip = 10.5.0.1/24\n[vm b]\nnets = y\nip = 10.5.0.1/24\n", &err);
+		assert_non_null(c);
+		config_free(c);
+	}
+	/* mtu */
+	expect_error("[vm a]\nnets = x\nmtu = 67\n", "t.conf:3: [vm a] mtu: \"67\" is not a number in 68..65535");
+	expect_error("[vm a]\nnets = x\nmtu = 65536\n", "mtu: \"65536\" is not a number");
+	expect_error("[vm a]\nnets = x\nmtu = 1.5k\n", "mtu: \"1.5k\" is not a number");
+	/* everything reported at once */
+	char *err = NULL;
+	struct config *c = load_text("[vm a]\nnets = l, l\nip = 1.2.3/4\nmtu = 1\n", &err);
+	assert_null(c);
+	assert_non_null(strstr(err, "t.conf:2:"));
+	assert_non_null(strstr(err, "t.conf:3:"));
+	assert_non_null(strstr(err, "t.conf:4:"));
+	free(err);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -511,6 +658,8 @@ int main(void)
 		cmocka_unit_test(test_disks),
 		cmocka_unit_test(test_disk_errors),
 		cmocka_unit_test(test_disk_not_writable),
+		cmocka_unit_test(test_nets),
+		cmocka_unit_test(test_net_errors),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

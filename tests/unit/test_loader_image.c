@@ -621,6 +621,103 @@ static void test_save_disks(void **state)
 	config_free(c);
 }
 
+/* Networks: the VM table's net slots and the guest's virtio-mmio nodes and /chosen strings. */
+static void test_nets_image(void **state)
+{
+	(void)state;
+	put("nd.img", "net test disk", 13);
+	struct config *c = load("[disk d]\nfile = nd.img\n"
+				"[vm a]\nkernel = Image2\ninitrd = none\ndisks = d:ro\nnets = lan, wan\n"
+				"ip = 192.168.9.3/24\nmtu = 9000\n"
+				"[vm b]\nkernel = Image2\ninitrd = none\nnets = wan\n"
+				"[vm c]\nkernel = Image2\ninitrd = none\n");
+	assert_non_null(c);
+	struct image *img = xcalloc(1, sizeof *img);
+	assert_int_equal(image_build(c, img), 0);
+	size_t hl;
+	unsigned char *head = image_serialize(img, &hl);
+	struct mb_img_vm v[3];
+	memcpy(v, head + sizeof(struct mb_img_header), sizeof v);
+	static const uint8_t mac_a0[6] = { 0x52, 0x54, 0x4d, 0, 0, 0 }, mac_a1[6] = { 0x52, 0x54, 0x4d, 1, 0, 1 },
+			     mac_b0[6] = { 0x52, 0x54, 0x4d, 1, 1, 0 }, zero[sizeof(struct mb_img_net)] = { 0 };
+	assert_int_equal(v[0].nets[0].present, 1);
+	assert_int_equal(v[0].nets[0].network, 0);
+	assert_memory_equal(v[0].nets[0].mac, mac_a0, 6);
+	assert_int_equal(v[0].nets[0].mtu, 9000);
+	assert_int_equal(v[0].nets[0].reserved, 0);
+	assert_int_equal(v[0].nets[1].present, 1);
+	assert_int_equal(v[0].nets[1].network, 1);
+	assert_memory_equal(v[0].nets[1].mac, mac_a1, 6);
+	assert_int_equal(v[0].nets[1].mtu, 9000);
+	assert_int_equal(v[1].nets[0].present, 1);
+	assert_int_equal(v[1].nets[0].network, 1);
+	assert_memory_equal(v[1].nets[0].mac, mac_b0, 6);
+	assert_int_equal(v[1].nets[0].mtu, 1500);
+	assert_memory_equal(&v[1].nets[1], zero, sizeof zero);   /* unused slots all-zero */
+	assert_memory_equal(&v[2].nets[0], zero, sizeof zero);
+	assert_memory_equal(&v[2].nets[1], zero, sizeof zero);
+	assert_int_equal(v[0].disks[0].mode, MB_DISK_RO);
+	free(head);
+
+	/* VM a: disk slot 0, then net slots in virtio-mmio slots 4 and 5, in that order */
+	const void *fdt = img->blobs[img->vms[0].dtb_blob].data;
+	assert_int_equal(fdt_check_header(fdt), 0);
+	static const unsigned slots[3] = { 0, 4, 5 };
+	int root = fdt_path_offset(fdt, "/"), node, len, k = 0;
+	fdt_for_each_subnode(node, fdt, root) {
+		const char *nn = fdt_get_name(fdt, node, NULL);
+		if (strncmp(nn, "virtio_mmio@", 12))
+			continue;
+		assert_true(k < 3);
+		uint64_t addr = MB_GUEST_VIRTIO_BASE + slots[k] * MB_GUEST_VIRTIO_SIZE;
+		char want[64];
+		snprintf(want, sizeof want, "virtio_mmio@%llx", (unsigned long long)addr);
+		assert_string_equal(nn, want);
+		assert_string_equal(fdt_getprop(fdt, node, "compatible", &len), "virtio,mmio");
+		const unsigned char *reg = fdt_getprop(fdt, node, "reg", &len);
+		assert_int_equal(len, 16);
+		assert_int_equal(be64(reg), addr);
+		assert_int_equal(be64(reg + 8), 0x200);
+		const fdt32_t *irq = fdt_getprop(fdt, node, "interrupts", &len);
+		assert_int_equal(len, 12);
+		assert_int_equal(fdt32_to_cpu(irq[0]), 0);
+		assert_int_equal(fdt32_to_cpu(irq[1]), 16 + slots[k]);
+		assert_int_equal(fdt32_to_cpu(irq[2]), 1);
+		assert_non_null(fdt_getprop(fdt, node, "dma-coherent", &len));
+		k++;
+	}
+	assert_int_equal(k, 3);
+	assert_true(fdt_path_offset(fdt, "/virtio_mmio@a000800") >= 0);
+	assert_true(fdt_path_offset(fdt, "/virtio_mmio@a000a00") >= 0);
+	int ch = fdt_path_offset(fdt, "/chosen");
+	assert_string_equal(fdt_getprop(fdt, ch, "mirrorball,net0", &len), "192.168.9.3/24");
+	assert_string_equal(fdt_getprop(fdt, ch, "mirrorball,net0-mac", &len), "52:54:4d:00:00:00");
+	assert_string_equal(fdt_getprop(fdt, ch, "mirrorball,net1", &len), "10.2.0.1/24");
+	assert_string_equal(fdt_getprop(fdt, ch, "mirrorball,net1-mac", &len), "52:54:4d:01:00:01");
+	assert_null(fdt_getprop(fdt, ch, "mirrorball,net2", &len));
+
+	/* VM b: no disks, one net in slot 4 */
+	fdt = img->blobs[img->vms[1].dtb_blob].data;
+	assert_true(fdt_path_offset(fdt, "/virtio_mmio@a000000") < 0);
+	node = fdt_path_offset(fdt, "/virtio_mmio@a000800");
+	assert_true(node >= 0);
+	assert_int_equal(fdt32_to_cpu(((const fdt32_t *)fdt_getprop(fdt, node, "interrupts", &len))[1]), 20);
+	assert_true(fdt_path_offset(fdt, "/virtio_mmio@a000a00") < 0);
+	ch = fdt_path_offset(fdt, "/chosen");
+	assert_string_equal(fdt_getprop(fdt, ch, "mirrorball,net0", &len), "10.2.0.2/24");
+	assert_string_equal(fdt_getprop(fdt, ch, "mirrorball,net0-mac", &len), "52:54:4d:01:01:00");
+	assert_null(fdt_getprop(fdt, ch, "mirrorball,net1", &len));
+	assert_null(fdt_getprop(fdt, ch, "mirrorball,net1-mac", &len));
+
+	/* VM c: no nets, no virtio nodes, no net strings */
+	fdt = img->blobs[img->vms[2].dtb_blob].data;
+	assert_true(fdt_path_offset(fdt, "/virtio_mmio@a000800") < 0);
+	assert_null(fdt_getprop(fdt, fdt_path_offset(fdt, "/chosen"), "mirrorball,net0", &len));
+	image_free(img);
+	free(img);
+	config_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -631,6 +728,7 @@ int main(void)
 		cmocka_unit_test(test_build_errors),
 		cmocka_unit_test(test_disk_image),
 		cmocka_unit_test(test_no_disks),
+		cmocka_unit_test(test_nets_image),
 		cmocka_unit_test(test_copy_range),
 		cmocka_unit_test(test_save_disks),
 	};

@@ -184,7 +184,7 @@ static bool yesno(const char *v, bool *out)
 	return false;
 }
 
-static const char *host_keys[] = { "nodes", "cpus_per_node", "mem_per_node", NULL };
+static const char *host_keys[] = { "nodes", "cpus_per_node", "mem_per_node", "net_remap", NULL };
 static const char *vm_keys[] = { "vcpus", "memory", "kernel", "initrd", "cmdline", "script", "script_file",
 				 "node", "restart", "disks", "nets", "ip", "mtu", NULL };
 static const char *disk_keys[] = { "file", NULL };
@@ -220,6 +220,9 @@ static void host_key(struct parser *p, const char *k, const char *v)
 			     fmt_size(CFG_MIN_NODE_MEM, sz), fmt_size(CFG_MAX_NODE_MEM, sz + 16));
 		else
 			h->mem_per_node = n;
+	} else if (!strcmp(k, "net_remap")) {
+		if (!yesno(v, &h->net_remap))
+			perr(p, p->line, "[host] net_remap: \"%s\" is not yes or no", v);
 	}
 }
 
@@ -841,7 +844,7 @@ struct config *config_load(const char *path, const char *guest_dir, char **error
 		cfg->guest_dir = xasprintf("%s/guest", d);
 		free(d);
 	}
-	cfg->host = (struct host_cfg){ .nodes = 4, .cpus_per_node = 2, .mem_per_node = GIB };
+	cfg->host = (struct host_cfg){ .nodes = 4, .cpus_per_node = 2, .mem_per_node = GIB, .net_remap = true };
 
 	p.f = fopen(path, "r");
 	if (!p.f) {

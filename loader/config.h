@@ -25,6 +25,7 @@
 struct host_cfg {
 	unsigned nodes, cpus_per_node;
 	uint64_t mem_per_node;
+	bool net_remap;           /* networks remap whole pages (default) or copy everything */
 };
 
 /* One entry of a VM's "disks =" list; slot i of the list is the guest's i-th virtio disk. */

@@ -35,6 +35,7 @@ struct image {
 	unsigned nblobs;
 	struct image_disk disks[CFG_MAX_DISKS];
 	unsigned ndisks;
+	uint32_t flags;        /* the header's MB_IMG_F_* */
 	uint64_t head_size;    /* bytes up to the first disk blob (the monitor loads these) */
 	uint64_t total_size;   /* bytes in the whole file */
 };

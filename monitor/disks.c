@@ -1,6 +1,7 @@
 /* Guests' disks: the host-disk store, the bases and each VM's virtio-blk devices. */
 #include "disks.h"
 #include "nets.h"
+#include "vnet.h"
 #include "vm.h"
 #include "vblk.h"
 #include "hostdisk.h"
@@ -78,6 +79,10 @@ void disks_init(const void *image)
 	const struct mb_img_header *h = image;
 	const struct mb_img_blob *blobs = (const void *)((const uint8_t *)image + h->blob_table_off);
 	vdisk_store = &host_store;
+	if (h->flags & MB_IMG_F_NO_NET_REMAP) {
+		vnet_remap_enabled = 0;
+		mb_printf("networks: page remapping off (net_remap = no): every frame is copied\n");
+	}
 	vdisk_pages = &disk_pages;
 	for (uint32_t i = 0; i < h->nblobs && i < MB_IMG_MAX_BLOBS; i++) {
 		if (blobs[i].kind != MB_BLOB_DISK)

@@ -68,6 +68,8 @@ int hostimg_validate(const void *img, uint64_t avail, int check_blobs, char *err
 		FAIL("host image version %u, this monitor reads version %u", h->version, MB_IMG_VERSION);
 	if (h->header_size != sizeof(*h))
 		FAIL("host image header size %u, expected %lu", h->header_size, (uint64_t)sizeof(*h));
+	if (h->flags & ~MB_IMG_F_NO_NET_REMAP)
+		FAIL("host image has unknown flags %x", h->flags);
 	if (h->nvms == 0 || h->nvms > MB_IMG_MAX_VMS)
 		FAIL("host image describes %u VMs (1..%u allowed)", h->nvms, MB_IMG_MAX_VMS);
 	if (h->nblobs == 0 || h->nblobs > MB_IMG_MAX_BLOBS)

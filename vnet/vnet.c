@@ -1,6 +1,8 @@
 /* The guest-facing virtio-net device: config space, TX parsing and validation, delivery into
  * RX (mergeable buffers, checksum fix-up, zero-copy remapping). See vnet.h. */
 #include "vnet.h"
+
+int vnet_remap_enabled = 1;
 #include "fmt.h"
 #include "bits.h"
 #include "mb_string.h"
@@ -363,7 +365,7 @@ static int deliver_locked(struct vnet *v, const struct vnet_frame *f)
 			n = PAGE_SIZE - (sg & (PAGE_SIZE - 1));
 		if (n > PAGE_SIZE - (dg & (PAGE_SIZE - 1)))
 			n = PAGE_SIZE - (dg & (PAGE_SIZE - 1));
-		if (n == PAGE_SIZE && !vnet_remap_page(&f->from->guest, sg, &v->guest, dg, &v->batch)) {
+		if (n == PAGE_SIZE && vnet_remap_enabled && !vnet_remap_page(&f->from->guest, sg, &v->guest, dg, &v->batch)) {
 			remapped += n;
 		} else {
 			if (gcopy(&f->from->guest, sg, bounce, n, 0) || gcopy(&v->guest, dg, bounce, n, 1))

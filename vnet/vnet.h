@@ -170,6 +170,8 @@ void vnet_switch_detach(struct vnet_switch *sw, struct vnet *v);
 unsigned vnet_switch_send(struct vnet_switch *sw, const struct vnet_frame *f);
 
 /* ---- zero-copy (vnet/remap.c) ---- */
+/* 0: every frame is copied (the host image's MB_IMG_F_NO_NET_REMAP, for measuring). */
+extern int vnet_remap_enabled;
 /* Makes the page at sender gpa 'sgpa' (page-aligned, present) a shared copy-on-write page and
  * maps it copy-on-write at receiver gpa 'rgpa' in place of the buffer page there (released in
  * 'batch', which the caller finishes). 0, or -1: nothing changed for the receiver, copy instead. */

@@ -30,9 +30,11 @@ struct mb_img_header {
 	uint64_t vm_table_off;    /* file offset of the VM table */
 	uint64_t blob_table_off;  /* file offset of the blob table */
 	uint32_t manifest_crc;
-	uint32_t flags;           /* 0 */
+	uint32_t flags;           /* MB_IMG_F_* */
 	uint64_t reserved[4];     /* 0 */
 };
+
+#define MB_IMG_F_NO_NET_REMAP 1u   /* networks copy every frame (no page remapping): for measuring */
 
 struct mb_img_blob {
 	uint64_t offset;          /* file offset, multiple of MB_IMG_ALIGN */

@@ -28,6 +28,10 @@ DISK_RE = re.compile(r"^hostile: disk slot=(\d+) ro=(\d+) capacity=(\d+) request
                      r"unsupp=(\d+) dropped=(\d+) bad_requests=(\d+) broken_queues=(\d+)\r?$", re.M)
 DISK_FIELDS = ("slot", "ro", "capacity", "requests", "ok", "ioerr", "unsupp", "dropped", "bad_requests",
                "broken_queues")
+NET_RE = re.compile(r"^hostile: net slot=(\d+) malformed=(\d+) broken_queues=(\d+) tx_ok=(\d+) replies=(\d+) "
+                    r"storm=(\d+) answered=(\d+)\r?$", re.M)
+NET_FIELDS = ("slot", "malformed", "broken_queues", "tx_ok", "replies", "storm", "answered")
+NETS_DONE_RE = re.compile(r"^hostile: nets done nets=(\d+) mismatches=(\d+)\r?$", re.M)
 PANIC_RE = re.compile(r"MONITOR PANIC|monitor panic|@mb error", re.I)
 
 DISK_SIZE = 1 << 20       # the cow disk: 2048 sectors
@@ -135,6 +139,40 @@ def mismatch_lines(run):
     return [l for l in run.logs.get("hostile", "").splitlines() if "MISMATCH" in l]
 
 
+def check_hostile_nets(run):
+    """The net phase ran to its end; the device counted the malformed frames and broken queues
+    the guest made, and the Linux VMs' cards saw nothing bad. Returns the phase's mismatches."""
+    log = run.logs.get("hostile", "")
+    m = NETS_DONE_RE.search(log)
+    assert m, "the hostile guest never reached the end of its net phase; its log ends:\n" + \
+        "\n".join(log.splitlines()[-30:])
+    nets, mism = map(int, m.groups())
+    assert re.search(r"^hostile: net linux2 seen=1 after \d+ ms\r?$", log, re.M), \
+        "the hostile guest never saw linux2 start pinging (its ARP request for the Linux VM)"
+    assert nets == 1, f"the hostile guest saw {nets} network cards, want 1"
+    g = [dict(zip(NET_FIELDS, map(int, x.groups()))) for x in NET_RE.finditer(log)]
+    assert len(g) == 1 and g[0]["slot"] == 4, g
+    g = g[0]
+    dev = run.vm("hostile")["nets"]
+    assert len(dev) == 1, dev
+    d = dev[0]
+    print("hostile net: guest", g, "device", d)
+    assert d["drop_malformed"] > 0 and d["broken_queues"] > 0, d
+    assert d["drop_malformed"] == g["malformed"], \
+        f"the device counted {d['drop_malformed']} malformed TX chains, the guest sent {g['malformed']}"
+    assert d["broken_queues"] == g["broken_queues"], \
+        f"the device counted {d['broken_queues']} broken queues, the guest saw {g['broken_queues']}"
+    assert d["tx_frames"] >= g["tx_ok"], f"the device switched {d['tx_frames']} frames, the guest sent {g['tx_ok']}"
+    assert g["replies"] >= 5 and g["storm"] >= 4000 and g["answered"] >= 2, g
+    for vm in ("linux", "linux2"):
+        ln = run.vm(vm)["nets"]
+        assert len(ln) == 1, ln
+        print(vm, "net:", ln[0])
+        assert ln[0]["drop_malformed"] == 0 and ln[0]["broken_queues"] == 0, f"{vm}'s card saw bad frames: {ln[0]}"
+        assert ln[0]["rx_frames"] + ln[0]["drop_no_rxbuf"] >= g["storm"], f"{vm} did not get the storm: {ln[0]}"
+    return mism
+
+
 def image_disk_extent(img_path, name):
     """Bytes of disk blob `name` in a host image (include/mirrorball/hostimg.h)."""
     data = img_path.read_bytes()
@@ -176,10 +214,11 @@ def check_hostile_disks(run, disks):
 
 def test_hostile_beside_linux(mball, tmp_path):
     disks = Disks(tmp_path)
-    run = mball(disks.conf((CONFIGS / "test-hostile.conf").read_text()), timeout=150, name="hostile")
+    run = mball(disks.conf((CONFIGS / "test-hostile.conf").read_text()), timeout=300, name="hostile")
     assert run.rc == 0, f"mball exited {run.rc}: {run.stderr.strip().splitlines()[-3:]}"
     assert run.vm("hostile")["exit_reason"] == "poweroff"
     assert run.vm("linux")["exit_reason"] == "poweroff"
+    assert run.vm("linux2")["exit_reason"] == "poweroff"
 
     mon = run.logs["monitor"]
     assert not PANIC_RE.search(mon), "the monitor panicked or reported an error:\n" + \
@@ -205,6 +244,25 @@ def test_hostile_beside_linux(mball, tmp_path):
     assert not re.search(r"\bvm linux\b.*(abort injected|UNDEF|RAZ/WI|virtio-blk)", mon), \
         "the monitor complained about (or injected something into) the Linux VM"
 
+    # The network: both Linux VMs pinged each other through the attack and the storm, and the
+    # hostile guest (its answers to their pings ended their loops).
+    assert "mirrorball: eth0 10.7.0.1/24" in linux and "mirrorball: eth0 10.7.0.2/24" in run.logs["linux2"]
+    l2 = run.logs["linux2"]
+    first = re.search(r"^linux2-first-ping after=(\d+)\r?$", l2, re.M)
+    assert first and int(first.group(1)) < 120, "linux2 never pinged the Linux VM:\n" + l2[-1500:]
+    during = re.search(r"^linux2-during ok=(\d+) lost=(\d+) rounds=(\d+)\r?$", l2, re.M)
+    assert during, "linux2 did not get through its ping loop:\n" + l2[-1500:]
+    ok, lost, rounds = map(int, during.groups())
+    print(f"linux2 pings of the Linux VM during the attack: ok={ok} lost={lost} rounds={rounds}")
+    assert rounds < 150, "the hostile guest never answered linux2's pings (its net phase did not end)"
+    assert ok > 0
+    assert re.search(r"^linux2-final lost=0\r?$", l2, re.M), "linux2 lost pings after the attack:\n" + l2[-1500:]
+    assert re.search(r"^linux2-alive\r?$", l2, re.M) and "mirrorball: script exited with status 0" in l2
+    peer = re.search(r"^linux-peer-answered after=(\d+)\r?$", linux, re.M)
+    assert peer and int(peer.group(1)) < 150, "the hostile guest never answered the Linux VM's pings"
+    net_mism = check_hostile_nets(run)
+    assert not re.search(r"\bvm linux2?\b.*virtio-net", mon), "the monitor complained about a Linux VM's card"
+
     m = done_line(run)
     aborts, undefs, psci_ok, mism = map(int, m.groups())
     assert aborts > 0, "the hostile guest received no aborts"
@@ -227,8 +285,8 @@ def test_hostile_beside_linux(mball, tmp_path):
         "the cow disk's extent in the host image changed"
 
     # Last, so that the checks above are reported first: every answer was the right one.
-    assert disk_mism == 0 and mism == 0, \
-        f"{mism} answers ({disk_mism} in the disk phase) differed from the expected ones:\n" + \
+    assert disk_mism == 0 and net_mism == 0 and mism == 0, \
+        f"{mism} answers ({disk_mism} in the disk phase, {net_mism} in the net phase) differed from the expected ones:\n" + \
         "\n".join(mismatch_lines(run))
 
 

@@ -455,6 +455,37 @@ static int dt_nvio, dt_vio_extra;
 static char dt_bootargs[256];            /* /chosen/bootargs */
 static u32 dt_boot_count;                /* /chosen/mirrorball,boot-count */
 
+/* virtio-net slots (net.c): slot 4 + i, i < VNET_MAX */
+#define VNET_MAX 2
+#define VNET_BASE0 0x0A000800UL
+static u64 dt_net_base[VNET_MAX];
+static u32 dt_net_spi[VNET_MAX];
+static char dt_net_ip[VNET_MAX][32], dt_net_mac[VNET_MAX][24];   /* /chosen mirrorball,net<i>[-mac] */
+static int dt_nnet, dt_net_extra;
+
+static u64 vio_unit(const char *name)        /* the unit address of "virtio_mmio@<hex>" */
+{
+	while (*name && *name != '@')
+		name++;
+	u64 a = 0;
+	for (name += !!*name; *name; name++) {
+		char c = *name;
+		u32 d = c >= '0' && c <= '9' ? (u32)(c - '0') : c >= 'a' && c <= 'f' ? (u32)(c - 'a' + 10) : 99;
+		if (d > 15)
+			break;
+		a = a << 4 | d;
+	}
+	return a;
+}
+
+static void dt_copy(char *dst, u32 size, const u8 *val, u32 len)
+{
+	u32 i = 0;
+	for (; i < len && i + 1 < size && val[i]; i++)
+		dst[i] = (char)val[i];
+	dst[i] = 0;
+}
+
 static u64 dtb_ram_size(u64 dtb)
 {
 	const u8 *h = (const u8 *)dtb;
@@ -466,7 +497,7 @@ static u64 dtb_ram_size(u64 dtb)
 		return 0;
 	const u8 *p = h + off_struct, *end = p + size_struct;
 	const char *strings = (const char *)h + off_strings;
-	int depth = 0, in_memory = 0, in_vio = 0, in_chosen = 0;
+	int depth = 0, in_memory = 0, in_vio = 0, in_chosen = 0, in_vnet = 0;
 	u32 acells = 2, scells = 2;
 	u64 ram = 0;
 	while (p < end) {
@@ -478,6 +509,14 @@ static u64 dtb_ram_size(u64 dtb)
 			in_memory = depth == 2 && str_prefix(name, "memory");
 			in_vio = depth == 2 && str_prefix(name, "virtio_mmio@");
 			in_chosen = depth == 2 && str_eq(name, "chosen");
+			in_vnet = 0;
+			if (in_vio && vio_unit(name) >= VNET_BASE0) {   /* a net slot (net.c) */
+				in_vio = 0;
+				if (dt_nnet < VNET_MAX)
+					in_vnet = ++dt_nnet;
+				else
+					dt_net_extra++;
+			}
 			if (in_vio && dt_nvio < VIO_MAX)
 				dt_nvio++;
 			else if (in_vio)
@@ -486,7 +525,7 @@ static u64 dtb_ram_size(u64 dtb)
 			p = (const u8 *)(((u64)p + 4) & ~3UL);
 		} else if (tok == 2) {                  /* END_NODE */
 			depth--;
-			in_memory = in_vio = in_chosen = 0;
+			in_memory = in_vio = in_chosen = in_vnet = 0;
 		} else if (tok == 3) {                  /* PROP */
 			u32 len = be32(p), nameoff = be32(p + 4);
 			const u8 *val = p + 8;
@@ -505,6 +544,23 @@ static u64 dtb_ram_size(u64 dtb)
 			if (in_chosen && str_eq(name, "bootargs"))
 				for (u32 i = 0; i < len && i + 1 < sizeof(dt_bootargs) && val[i]; i++)
 					dt_bootargs[i] = (char)val[i];
+			if (in_vnet && str_eq(name, "reg") && len >= 4 * acells && acells <= 2) {
+				u64 a = 0;
+				for (u32 i = 0; i < acells; i++)
+					a = a << 32 | be32(val + 4 * i);
+				dt_net_base[in_vnet - 1] = a;
+			}
+			if (in_vnet && str_eq(name, "interrupts") && len == 12)
+				dt_net_spi[in_vnet - 1] = be32(val + 4);
+			for (int k = 0; in_chosen && k < VNET_MAX; k++) {
+				char key[24] = "mirrorball,netN";
+				key[14] = (char)('0' + k);
+				if (str_eq(name, key))
+					dt_copy(dt_net_ip[k], sizeof(dt_net_ip[k]), val, len);
+				key[15] = '-', key[16] = 'm', key[17] = 'a', key[18] = 'c', key[19] = 0;
+				if (str_eq(name, key))
+					dt_copy(dt_net_mac[k], sizeof(dt_net_mac[k]), val, len);
+			}
 			if (in_chosen && str_eq(name, "mirrorball,boot-count") && len == 4)
 				dt_boot_count = be32(val);
 			if (in_vio && str_eq(name, "interrupts") && len == 12)
@@ -918,6 +974,7 @@ static void start_secondary(int round, int conduit32)
 
 /* The virtio-blk phase: its own file, on top of everything above. */
 #include "disk.c"
+#include "net.c"
 
 static void phase_psci(int nvcpus)
 {
@@ -1124,6 +1181,8 @@ void hostile_main(u64 dtb)
 	/* The disks last: the Linux VM beside us reads the same base meanwhile. */
 	quiet = 0;
 	phase_disks(nvcpus, 0);
+	/* Then the network: the Linux VMs beside us ping each other meanwhile (net.c). */
+	phase_nets();
 summary:;
 
 	struct exc_stats *e = &exc[0];

@@ -1,0 +1,939 @@
+/* Hostile test guest, virtio-net phase (included by hostile.c after disk.c: it uses their
+ * checking, console and ring helpers). The VM's network cards are modern virtio-mmio devices
+ * at 0x0A000000 + (4+i)*0x200 (SPI 16+4+i), the device tree's virtio_mmio nodes at those
+ * addresses; /chosen has mirrorball,net<i> ("A.B.C.D/P") and mirrorball,net<i>-mac. On the
+ * first card, with a Linux VM (the peer: our address with last byte 1) on the same network:
+ *   - a Linux-like bring-up (VERSION_1, MRG_RXBUF, CSUM, HOST_TSO4, MAC, MTU, STATUS;
+ *     FEATURES_OK read back), config space (MAC as in /chosen, link up, MTU 1500);
+ *   - RX buffers posted, an ARP request for the peer and an ICMP echo to it (checksums ours):
+ *     the ARP reply and the echo reply must arrive intact in an RX buffer;
+ *   - malformed TX chains (no room for the header, device-writable descriptors, over the MTU
+ *     without GSO, GSO types not negotiated or without gso_size, csum_start/offset past the
+ *     end): used with length 0, dropped and counted (drop_malformed), the device stays live;
+ *     a header split over descriptors is accepted (the echo reply comes back);
+ *   - broken TX queues (buffers outside RAM, loops, a chain over 16 MiB, a bad head, a bad
+ *     avail index, readable after writable, indirect not negotiated): no used element,
+ *     DEVICE_NEEDS_RESET with a config interrupt; then a reset and a fresh bring-up work;
+ *   - RX: a first buffer too small for the header and a readable-only one (returned unused,
+ *     length 0), then buffers outside RAM and a descriptor loop (NEEDS_RESET at the next
+ *     frame for us);
+ *   - frames to broadcast and unknown unicast MACs, then a storm of broadcast frames while
+ *     the Linux VMs ping each other;
+ *   - register junk on the window (bad sizes, read-only registers, QueueSel out of range);
+ *   - at last it answers ARP and pings for its own address until both Linux VMs (.1, .2)
+ *     have pinged it once (they take that as "the attack is over"), or a deadline.
+ * Summary lines, which the integration test compares with stats.json:
+ *   hostile: net slot=S malformed=M broken_queues=Q tx_ok=T replies=R storm=N answered=A
+ *   hostile: nets done nets=N mismatches=M
+ */
+
+#define NET_DMA     (RAM_BASE + 0x01400000UL)   /* after the disks' 4 MiB of DMA memory */
+#define N_RXDESC    0x00000
+#define N_RXAVAIL   0x01000
+#define N_RXUSED    0x02000
+#define N_TXDESC    0x03000
+#define N_TXAVAIL   0x04000
+#define N_TXUSED    0x05000
+#define N_RXBUF     0x10000                     /* NQ buffers of RXB bytes */
+#define N_TXBUF     0x40000                     /* frames we send, 4 KiB each */
+#define N_SCRATCH   0x60000
+#define NQ          64
+#define RXB         2048
+#define HDR         12
+#define ETH_ARP     0x0806
+#define ETH_IP      0x0800
+#define ETH_JUNK    0x88B5                      /* local experimental: every host ignores it */
+
+#define NF_CSUM      (1u << 0)
+#define NF_MTU       (1u << 3)
+#define NF_MAC       (1u << 5)
+#define NF_HOST_TSO4 (1u << 11)
+#define NF_MRG_RXBUF (1u << 15)
+#define NF_STATUS    (1u << 16)
+#define NET_FEAT     (NF_CSUM | NF_MTU | NF_MAC | NF_HOST_TSO4 | NF_MRG_RXBUF | NF_STATUS)
+
+#define NET_WAIT     (tick_hz() * 2)            /* a reply from a Linux VM (its vCPU must run) */
+
+struct ndev {
+	int slot;                 /* 4 + i */
+	u64 mmio, dma;
+	struct vdev rx, tx;       /* the two queues (disk.c's ring helpers) */
+	u8 mac[6], peer_mac[6];
+	u32 ip, peer_ip;
+	int have_peer;
+	u64 malformed, breaks, tx_ok, replies, others, storm, answered;
+	u64 answered_from[2];     /* echo requests answered from .1 and .2 */
+	int serving;              /* answer ARP and pings for our address (only at the end) */
+	int seen2;                /* an ARP request from .2 came by (linux2 started pinging) */
+	u64 storm_ms;
+	u16 icmp_seq;
+};
+
+static struct ndev ndevs[VNET_MAX];
+
+static void nmis(const struct ndev *n, const char *what, const char *field, u64 arg, u64 got, u64 want)
+{
+	mismatches++;
+	if (mismatches > MAX_MISMATCH_LINES)
+		return;
+	puts_("hostile: MISMATCH net");
+	put_dec(n ? n->slot : -1);
+	puts_(" ");
+	puts_(what);
+	if (field) {
+		puts_(": ");
+		puts_(field);
+	}
+	puts_(" arg=");
+	put_hex(arg);
+	puts_(" got=");
+	put_hex(got);
+	puts_(" want=");
+	put_hex(want);
+	puts_("\n");
+}
+
+static int ncheck(const struct ndev *n, const char *what, const char *field, u64 arg, u64 got, u64 want)
+{
+	checks++;
+	if (got == want)
+		return 1;
+	nmis(n, what, field, arg, got, want);
+	return 0;
+}
+
+static u32 nr(const struct ndev *n, u32 off) { return mmio_r32(n->mmio + off); }
+static void nw(const struct ndev *n, u32 off, u32 v) { mmio_w32(n->mmio + off, v); }
+static void ntx_kick(const struct ndev *n) { nw(n, R_NOTIFY, 1); }
+
+/* ---- bytes ---- */
+
+static void be16_st(u64 a, u16 v) { st8(a, (u8)(v >> 8)); st8(a + 1, (u8)v); }
+static u16 be16_ld(u64 a) { return (u16)(ld8(a) << 8 | ld8(a + 1)); }
+static void be32_st(u64 a, u32 v) { be16_st(a, (u16)(v >> 16)); be16_st(a + 2, (u16)v); }
+static u32 be32_ld(u64 a) { return (u32)be16_ld(a) << 16 | be16_ld(a + 2); }
+static void mac_st(u64 a, const u8 *m) { for (int i = 0; i < 6; i++) st8(a + i, m[i]); }
+static int mac_eq(u64 a, const u8 *m) { for (int i = 0; i < 6; i++) if (ld8(a + i) != m[i]) return 0; return 1; }
+
+static u16 csum(u64 a, u32 len)                 /* the Internet checksum of [a, a + len) */
+{
+	u64 s = 0;
+	for (u32 i = 0; i + 1 < len; i += 2)
+		s += be16_ld(a + i);
+	if (len & 1)
+		s += (u64)ld8(a + len - 1) << 8;
+	while (s >> 16)
+		s = (s & 0xffff) + (s >> 16);
+	return (u16)~s;
+}
+
+static int parse_hex2(const char *s, u8 *out)
+{
+	u32 v = 0;
+	for (int i = 0; i < 2; i++) {
+		char c = s[i];
+		u32 d = c >= '0' && c <= '9' ? (u32)(c - '0') : c >= 'a' && c <= 'f' ? (u32)(c - 'a' + 10) : 99;
+		if (d > 15)
+			return -1;
+		v = v << 4 | d;
+	}
+	*out = (u8)v;
+	return 0;
+}
+
+static int parse_mac(const char *s, u8 *m)
+{
+	for (int i = 0; i < 6; i++) {
+		if (parse_hex2(s + 3 * i, &m[i]) || (i < 5 && s[3 * i + 2] != ':'))
+			return -1;
+	}
+	return s[17] ? -1 : 0;
+}
+
+static int parse_ip(const char *s, u32 *ip)
+{
+	u32 v = 0;
+	for (int i = 0; i < 4; i++) {
+		u32 b = 0;
+		int digits = 0;
+		while (*s >= '0' && *s <= '9')
+			b = b * 10 + (u32)(*s++ - '0'), digits++;
+		if (!digits || b > 255 || (i < 3 && *s++ != '.'))
+			return -1;
+		v = v << 8 | b;
+	}
+	*ip = v;
+	return 0;
+}
+
+/* ---- queues ---- */
+
+static void nq_init(struct ndev *n)
+{
+	n->rx.slot = n->tx.slot = n->slot;
+	n->rx.mmio = n->tx.mmio = n->mmio;
+	n->rx.dma = n->tx.dma = n->dma;
+	n->rx.desc = n->dma + N_RXDESC;
+	n->rx.avail = n->dma + N_RXAVAIL;
+	n->rx.used = n->dma + N_RXUSED;
+	n->tx.desc = n->dma + N_TXDESC;
+	n->tx.avail = n->dma + N_TXAVAIL;
+	n->tx.used = n->dma + N_TXUSED;
+	n->rx.num = n->tx.num = NQ;
+	zero_rings(&n->rx);
+	zero_rings(&n->tx);
+}
+
+static void rx_post(struct ndev *n, u16 i)      /* RX buffer i: descriptor i, one writable segment */
+{
+	put_desc(&n->rx, i, n->dma + N_RXBUF + (u64)i * RXB, RXB, D_WRITE, 0);
+	publish(&n->rx, i);
+}
+
+static void rx_fill(struct ndev *n)
+{
+	for (u16 i = 0; i < NQ; i++)
+		rx_post(n, i);
+	nw(n, R_NOTIFY, 0);
+}
+
+#define NUP_NO_RXBUFS 1
+
+/* Linux's order (virtio 1.x 3.1.1, 5.1.5), every step read back; both queues; RX buffers
+ * posted unless told not to. 0 or -1. */
+static int net_up(struct ndev *n, int how)
+{
+	const char *w = "bring-up";
+	int ok = 1;
+	nw(n, R_STATUS, 0);
+	ok &= ncheck(n, w, "status after reset", 0, nr(n, R_STATUS), 0);
+	ok &= ncheck(n, w, "interrupt status after reset", 0, nr(n, R_INT_STATUS), 0);
+	nw(n, R_STATUS, S_ACK);
+	nw(n, R_STATUS, S_ACK | S_DRIVER);
+	ok &= ncheck(n, w, "status DRIVER", 0, nr(n, R_STATUS), S_ACK | S_DRIVER);
+	nw(n, R_DEV_FEATURES_SEL, 0);
+	u32 lo = nr(n, R_DEV_FEATURES);
+	nw(n, R_DEV_FEATURES_SEL, 1);
+	u32 hi = nr(n, R_DEV_FEATURES);
+	ok &= ncheck(n, w, "features offered (ours)", lo, lo & NET_FEAT, NET_FEAT);
+	ok &= ncheck(n, w, "VERSION_1 offered", hi, hi & FH_VERSION_1, FH_VERSION_1);
+	nw(n, R_DRV_FEATURES_SEL, 0);
+	nw(n, R_DRV_FEATURES, NET_FEAT);
+	nw(n, R_DRV_FEATURES_SEL, 1);
+	nw(n, R_DRV_FEATURES, FH_VERSION_1);
+	nw(n, R_STATUS, S_ACK | S_DRIVER | S_FEATURES_OK);
+	ok &= ncheck(n, w, "FEATURES_OK read back", 0, nr(n, R_STATUS), S_ACK | S_DRIVER | S_FEATURES_OK);
+	nq_init(n);
+	struct vdev *q[2] = { &n->rx, &n->tx };
+	for (u32 i = 0; i < 2; i++) {
+		nw(n, R_QUEUE_SEL, i);
+		ok &= ncheck(n, w, "QueueNumMax", i, nr(n, R_QUEUE_NUM_MAX), 256);
+		ok &= ncheck(n, w, "QueueReady before setup", i, nr(n, R_QUEUE_READY), 0);
+		program_queue(q[i]);
+		nw(n, R_QUEUE_READY, 1);
+		ok &= ncheck(n, w, "QueueReady read back", i, nr(n, R_QUEUE_READY), 1);
+	}
+	nw(n, R_QUEUE_SEL, 2);
+	ok &= ncheck(n, w, "QueueNumMax of queue 2 (none)", 2, nr(n, R_QUEUE_NUM_MAX), 0);
+	nw(n, R_STATUS, S_LIVE);
+	ok &= ncheck(n, w, "DRIVER_OK read back", 0, nr(n, R_STATUS), S_LIVE);
+	if (how != NUP_NO_RXBUFS)
+		rx_fill(n);
+	return ok ? 0 : -1;
+}
+
+/* ---- sending ---- */
+
+/* A TX chain of n segments; kicked. Returns its head. */
+static u16 tx_post(struct ndev *n, const struct seg *s, int cnt)
+{
+	nokick = 1;
+	u16 h = post(&n->tx, s, cnt);
+	nokick = 0;
+	ntx_kick(n);
+	return h;
+}
+
+/* The chain must have been used (the device serves TX during the kick) with length 0, the
+ * device still live. `bad`: a malformed frame the device must count. */
+static int tx_expect_used(struct ndev *n, const char *what, u64 arg, u16 head, int bad)
+{
+	u32 id, len;
+	checks++;
+	if (!used_next(&n->tx, &id, &len, WAIT_LONG)) {
+		nmis(n, what, "TX chain not used", arg, nr(n, R_STATUS), S_LIVE);
+		return 0;
+	}
+	ncheck(n, what, "TX used id", arg, id, head);
+	ncheck(n, what, "TX used length", arg, len, 0);
+	ncheck(n, what, "status afterwards", arg, nr(n, R_STATUS), S_LIVE);
+	if (bad)
+		n->malformed++;
+	else
+		n->tx_ok++;
+	return 1;
+}
+
+/* virtio header at a */
+static void vhdr(u64 a, u8 flags, u8 gso, u16 hdr_len, u16 gso_size, u16 cstart, u16 coff)
+{
+	st8(a, flags);
+	st8(a + 1, gso);
+	st16(a + 2, hdr_len);
+	st16(a + 4, gso_size);
+	st16(a + 6, cstart);
+	st16(a + 8, coff);
+	st16(a + 10, 0);
+}
+
+static void eth(u64 a, const u8 *dst, const u8 *src, u16 type)
+{
+	mac_st(a, dst);
+	mac_st(a + 6, src);
+	be16_st(a + 12, type);
+}
+
+static const u8 bcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+static const u8 nobody[6] = { 0x52, 0x54, 0x4d, 0x7e, 0x7e, 0x7e };   /* on no port */
+static const u8 zero6[6] = { 0, 0, 0, 0, 0, 0 };
+
+/* An ARP packet (request or reply) at a: 60 bytes of frame (padded). */
+static u32 arp_frame(u64 a, const u8 *dst, const u8 *src, u16 op, const u8 *sha, u32 spa, const u8 *tha, u32 tpa)
+{
+	fill(a, 60, 0);
+	eth(a, dst, src, ETH_ARP);
+	u64 p = a + 14;
+	be16_st(p, 1);
+	be16_st(p + 2, ETH_IP);
+	st8(p + 4, 6);
+	st8(p + 5, 4);
+	be16_st(p + 6, op);
+	mac_st(p + 8, sha);
+	be32_st(p + 14, spa);
+	mac_st(p + 18, tha);
+	be32_st(p + 24, tpa);
+	return 60;
+}
+
+#define ICMP_DATA 56
+
+/* An ICMP echo (type 8) or reply (0) at a; payload: `pay` bytes copied from pay_src, or a
+ * pattern of seq when pay_src is 0. Checksums ours. Returns the frame length. */
+static u32 icmp_frame(u64 a, const u8 *dst, const u8 *src, u32 sip, u32 dip, u8 type, u16 id, u16 seq,
+		      u64 pay_src, u32 pay)
+{
+	eth(a, dst, src, ETH_IP);
+	u64 ip = a + 14, ic = ip + 20;
+	u32 tot = 20 + 8 + pay;
+	st8(ip, 0x45);
+	st8(ip + 1, 0);
+	be16_st(ip + 2, (u16)tot);
+	be16_st(ip + 4, seq);
+	be16_st(ip + 6, 0x4000);
+	st8(ip + 8, 64);
+	st8(ip + 9, 1);
+	be16_st(ip + 10, 0);
+	be32_st(ip + 12, sip);
+	be32_st(ip + 16, dip);
+	be16_st(ip + 10, csum(ip, 20));
+	st8(ic, type);
+	st8(ic + 1, 0);
+	be16_st(ic + 2, 0);
+	be16_st(ic + 4, id);
+	be16_st(ic + 6, seq);
+	for (u32 i = 0; i < pay; i++)
+		st8(ic + 8 + i, pay_src ? ld8(pay_src + i) : (u8)(seq * 7 + i));
+	be16_st(ic + 2, csum(ic, 8 + pay));
+	return 14 + tot;
+}
+
+/* ---- receiving ---- */
+
+#define RX_ARP_REPLY 1      /* ARP reply from the peer to us */
+#define RX_ECHO_REPLY 2     /* ICMP echo reply from the peer, id/seq as asked */
+
+/* Frames we answer wherever they arrive: ARP requests for our address, pings to us. */
+static void answer(struct ndev *n, u64 f, u32 len)
+{
+	u64 t = n->dma + N_TXBUF + 0x8000;      /* one buffer for answers */
+	if (len >= 42 && be16_ld(f + 12) == ETH_ARP && be16_ld(f + 20) == 1 && be32_ld(f + 28) == ((n->ip & ~0xffu) | 2))
+		n->seen2 = 1;
+	if (!n->serving)
+		return;
+	if (len >= 42 && be16_ld(f + 12) == ETH_ARP && be16_ld(f + 20) == 1 && be32_ld(f + 38) == n->ip) {
+		u8 sha[6];
+		for (int i = 0; i < 6; i++)
+			sha[i] = ld8(f + 22 + i);
+		vhdr(t, 0, 0, 0, 0, 0, 0);
+		u32 l = arp_frame(t + HDR, sha, n->mac, 2, n->mac, n->ip, sha, be32_ld(f + 28));
+		struct seg s[1] = { { t, HDR + l, 0 } };
+		tx_expect_used(n, "ARP reply of ours", 0, tx_post(n, s, 1), 0);
+		return;
+	}
+	if (len >= 42 && be16_ld(f + 12) == ETH_IP && be32_ld(f + 30) == n->ip && ld8(f + 23) == 1 &&
+	    ld8(f + 34) == 8 && (ld8(f + 14) & 0xf) == 5) {
+		u32 tot = be16_ld(f + 16);
+		if (tot < 28 || tot + 14 > len || tot > 1400)
+			return;
+		u8 src[6];
+		for (int i = 0; i < 6; i++)
+			src[i] = ld8(f + 6 + i);
+		u32 sip = be32_ld(f + 26);
+		vhdr(t, 0, 0, 0, 0, 0, 0);
+		u32 l = icmp_frame(t + HDR, src, n->mac, n->ip, sip, 0, be16_ld(f + 38), be16_ld(f + 40), f + 42, tot - 28);
+		struct seg s[1] = { { t, HDR + l, 0 } };
+		tx_expect_used(n, "echo reply of ours", sip, tx_post(n, s, 1), 0);
+		n->answered++;
+		if ((sip & 0xff) == 1 || (sip & 0xff) == 2)
+			n->answered_from[(sip & 0xff) - 1]++;
+	}
+}
+
+/* Is the frame at f (len bytes) what we wait for? */
+static int rx_match(struct ndev *n, u64 f, u32 len, int kind, u16 id, u16 seq, u64 sent)
+{
+	if (kind == RX_ARP_REPLY) {
+		if (len < 42 || be16_ld(f + 12) != ETH_ARP || be16_ld(f + 20) != 2 || be32_ld(f + 28) != n->peer_ip)
+			return 0;
+		ncheck(n, "ARP reply", "to our MAC", 0, mac_eq(f, n->mac), 1);
+		ncheck(n, "ARP reply", "target MAC ours", 0, mac_eq(f + 32, n->mac), 1);
+		ncheck(n, "ARP reply", "target IP ours", 0, be32_ld(f + 38), n->ip);
+		ncheck(n, "ARP reply", "length", 0, len >= 42 && len <= 64, 1);
+		for (int i = 0; i < 6; i++)
+			n->peer_mac[i] = ld8(f + 22 + i);
+		ncheck(n, "ARP reply", "source MAC = sender MAC", 0, mac_eq(f + 6, n->peer_mac), 1);
+		n->have_peer = 1;
+		return 1;
+	}
+	if (len < 42 || be16_ld(f + 12) != ETH_IP || ld8(f + 23) != 1 || ld8(f + 34) != 0 ||
+	    be16_ld(f + 38) != id || be16_ld(f + 40) != seq)
+		return 0;
+	const char *w = "echo reply";
+	ncheck(n, w, "length", seq, len, 14 + 20 + 8 + ICMP_DATA);
+	ncheck(n, w, "to our MAC", seq, mac_eq(f, n->mac), 1);
+	ncheck(n, w, "from the peer's MAC", seq, mac_eq(f + 6, n->peer_mac), 1);
+	ncheck(n, w, "IP source", seq, be32_ld(f + 26), n->peer_ip);
+	ncheck(n, w, "IP destination", seq, be32_ld(f + 30), n->ip);
+	ncheck(n, w, "IP header checksum", seq, csum(f + 14, 20), 0);
+	ncheck(n, w, "ICMP checksum (filled by the device if offloaded)", seq, csum(f + 34, 8 + ICMP_DATA), 0);
+	checks++;
+	for (u32 i = 0; i < ICMP_DATA; i++)
+		if (ld8(f + 42 + i) != ld8(sent + 42 + i)) {
+			nmis(n, w, "payload byte", i, ld8(f + 42 + i), ld8(sent + 42 + i));
+			break;
+		}
+	return 1;
+}
+
+/* Takes used RX buffers for up to `wait` ticks, reposting each, answering what is for us;
+ * returns 1 when a frame of `kind` (0: none) arrived. Frames over several buffers are skipped. */
+static int rx_wait(struct ndev *n, int kind, u16 id, u16 seq, u64 sent, u64 wait)
+{
+	u64 t0 = now_ticks();
+	int found = 0;
+	while (!found) {
+		u32 uid, len;
+		u64 left = now_ticks() - t0 > wait ? 0 : wait - (now_ticks() - t0);
+		if (!used_next(&n->rx, &uid, &len, left))
+			break;
+		if (!ncheck(n, "RX used", "id < queue size", uid, uid < NQ, 1))
+			continue;
+		u64 b = n->dma + N_RXBUF + (u64)uid * RXB;
+		u16 nbuf = ld16(b + 10);
+		if (len >= HDR + 14 && len <= RXB && nbuf == 1) {
+			ncheck(n, "RX header", "flags / gso_type (no GUEST_CSUM, no GUEST_TSO)", uid, ld16(b), 0);
+			u64 f = b + HDR;
+			u32 fl = len - HDR;
+			if (kind && rx_match(n, f, fl, kind, id, seq, sent))
+				found = 1;
+			else {
+				n->others++;
+				answer(n, f, fl);
+			}
+		} else {
+			n->others++;
+			if (len >= HDR + 14 && nbuf > 1)
+				for (u16 k = 1; k < nbuf; k++)      /* the rest of a merged frame */
+					if (used_next(&n->rx, &uid, &len, WAIT_LONG) && uid < NQ)
+						rx_post(n, (u16)uid);
+		}
+		rx_post(n, (u16)uid);
+		nw(n, R_NOTIFY, 0);
+	}
+	return found;
+}
+
+static void arp_probe_send(struct ndev *n)
+{
+	u64 t = n->dma + N_TXBUF;
+	vhdr(t, 0, 0, 0, 0, 0, 0);
+	u32 l = arp_frame(t + HDR, bcast, n->mac, 1, n->mac, n->ip, zero6, n->peer_ip);
+	struct seg s[1] = { { t, HDR + l, 0 } };
+	tx_expect_used(n, "ARP request", 0, tx_post(n, s, 1), 0);
+}
+
+static int arp_probe(struct ndev *n, u64 wait)
+{
+	arp_probe_send(n);
+	return rx_wait(n, RX_ARP_REPLY, 0, 0, 0, wait);
+}
+
+/* An echo to the peer; `split`: how the header is cut (0: one descriptor; k: the first k
+ * header bytes, then the rest with the frame; 100: header in three pieces, frame in two). */
+static int ping_peer(struct ndev *n, const char *what, int split)
+{
+	u64 t = n->dma + N_TXBUF + 0x1000;
+	u16 seq = ++n->icmp_seq;
+	vhdr(t, 0, 0, 0, 0, 0, 0);
+	u32 l = icmp_frame(t + HDR, n->peer_mac, n->mac, n->ip, n->peer_ip, 8, 0x4d42, seq, 0, ICMP_DATA);
+	struct seg s[5];
+	int cnt = 0;
+	if (split == 0) {
+		s[cnt++] = (struct seg){ t, HDR + l, 0 };
+	} else if (split < HDR) {
+		s[cnt++] = (struct seg){ t, (u32)split, 0 };
+		s[cnt++] = (struct seg){ t + split, HDR + l - split, 0 };
+	} else {
+		s[cnt++] = (struct seg){ t, 1, 0 };
+		s[cnt++] = (struct seg){ t + 1, 0, 0 };          /* an empty one, too */
+		s[cnt++] = (struct seg){ t + 1, 10, 0 };
+		s[cnt++] = (struct seg){ t + 11, 7, 0 };
+		s[cnt++] = (struct seg){ t + 18, HDR + l - 18, 0 };
+	}
+	tx_expect_used(n, what, split, tx_post(n, s, cnt), 0);
+	int ok = rx_wait(n, RX_ECHO_REPLY, 0x4d42, seq, t + HDR, NET_WAIT);
+	n->replies += ok;
+	return ok;
+}
+
+/* ---- broken queues ---- */
+
+/* The last kick (TX) or frame (RX) must have broken the device: no used element, Status
+ * live | NEEDS_RESET with a config interrupt; then a reset and a fresh bring-up work. */
+static void net_expect_broken(struct ndev *n, struct vdev *q, const char *what, u64 arg, u64 wait)
+{
+	u32 id, len;
+	u64 t0 = now_ticks();
+	while (!(nr(n, R_STATUS) & S_NEEDS_RESET) && now_ticks() - t0 < wait)
+		;
+	u32 st = nr(n, R_STATUS);
+	checks++;
+	if (q == &n->tx && used_next(q, &id, &len, WAIT_SHORT))
+		nmis(n, what, "a broken chain was used (length)", arg, len, 0);
+	if (ncheck(n, what, "status DEVICE_NEEDS_RESET", arg, st, S_LIVE | S_NEEDS_RESET))
+		n->breaks++;
+	u32 is = nr(n, R_INT_STATUS);
+	ncheck(n, what, "config-change interrupt", arg, is & 2, 2);
+	nw(n, R_INT_ACK, is);
+	/* a good frame now: nothing may happen */
+	u64 t = n->dma + N_TXBUF + 0x2000;
+	vhdr(t, 0, 0, 0, 0, 0, 0);
+	eth(t + HDR, bcast, n->mac, ETH_JUNK);
+	n->tx.avail_idx = ld16(n->tx.avail + 2);
+	u16 tu = ld16(n->tx.used + 2);
+	struct seg s[1] = { { t, HDR + 60, 0 } };
+	tx_post(n, s, 1);
+	ncheck(n, what, "a kick after DEVICE_NEEDS_RESET used a chain (used.idx)", arg, ld16(n->tx.used + 2), tu);
+	nw(n, R_STATUS, S_LIVE);
+	ncheck(n, what, "status after the driver wrote it without NEEDS_RESET", arg, nr(n, R_STATUS),
+	       S_LIVE | S_NEEDS_RESET);
+	/* reset, fresh bring-up, and the peer answers again */
+	if (net_up(n, 0))
+		nmis(n, what, "bring-up after reset failed", arg, nr(n, R_STATUS), S_LIVE);
+	if (n->have_peer && !ping_peer(n, "ping after reset", 0))
+		nmis(n, what, "no echo reply after the reset", arg, 0, 1);
+}
+
+static void tx_break(struct ndev *n, const char *what, u64 arg, const struct seg *s, int cnt)
+{
+	tx_post(n, s, cnt);
+	net_expect_broken(n, &n->tx, what, arg, 0);
+}
+
+/* ---- the pieces ---- */
+
+static void net_config(struct ndev *n, int i)
+{
+	const char *w = "config";
+	u8 dtmac[6];
+	for (int k = 0; k < 6; k++)
+		n->mac[k] = (u8)mmio_rd(n->mmio + R_CONFIG + k, 1);
+	if (ncheck(n, w, "/chosen mirrorball,net<i>-mac parses", i, parse_mac(dt_net_mac[i], dtmac), 0))
+		for (int k = 0; k < 6; k++)
+			ncheck(n, w, "MAC = /chosen's", k, n->mac[k], dtmac[k]);
+	ncheck(n, w, "MAC 52:54:4d:..", 0, n->mac[0] << 16 | n->mac[1] << 8 | n->mac[2], 0x52544d);
+	ncheck(n, w, "MAC byte 5 = slot", 0, n->mac[5], (u64)i);
+	ncheck(n, w, "link status", 0, mmio_rd(n->mmio + R_CONFIG + 6, 2), 1);
+	ncheck(n, w, "max_virtqueue_pairs", 0, mmio_rd(n->mmio + R_CONFIG + 8, 2), 1);
+	ncheck(n, w, "mtu", 0, mmio_rd(n->mmio + R_CONFIG + 10, 2), 1500);
+	ncheck(n, w, "past the config space", 0, mmio_rd(n->mmio + R_CONFIG + 12, 4), 0);
+	ncheck(n, w, "MAC as a 4-byte read", 0, mmio_rd(n->mmio + R_CONFIG, 4),
+	       (u32)n->mac[0] | (u32)n->mac[1] << 8 | (u32)n->mac[2] << 16 | (u32)n->mac[3] << 24);
+	mmio_wr(n->mmio + R_CONFIG, 4, 0xdeadbeef);            /* read-only config: ignored */
+	ncheck(n, w, "MAC after a config write", 0, mmio_rd(n->mmio + R_CONFIG, 1), n->mac[0]);
+	ncheck(n, w, "/chosen mirrorball,net<i> parses", i, parse_ip(dt_net_ip[i], &n->ip), 0);
+	n->peer_ip = (n->ip & ~0xffu) | 1;
+}
+
+static void net_registers(struct ndev *n)
+{
+	const char *w = "registers";
+	ncheck(n, w, "magic", 0, nr(n, R_MAGIC), 0x74726976);
+	ncheck(n, w, "version", 0, nr(n, R_VERSION), 2);
+	ncheck(n, w, "device id (network card)", 0, nr(n, R_DEVICE_ID), 1);
+	const u32 ro_regs[] = { R_MAGIC, R_VERSION, R_DEVICE_ID, R_VENDOR_ID, R_DEV_FEATURES, R_QUEUE_NUM_MAX,
+				R_INT_STATUS, R_CONFIG_GEN };
+	for (unsigned i = 0; i < sizeof(ro_regs) / sizeof(ro_regs[0]); i++) {
+		u32 before = nr(n, ro_regs[i]);
+		nw(n, ro_regs[i], ~before);
+		nw(n, ro_regs[i], (u32)rnd());
+		ncheck(n, w, "read-only register after writes", ro_regs[i], nr(n, ro_regs[i]), before);
+	}
+	const u32 some[] = { R_MAGIC, R_STATUS, R_QUEUE_READY, R_QUEUE_NUM_MAX, R_DEV_FEATURES };
+	for (unsigned i = 0; i < sizeof(some) / sizeof(some[0]); i++) {
+		u64 a = n->mmio + some[i];
+		ncheck(n, w, "1-byte read of a register", some[i], mmio_rd(a, 1), 0);
+		ncheck(n, w, "2-byte read of a register", some[i], mmio_rd(a, 2), 0);
+		ncheck(n, w, "8-byte read of a register pair", some[i], mmio_rd(a & ~7UL, 8), 0);
+	}
+	for (int sz = 1; sz <= 8; sz *= 2) {
+		if (sz == 4)
+			continue;
+		u64 m = sz == 8 ? ~7UL : ~0UL;
+		mmio_wr(n->mmio + R_STATUS, sz, 0);
+		mmio_wr((n->mmio + R_QUEUE_READY) & m, sz, 0);
+		mmio_wr((n->mmio + R_NOTIFY) & m, sz, 1);
+		ncheck(n, w, "status after a wrong-size write of 0", sz, nr(n, R_STATUS), S_LIVE);
+	}
+	/* QueueSel out of range: no queue there, writes go nowhere, queues 0/1 untouched */
+	const u32 sels[] = { 2, 3, 4, 255, 0x10000, 0xFFFFFFFF };
+	for (unsigned i = 0; i < sizeof(sels) / sizeof(sels[0]); i++) {
+		nw(n, R_QUEUE_SEL, sels[i]);
+		ncheck(n, w, "QueueNumMax of an absent queue", sels[i], nr(n, R_QUEUE_NUM_MAX), 0);
+		nw(n, R_QUEUE_NUM, 16);
+		nw(n, R_DESC_LO, 0x1234);
+		nw(n, R_QUEUE_READY, 1);
+		ncheck(n, w, "QueueReady of an absent queue", sels[i], nr(n, R_QUEUE_READY), 0);
+		nw(n, R_QUEUE_READY, 0);
+	}
+	for (u32 i = 0; i < 2; i++) {
+		nw(n, R_QUEUE_SEL, i);
+		ncheck(n, w, "QueueReady of a live queue after the junk", i, nr(n, R_QUEUE_READY), 1);
+	}
+	/* features and queue setup while live: refused */
+	nw(n, R_DRV_FEATURES_SEL, 0);
+	nw(n, R_DRV_FEATURES, 0xFFFFFFFF);
+	nw(n, R_QUEUE_SEL, 1);
+	nw(n, R_QUEUE_NUM, 3);                       /* not a power of 2, and live */
+	ncheck(n, w, "status after the junk", 0, nr(n, R_STATUS), S_LIVE);
+	nw(n, R_INT_ACK, nr(n, R_INT_STATUS));
+}
+
+/* Malformed TX chains: each used with length 0 and counted, the device live. */
+static void net_tx_malformed(struct ndev *n)
+{
+	const char *w = "malformed TX";
+	u64 t = n->dma + N_TXBUF + 0x3000;            /* 0x3000..0x6000: one big frame */
+	fill(t, 0x3000, 0);
+	vhdr(t, 0, 0, 0, 0, 0, 0);
+	eth(t + HDR, bcast, n->mac, ETH_JUNK);
+	struct seg s[3];
+	/* no room for the header */
+	for (u32 len = 1; len < HDR + 14; len += 5) {
+		s[0] = (struct seg){ t, len, 0 };
+		tx_expect_used(n, w, len, tx_post(n, s, 1), 1);
+	}
+	/* device-writable TX descriptors */
+	s[0] = (struct seg){ t, HDR + 60, D_WRITE };
+	tx_expect_used(n, "writable-only TX chain", 0, tx_post(n, s, 1), 1);
+	s[0] = (struct seg){ t, HDR + 60, 0 };
+	s[1] = (struct seg){ n->dma + N_SCRATCH, 64, D_WRITE };
+	tx_expect_used(n, "TX chain with a writable tail", 0, tx_post(n, s, 2), 1);
+	/* the MTU: 1500 + 14 + 4 (a VLAN tag) is the most without GSO */
+	s[0] = (struct seg){ t, HDR + 1518, 0 };
+	tx_expect_used(n, "frame of MTU + 18 bytes", 1518, tx_post(n, s, 1), 0);
+	s[0] = (struct seg){ t, HDR + 1519, 0 };
+	tx_expect_used(n, "frame of MTU + 19 bytes", 1519, tx_post(n, s, 1), 1);
+	s[0] = (struct seg){ t, HDR + 9000, 0 };
+	tx_expect_used(n, "jumbo frame without GSO", 9000, tx_post(n, s, 1), 1);
+	/* GSO types not negotiated, or without gso_size */
+	const u8 gsos[] = { 3 /* UDP */, 4 /* TCPV6: not negotiated */, 0x81 /* ECN */, 5, 0x7f, 0xff };
+	for (unsigned i = 0; i < sizeof(gsos); i++) {
+		vhdr(t, 0, gsos[i], 54, 1448, 0, 0);
+		s[0] = (struct seg){ t, HDR + 3000, 0 };
+		tx_expect_used(n, "GSO type not negotiated", gsos[i], tx_post(n, s, 1), 1);
+	}
+	vhdr(t, 0, 1 /* TCPV4 */, 54, 0, 0, 0);
+	s[0] = (struct seg){ t, HDR + 3000, 0 };
+	tx_expect_used(n, "TCPV4 GSO with gso_size 0", 0, tx_post(n, s, 1), 1);
+	/* checksum offload past the end */
+	const u16 cs[][2] = { { 58, 1 }, { 59, 0 }, { 34, 25 }, { 0xFFFF, 0xFFFF }, { 0, 0xFFFF }, { 0xFFFF, 0 } };
+	for (unsigned i = 0; i < sizeof(cs) / sizeof(cs[0]); i++) {
+		vhdr(t, 1 /* NEEDS_CSUM */, 0, 0, 0, cs[i][0], cs[i][1]);
+		s[0] = (struct seg){ t, HDR + 60, 0 };
+		tx_expect_used(n, "csum_start + csum_offset past the end", (u64)cs[i][0] << 16 | cs[i][1],
+			       tx_post(n, s, 1), 1);
+	}
+	/* the last two bytes exactly: accepted */
+	vhdr(t, 1, 0, 0, 0, 34, 24);
+	s[0] = (struct seg){ t, HDR + 60, 0 };
+	tx_expect_used(n, "csum at the last two bytes", 0, tx_post(n, s, 1), 0);
+	/* frames to broadcast and to nobody: switched (flooded), the device live */
+	vhdr(t, 0, 0, 0, 0, 0, 0);
+	eth(t + HDR, nobody, n->mac, ETH_JUNK);
+	s[0] = (struct seg){ t, HDR + 60, 0 };
+	tx_expect_used(n, "frame to an unknown MAC", 0, tx_post(n, s, 1), 0);
+	eth(t + HDR, bcast, n->mac, ETH_JUNK);
+	tx_expect_used(n, "broadcast frame", 0, tx_post(n, s, 1), 0);
+	eth(t + HDR, n->mac, n->mac, ETH_JUNK);
+	tx_expect_used(n, "frame to ourselves", 0, tx_post(n, s, 1), 0);
+	rx_wait(n, 0, 0, 0, 0, WAIT_SHORT);            /* (it may come back: whatever came is taken) */
+}
+
+static void net_tx_broken(struct ndev *n)
+{
+	struct seg s[4];
+	u64 t = n->dma + N_TXBUF + 0x2000;
+	vhdr(t, 0, 0, 0, 0, 0, 0);
+	eth(t + HDR, bcast, n->mac, ETH_JUNK);
+	s[0] = (struct seg){ 0x1000000000000UL, HDR + 60, 0 };
+	tx_break(n, "TX buffer outside RAM", 0, s, 1);
+	s[0] = (struct seg){ ram_end - 16, HDR + 60, 0 };
+	tx_break(n, "TX buffer across the end of RAM", 1, s, 1);
+	s[0] = (struct seg){ t, HDR, 0 };
+	s[1] = (struct seg){ 0x08000000UL, 60, 0 };      /* the GIC */
+	tx_break(n, "TX buffer on the GIC", 2, s, 2);
+	/* a loop */
+	u16 h = n->tx.avail_idx & (NQ - 1);
+	put_desc(&n->tx, h, t, HDR + 60, D_NEXT, h);
+	publish(&n->tx, h);
+	ntx_kick(n);
+	net_expect_broken(n, &n->tx, "TX descriptor loop", h, 0);
+	/* a chain over 16 MiB (three 8 MiB pieces of RAM nobody uses) */
+	for (int i = 0; i < 3; i++)
+		s[i] = (struct seg){ BIG_BUF, 8u << 20, 0 };
+	tx_break(n, "TX chain of 24 MiB", 24, s, 3);
+	/* exactly 16 MiB: not broken, but too long a frame: dropped */
+	s[0] = (struct seg){ BIG_BUF, 8u << 20, 0 };
+	s[1] = (struct seg){ BIG_BUF, 8u << 20, 0 };
+	tx_expect_used(n, "TX chain of 16 MiB", 16, tx_post(n, s, 2), 1);
+	/* readable after writable */
+	s[0] = (struct seg){ n->dma + N_SCRATCH, 64, D_WRITE };
+	s[1] = (struct seg){ t, HDR + 60, 0 };
+	tx_break(n, "TX readable after writable", 0, s, 2);
+	/* indirect, not negotiated */
+	s[0] = (struct seg){ n->dma + N_SCRATCH, 32, D_INDIRECT };
+	put_desc_at(n->dma + N_SCRATCH, 0, t, HDR + 60, 0, 0);
+	tx_break(n, "TX indirect (not negotiated)", 0, s, 1);
+	/* a head out of range */
+	st16(n->tx.avail + 4 + 2UL * (n->tx.avail_idx & (NQ - 1)), NQ + 3);
+	n->tx.avail_idx++;
+	st16(n->tx.avail + 2, n->tx.avail_idx);
+	ntx_kick(n);
+	net_expect_broken(n, &n->tx, "TX head out of range", NQ + 3, 0);
+	/* avail.idx far ahead */
+	st16(n->tx.avail + 2, (u16)(n->tx.avail_idx + NQ + 1));
+	ntx_kick(n);
+	net_expect_broken(n, &n->tx, "TX avail.idx too far ahead", NQ + 1, 0);
+}
+
+/* RX attacks. Each needs a frame for us: an ARP request for the peer brings its reply. */
+static void net_rx(struct ndev *n)
+{
+	/* a first buffer too small for the header, a readable-only one: returned unused */
+	net_up(n, NUP_NO_RXBUFS);
+	u64 sm = n->dma + N_SCRATCH;
+	put_desc(&n->rx, 0, sm, 8, D_WRITE, 0);
+	publish(&n->rx, 0);
+	put_desc(&n->rx, 1, sm + 64, 2048, 0, 0);
+	publish(&n->rx, 1);
+	for (u16 i = 2; i < NQ; i++)
+		rx_post(n, i);
+	nw(n, R_NOTIFY, 0);
+	/* the first frame for us takes both bad ones back, then a good one */
+	u32 id, len;
+	int ok = 1;
+	arp_probe_send(n);
+	for (u16 want = 0; want < 2; want++) {
+		if (!used_next(&n->rx, &id, &len, NET_WAIT)) {
+			nmis(n, "small / readable RX buffer", "not returned", want, 0, 1);
+			ok = 0;
+			break;
+		}
+		ncheck(n, "small / readable RX buffer", "returned first, in order", want, id, want);
+		ncheck(n, "small / readable RX buffer", "used length", want, len, 0);
+	}
+	ncheck(n, "small / readable RX buffers", "status afterwards", 0, nr(n, R_STATUS), S_LIVE);
+	if (ok) {
+		rx_post(n, 0);
+		rx_post(n, 1);
+		if (!ping_peer(n, "ping after small RX buffers", 0))
+			nmis(n, "small RX buffer", "no echo reply afterwards", 0, 0, 1);
+	}
+
+	/* RX buffers outside RAM, a loop, readable after writable: broken at the next frame */
+	for (int k = 0; k < 4; k++) {
+		net_up(n, NUP_NO_RXBUFS);
+		if (k == 0)
+			put_desc(&n->rx, 0, 0x1000000000000UL, 2048, D_WRITE, 0);
+		else if (k == 1)
+			put_desc(&n->rx, 0, ram_end - 1024, 2048, D_WRITE, 0);
+		else if (k == 2)
+			put_desc(&n->rx, 0, sm, 2048, D_WRITE | D_NEXT, 0);
+		else {
+			put_desc(&n->rx, 0, sm, 2048, D_WRITE | D_NEXT, 1);
+			put_desc(&n->rx, 1, sm + 2048, 64, 0, 0);
+		}
+		publish(&n->rx, 0);
+		nw(n, R_NOTIFY, 0);
+		arp_probe_send(n);
+		net_expect_broken(n, &n->rx, k == 0 ? "RX buffer outside RAM" : k == 1 ? "RX buffer across the end of RAM" :
+				  k == 2 ? "RX descriptor loop" : "RX readable after writable", k, NET_WAIT);
+	}
+}
+
+/* A storm of broadcast frames (and a few to nobody) while the Linux VMs ping each other:
+ * 64 per kick, each used with length 0 at once; at least STORM frames and STORM_SECS. */
+#define STORM 4000
+#define STORM_SECS 4
+static void net_storm(struct ndev *n)
+{
+	u64 t0 = now_ticks();
+	u64 t = n->dma + N_TXBUF + 0x3000;
+	vhdr(t, 0, 0, 0, 0, 0, 0);
+	eth(t + HDR, bcast, n->mac, ETH_JUNK);
+	u64 t2 = t + 0x1000;
+	vhdr(t2, 0, 0, 0, 0, 0, 0);
+	eth(t2 + HDR, nobody, n->mac, ETH_JUNK);
+	for (u32 done = 0; done < STORM || now_ticks() - t0 < STORM_SECS * tick_hz();) {
+		u16 first = n->tx.avail_idx;
+		for (u32 k = 0; k < NQ; k++, done++) {
+			u16 i = n->tx.avail_idx & (NQ - 1);
+			u32 len = 60 + (done * 37) % 1400;
+			put_desc(&n->tx, i, (done & 15) == 7 ? t2 : t, HDR + len, 0, 0);
+			st16(n->tx.avail + 4 + 2UL * i, i);
+			n->tx.avail_idx++;
+		}
+		dsb();
+		st16(n->tx.avail + 2, n->tx.avail_idx);
+		dsb();
+		ntx_kick(n);
+		u16 cnt = (u16)(n->tx.avail_idx - first);
+		if (!ncheck(n, "storm", "used.idx after a kick", done, ld16(n->tx.used + 2), n->tx.avail_idx))
+			break;
+		n->tx.used_idx = n->tx.avail_idx;
+		n->storm += cnt;
+		n->tx_ok += cnt;
+		if ((done & 511) < NQ)
+			rx_wait(n, 0, 0, 0, 0, 0);           /* keep our RX going (answers) */
+	}
+	n->storm_ms = (now_ticks() - t0) * 1000 / tick_hz();
+	ncheck(n, "storm", "status afterwards", 0, nr(n, R_STATUS), S_LIVE);
+}
+
+/* Answers ARP and pings for our address until both Linux VMs pinged us, or a deadline. */
+static void net_serve(struct ndev *n, u64 secs)
+{
+	u64 t0 = now_ticks();
+	n->serving = 1;
+	while (now_ticks() - t0 < secs * tick_hz() && !(n->answered_from[0] && n->answered_from[1]))
+		rx_wait(n, 0, 0, 0, 0, tick_hz() / 10);
+}
+
+static void phase_nets(void)
+{
+	u64 mism0 = mismatches;
+	struct snap s0 = take();
+	u64 probes = 0;
+	puts_("hostile: phase nets: ");
+	put_dec(dt_nnet);
+	puts_(" virtio-net nodes\n");
+	checks++;
+	if (dt_net_extra)
+		mismatch("more than 2 virtio-net nodes", 0, dt_nnet + dt_net_extra, VNET_MAX);
+	/* slots without a card, and the slot past the last: every access aborts */
+	for (int i = dt_nnet; i <= VNET_MAX; i++) {
+		u64 a = VIO_BASE + (u64)(4 + i) * VIO_STRIDE;
+		struct snap s = take();
+		sink += mmio_r32(a + R_MAGIC);
+		expect_one(s, EC_DABT_CUR, a, "absent virtio-net slot: read", a);
+		probes++;
+	}
+	for (int i = 0; i < dt_nnet; i++) {
+		struct ndev *n = &ndevs[i];
+		memset(n, 0, sizeof(*n));
+		n->slot = 4 + i;
+		n->mmio = VIO_BASE + (u64)n->slot * VIO_STRIDE;
+		n->dma = NET_DMA + (u64)i * DMA_SLOT;
+		ncheck(n, "device tree", "reg", i, dt_net_base[i], n->mmio);
+		ncheck(n, "device tree", "SPI", i, dt_net_spi[i], VIO_SPI0 + (u64)n->slot);
+		net_config(n, i);
+		if (net_up(n, 0))
+			continue;
+	}
+	if (dt_nnet) {
+		struct ndev *n = &ndevs[0];
+		/* the peer (a Linux VM) boots meanwhile: ARP for it for up to 120 s */
+		u64 t0 = now_ticks();
+		while (!n->have_peer && now_ticks() - t0 < 120 * tick_hz())
+			arp_probe(n, tick_hz() / 2);
+		ncheck(n, "peer", "answered our ARP request", n->peer_ip, n->have_peer, 1);
+		puts_("hostile: net peer found\n");
+		if (n->have_peer) {
+			ncheck(n, "ping", "echo reply", 0, ping_peer(n, "ping", 0), 1);
+			ncheck(n, "ping", "echo reply, header split 5+7", 5, ping_peer(n, "ping split", 5), 1);
+			ncheck(n, "ping", "echo reply, header split 1+0+10+7+...", 100, ping_peer(n, "ping split", 100), 1);
+		}
+		/* the attack starts when linux2 pings the Linux VM (its ARP request for it comes by) */
+		t0 = now_ticks();
+		while (!n->seen2 && now_ticks() - t0 < 60 * tick_hz())
+			rx_wait(n, 0, 0, 0, 0, tick_hz() / 10);
+		puts_("hostile: net linux2 seen=");
+		put_dec(n->seen2);
+		puts_(" after ");
+		put_dec((now_ticks() - t0) * 1000 / tick_hz());
+		puts_(" ms\n");
+		net_registers(n);
+		net_tx_malformed(n);
+		puts_("hostile: net broken TX queues\n");
+		net_tx_broken(n);
+		puts_("hostile: net RX attacks\n");
+		net_rx(n);
+		net_up(n, 0);
+		puts_("hostile: net storm\n");
+		net_storm(n);
+		if (n->have_peer)
+			ncheck(n, "ping", "echo reply after the storm", 0, ping_peer(n, "ping after the storm", 0), 1);
+		puts_("hostile: net storm took ");
+		put_dec(n->storm_ms);
+		puts_(" ms, serving\n");
+		net_serve(n, 60);
+		ncheck(n, "serve", "pinged by .1 and .2", 0, !!n->answered_from[0] << 1 | !!n->answered_from[1], 3);
+	}
+	checks++;
+	if (exc[0].sync - s0.sync != probes)
+		mismatch("exceptions in the net phase (besides the probes)", exc[0].last_esr, exc[0].sync - s0.sync, probes);
+	for (int i = 0; i < dt_nnet; i++) {
+		struct ndev *n = &ndevs[i];
+		puts_("hostile: net slot=");
+		put_dec(n->slot);
+		puts_(" malformed=");
+		put_dec(n->malformed);
+		puts_(" broken_queues=");
+		put_dec(n->breaks);
+		puts_(" tx_ok=");
+		put_dec(n->tx_ok);
+		puts_(" replies=");
+		put_dec(n->replies);
+		puts_(" storm=");
+		put_dec(n->storm);
+		puts_(" answered=");
+		put_dec(n->answered);
+		puts_("\n");
+	}
+	puts_("hostile: nets done nets=");
+	put_dec(dt_nnet);
+	puts_(" mismatches=");
+	put_dec(mismatches - mism0);
+	puts_("\n");
+}

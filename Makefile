@@ -119,6 +119,7 @@ bench: deps all guest
 	/usr/bin/python3 tests/bench/boot
 	/usr/bin/python3 tests/bench/eight
 	/usr/bin/python3 tests/bench/disk
+	/usr/bin/python3 tests/bench/net
 
 clean:
 	rm -rf $(BUILD)/mon $(BUILD)/unit $(BUILD)/fuzz $(BUILD)/monitor.elf $(BUILD)/mball

@@ -8,6 +8,13 @@ over its own rings, vCPU 1 kicking and feeding the queue meanwhile. The monitor 
 Linux VM, which reads the same two disks meanwhile and writes its own copy of the cow one,
 must not notice.
 
+With configs/test-hostile.conf it then attacks its virtio-net card (net.c) on network "lan"
+beside the Linux VM and a second one (linux2) that pings the first throughout: malformed TX
+chains (dropped and counted), broken TX and RX queues (DEVICE_NEEDS_RESET, reset, fresh
+bring-up), register junk, TSO frames of whole pages, a storm of broadcast frames; ARP and
+pings of its own making to the Linux VM must be answered intact. The Linux VMs' cards must see
+no malformed frame and no broken queue, and their pings must all go through after the storm.
+
 The guest is built by `bash tests/guests/hostile/build.sh build/guest/hostile.img`
 (the Makefile's build/guest/hostile.img rule); these tests only run it.
 

@@ -11,7 +11,9 @@
  *   - trapped and unemulated system registers (UNDEF expected for IMPLEMENTATION DEFINED
  *     ones and EL2 registers; no exception for the ones the monitor emulates);
  *   - its virtio-blk disks (disk.c): bad requests, broken queues, register junk, buffers
- *     over its own rings, concurrent kicks; absent virtio slots must abort.
+ *     over its own rings, concurrent kicks; absent virtio slots must abort;
+ *   - its virtio-net card (net.c): ARP/ICMP with a Linux peer, malformed TX chains, broken TX
+ *     and RX queues, register junk, TSO frames of whole pages, a broadcast storm.
  * A deterministic PRNG with a fixed seed drives everything, so two runs print the same
  * summary line:  hostile: done aborts=N undefs=M psci_errors_ok=K mismatches=X
  * (after the disk phase's own lines, see disk.c) and then it powers off with PSCI

@@ -737,6 +737,66 @@ static void net_tx_broken(struct ndev *n)
 	net_expect_broken(n, &n->tx, "TX avail.idx too far ahead", NQ + 1, 0);
 }
 
+/* TSO frames to the peer made of whole page-aligned pages (the device may remap them into
+ * the peer's buffers, copy-on-write): ours stay ours (we write them right after and read our
+ * writes back), even when the pages are our own rings (the device's next used element must
+ * still reach us). */
+#define GSO_PAGES 15
+static void net_gso(struct ndev *n)
+{
+	const char *w = "TSO frame of whole pages";
+	u64 h = n->dma + N_TXBUF + 0x9000, pg = n->dma + 0x80000;
+	for (int round = 0; round < 2; round++) {
+		vhdr(h, 1 /* NEEDS_CSUM */, 1 /* TCPV4 */, 54, 1448, 34, 16);
+		eth(h + HDR, n->peer_mac, n->mac, ETH_IP);
+		u64 ip = h + HDR + 14, tcp = ip + 20;
+		u32 paylen = round ? 5 * 4096 : GSO_PAGES * 4096;
+		fill(ip, 40, 0);
+		st8(ip, 0x45);
+		be16_st(ip + 2, (u16)(40 + paylen > 0xffff ? 0xffff : 40 + paylen));
+		be16_st(ip + 6, 0x4000);
+		st8(ip + 8, 64);
+		st8(ip + 9, 6);
+		be32_st(ip + 12, n->ip);
+		be32_st(ip + 16, n->peer_ip);
+		be16_st(ip + 10, csum(ip, 20));
+		be16_st(tcp, 40000);
+		be16_st(tcp + 2, 9);                  /* discard: nobody listens, a RST at most */
+		be32_st(tcp + 4, (u32)rnd());
+		st8(tcp + 12, 0x50);
+		st8(tcp + 13, 0x18);                  /* PSH ACK */
+		be16_st(tcp + 14, 1024);
+		struct seg s[1 + GSO_PAGES];
+		int cnt = 0;
+		s[cnt++] = (struct seg){ h, HDR + 54, 0 };
+		if (round == 0) {
+			for (int i = 0; i < GSO_PAGES; i++) {
+				fill(pg + 4096UL * i, 4096, (u8)(0xA0 + i));
+				s[cnt++] = (struct seg){ pg + 4096UL * i, 4096, 0 };
+			}
+		} else {                              /* our own rings and RX buffers */
+			const u64 pages[5] = { n->tx.desc, n->tx.avail, n->tx.used, n->rx.used, n->dma + N_RXBUF };
+			for (int i = 0; i < 5; i++)
+				s[cnt++] = (struct seg){ pages[i], 4096, 0 };
+		}
+		tx_expect_used(n, w, round, tx_post(n, s, cnt), 0);
+		if (round == 0) {
+			for (int i = 0; i < GSO_PAGES; i++)
+				fill(pg + 4096UL * i, 4096, (u8)(0x50 + i));
+			checks++;
+			for (int i = 0; i < GSO_PAGES; i++)
+				for (u64 a = pg + 4096UL * i; a < pg + 4096UL * (i + 1); a += 512)
+					if (ld8(a) != (u8)(0x50 + i)) {
+						nmis(n, w, "our page after sending it (and writing it)", a, ld8(a), (u8)(0x50 + i));
+						i = GSO_PAGES;
+						break;
+					}
+		}
+		if (n->have_peer && !ping_peer(n, "ping after a TSO frame", 0))
+			nmis(n, w, "no echo reply afterwards", round, 0, 1);
+	}
+}
+
 /* RX attacks. Each needs a frame for us: an ARP request for the peer brings its reply. */
 static void net_rx(struct ndev *n)
 {
@@ -895,6 +955,8 @@ static void phase_nets(void)
 		puts_(" ms\n");
 		net_registers(n);
 		net_tx_malformed(n);
+		if (n->have_peer)
+			net_gso(n);
 		puts_("hostile: net broken TX queues\n");
 		net_tx_broken(n);
 		puts_("hostile: net RX attacks\n");

@@ -350,3 +350,50 @@ def test_hostile_disks_across_a_reboot(mball, tmp_path):
     mism = check_hostile_disks(run, disks)      # the second boot's counts against stats.json
     disks.assert_unchanged()
     assert mism == 0 and int(done_line(run).group(4)) == 0, "\n".join(mismatch_lines(run))
+
+
+NET_REMAP = HOST + """
+[vm sender]
+vcpus = 1
+memory = 64M
+kernel = ${GUEST}/hostile.img
+initrd = none
+cmdline = hostile net-remap
+nets = lan
+ip = 10.7.0.9/24
+
+[vm receiver]
+vcpus = 1
+memory = 64M
+kernel = ${GUEST}/hostile.img
+initrd = none
+cmdline = hostile net-remap
+nets = lan
+ip = 10.7.0.10/24
+"""
+REMAP_RE = re.compile(r"^hostile: net remap role=(\w+) frames=(\d+) mismatches=(\d+)\r?$", re.M)
+
+
+def test_hostile_net_remap(mball):
+    """Two hostile guests: TSO frames of whole page-aligned pages into page-aligned RX buffers
+    (remapped copy-on-write). The sender overwrites a frame's pages right after sending it, the
+    receiver then writes its copies: neither may see the other's writes."""
+    run = mball(NET_REMAP, timeout=90, name="remap")
+    assert run.rc == 0, f"mball exited {run.rc}: {run.stderr.strip().splitlines()[-3:]}"
+    mon = run.logs["monitor"]
+    assert not PANIC_RE.search(mon), "\n".join(l for l in mon.splitlines() if PANIC_RE.search(l))
+    roles = {}
+    for vm in ("sender", "receiver"):
+        assert run.vm(vm)["exit_reason"] == "poweroff", run.vm(vm)
+        log = run.logs[vm]
+        m = REMAP_RE.search(log)
+        assert m, f"{vm} never finished its remap phase; its log ends:\n" + "\n".join(log.splitlines()[-20:])
+        roles[m.group(1)] = (int(m.group(2)), int(m.group(3)))
+        assert int(m.group(3)) == 0, "\n".join(l for l in log.splitlines() if "MISMATCH" in l)
+        assert int(DONE_RE.search(log).group(4)) == 0
+    assert roles == {"sender": (3, 0), "receiver": (4, 0)}, roles
+    rx = run.vm("receiver")["nets"][0]
+    tx = run.vm("sender")["nets"][0]
+    print("sender", tx, "\nreceiver", rx)
+    assert rx["remapped_bytes"] > 0, f"nothing was remapped: {rx}"
+    assert rx["drop_offload"] == 0 and rx["drop_malformed"] == 0 and tx["drop_malformed"] == 0

@@ -1159,6 +1159,12 @@ void hostile_main(u64 dtb)
 	for (const char *a = dt_bootargs; *a; a++)
 		if (str_prefix(a, "disk-reboot"))
 			disk_reboot = 1;
+	for (const char *a = dt_bootargs; *a; a++)
+		if (str_prefix(a, "net-remap")) {
+			phase_net_remap();
+			disk_reboot = 2;       /* (no el0 phase either) */
+			goto summary;
+		}
 	if (disk_reboot) {
 		phase_disks_reboot(nvcpus, dt_boot_count);
 		goto summary;

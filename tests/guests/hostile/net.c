@@ -198,6 +198,7 @@ static void rx_fill(struct ndev *n)
 }
 
 #define NUP_NO_RXBUFS 1
+static u32 net_extra_feat;    /* more low feature bits to ask for (net-remap's receiver) */
 
 /* Linux's order (virtio 1.x 3.1.1, 5.1.5), every step read back; both queues; RX buffers
  * posted unless told not to. 0 or -1. */
@@ -218,7 +219,7 @@ static int net_up(struct ndev *n, int how)
 	ok &= ncheck(n, w, "features offered (ours)", lo, lo & NET_FEAT, NET_FEAT);
 	ok &= ncheck(n, w, "VERSION_1 offered", hi, hi & FH_VERSION_1, FH_VERSION_1);
 	nw(n, R_DRV_FEATURES_SEL, 0);
-	nw(n, R_DRV_FEATURES, NET_FEAT);
+	nw(n, R_DRV_FEATURES, NET_FEAT | (net_extra_feat & lo));
 	nw(n, R_DRV_FEATURES_SEL, 1);
 	nw(n, R_DRV_FEATURES, FH_VERSION_1);
 	nw(n, R_STATUS, S_ACK | S_DRIVER | S_FEATURES_OK);
@@ -995,6 +996,172 @@ static void phase_nets(void)
 	}
 	puts_("hostile: nets done nets=");
 	put_dec(dt_nnet);
+	puts_(" mismatches=");
+	put_dec(mismatches - mism0);
+	puts_("\n");
+}
+
+/* cmdline "hostile net-remap": two hostile VMs on one network, .9 the sender, .10 the
+ * receiver. The receiver posts RX chains of [66 bytes][15 whole pages] (page-aligned), so
+ * the sender's TSO frames of [header][15 whole pages] can be remapped page by page (shared
+ * copy-on-write). The sender overwrites one frame's pages right after sending it; the
+ * receiver must still find what was sent, then writes its pages; the sender's other pages
+ * must stay as they were. Protocol frames are ETH_JUNK broadcasts with one byte at 14:
+ * 'H' (receiver: hello), 'J' (sender: junked), 'W' (receiver: written). */
+#define RM_FRAMES 3
+#define RM_PAGES 15
+static u8 rm_pat(int k, int i) { return (u8)((k << 4 | i) ^ 0x5A); }
+
+static void rm_say(struct ndev *n, u8 what)
+{
+	u64 t = n->dma + N_TXBUF + 0xA000;
+	vhdr(t, 0, 0, 0, 0, 0, 0);
+	fill(t + HDR, 60, 0);
+	eth(t + HDR, bcast, n->mac, ETH_JUNK);
+	st8(t + HDR + 14, what);
+	struct seg s[1] = { { t, HDR + 60, 0 } };
+	tx_expect_used(n, "remap protocol frame", what, tx_post(n, s, 1), 0);
+}
+
+/* Next protocol frame `what` within `wait` (normal RX buffers); its source MAC into mac. */
+static int rm_hear(struct ndev *n, u8 what, u8 *mac, u64 wait)
+{
+	u64 t0 = now_ticks();
+	u32 id, len;
+	while (now_ticks() - t0 < wait) {
+		if (!used_next(&n->rx, &id, &len, tick_hz() / 10) || id >= NQ)
+			continue;
+		u64 f = n->dma + N_RXBUF + (u64)id * RXB + HDR;
+		int hit = len >= HDR + 15 && be16_ld(f + 12) == ETH_JUNK && ld8(f + 14) == what;
+		if (hit && mac)
+			for (int i = 0; i < 6; i++)
+				mac[i] = ld8(f + 6 + i);
+		rx_post(n, (u16)id);
+		nw(n, R_NOTIFY, 0);
+		if (hit)
+			return 1;
+	}
+	return 0;
+}
+
+static void phase_net_remap(void)
+{
+	u64 mism0 = mismatches;
+	const char *w = "remap";
+	struct ndev *n = &ndevs[0];
+	if (!dt_nnet) {
+		mismatch("net-remap without a network card", 0, 0, 1);
+		return;
+	}
+	memset(n, 0, sizeof(*n));
+	n->slot = 4;
+	n->mmio = VIO_BASE + 4 * VIO_STRIDE;
+	n->dma = NET_DMA;
+	net_config(n, 0);
+	int sender = (n->ip & 0xff) == 9;
+	u64 pg = n->dma + 0x80000;                 /* RM_FRAMES * RM_PAGES pages */
+	u64 ok = 0;
+	if (sender) {
+		net_up(n, 0);
+		ncheck(n, w, "heard the receiver", 0, rm_hear(n, 'H', n->peer_mac, 60 * tick_hz()), 1);
+		u64 h = n->dma + N_TXBUF + 0x9000;
+		for (int k = 0; k < RM_FRAMES; k++) {
+			vhdr(h, 0, 1 /* TCPV4 */, 54, 1448, 0, 0);
+			fill(h + HDR, 54, 0);
+			eth(h + HDR, n->peer_mac, n->mac, ETH_IP);
+			struct seg s[1 + RM_PAGES];
+			s[0] = (struct seg){ h, HDR + 54, 0 };
+			for (int i = 0; i < RM_PAGES; i++) {
+				u64 p = pg + 4096UL * (k * RM_PAGES + i);
+				fill(p, 4096, rm_pat(k, i));
+				s[1 + i] = (struct seg){ p, 4096, 0 };
+			}
+			ok += tx_expect_used(n, "TSO frame of whole pages", k, tx_post(n, s, 1 + RM_PAGES), 0);
+			if (k == 0)                    /* frame 0: junk over our pages at once */
+				fill(pg, 4096UL * RM_PAGES, 0xEE);
+		}
+		rm_say(n, 'J');
+		ncheck(n, w, "heard the receiver's writes", 0, rm_hear(n, 'W', 0, 60 * tick_hz()), 1);
+		checks++;
+		for (int k = 0; k < RM_FRAMES; k++)
+			for (int i = 0; i < RM_PAGES; i++)
+				for (u64 a = 0; a < 4096; a += 64) {
+					u64 p = pg + 4096UL * (k * RM_PAGES + i) + a;
+					u8 want = k == 0 ? 0xEE : rm_pat(k, i);
+					if (ld8(p) != want) {
+						nmis(n, w, "sender's page after the receiver wrote its copy", p, ld8(p), want);
+						k = RM_FRAMES, i = RM_PAGES;
+						break;
+					}
+				}
+	} else {
+		net_extra_feat = 1u << 7;              /* GUEST_TSO4: TSO frames come in whole */
+		net_up(n, NUP_NO_RXBUFS);
+		u64 hb = n->dma + N_SCRATCH;           /* 4 x 66-byte header pieces */
+		u64 rb = pg;                            /* 4 chains' pages */
+		for (int c = 0; c < 4; c++) {
+			u16 d0 = (u16)(c * 16);
+			put_desc(&n->rx, d0, hb + 128UL * c, HDR + 54, D_WRITE | D_NEXT, d0 + 1);
+			for (int i = 0; i < RM_PAGES; i++)
+				put_desc(&n->rx, d0 + 1 + i, rb + 4096UL * (c * RM_PAGES + i), 4096,
+					 D_WRITE | (i + 1 < RM_PAGES ? D_NEXT : 0), d0 + 2 + i);
+			fill(rb + 4096UL * c * RM_PAGES, 4096UL * RM_PAGES, 0x11);
+			publish(&n->rx, d0);
+		}
+		nw(n, R_NOTIFY, 0);
+		/* hello until the three frames and the sender's 'J' are in */
+		u64 t0 = now_ticks(), last = 0;
+		int got = 0;
+		while (got < RM_FRAMES + 1 && now_ticks() - t0 < 60 * tick_hz()) {
+			if (now_ticks() - last > tick_hz() / 2 && got == 0) {
+				rm_say(n, 'H');
+				last = now_ticks();
+			}
+			u32 id, len;
+			if (!used_next(&n->rx, &id, &len, tick_hz() / 20))
+				continue;
+			int c = (int)id / 16;
+			ncheck(n, w, "RX used id (a chain head)", got, id % 16, 0);
+			if (got < RM_FRAMES) {
+				ncheck(n, w, "TSO frame length", got, len, HDR + 54 + 4096UL * RM_PAGES);
+				ncheck(n, w, "num_buffers", got, ld16(hb + 128UL * c + 10), 1);
+				ncheck(n, w, "gso_type", got, ld8(hb + 128UL * c + 1), 1);
+			} else {
+				ncheck(n, w, "the sender's J", got, ld8(hb + 128UL * c + HDR + 14), 'J');
+			}
+			got++;
+		}
+		ncheck(n, w, "frames received", 0, got, RM_FRAMES + 1);
+		checks++;
+		for (int k = 0; k < RM_FRAMES && k < got; k++)
+			for (int i = 0; i < RM_PAGES; i++)
+				for (u64 a = 0; a < 4096; a += 64) {
+					u64 p = rb + 4096UL * (k * RM_PAGES + i) + a;
+					if (ld8(p) != rm_pat(k, i)) {
+						nmis(n, w, "received page", p, ld8(p), rm_pat(k, i));
+						k = RM_FRAMES, i = RM_PAGES;
+						break;
+					}
+				}
+		fill(rb, 4096UL * RM_FRAMES * RM_PAGES, 0x33);   /* our copies: written */
+		checks++;
+		for (u64 a = rb; a < rb + 4096UL * RM_FRAMES * RM_PAGES; a += 256)
+			if (ld8(a) != 0x33) {
+				nmis(n, w, "received page after our write", a, ld8(a), 0x33);
+				break;
+			}
+		ok = got;
+		for (int i = 0; i < 3; i++)
+			rm_say(n, 'W');
+		/* (the sender may be slow to hear it: say it a while longer) */
+		for (u64 t1 = now_ticks(); now_ticks() - t1 < tick_hz();)
+			;
+		rm_say(n, 'W');
+	}
+	puts_("hostile: net remap role=");
+	puts_(sender ? "sender" : "receiver");
+	puts_(" frames=");
+	put_dec(ok);
 	puts_(" mismatches=");
 	put_dec(mismatches - mism0);
 	puts_("\n");

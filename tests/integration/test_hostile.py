@@ -374,6 +374,12 @@ ip = 10.7.0.10/24
 REMAP_RE = re.compile(r"^hostile: net remap role=(\w+) frames=(\d+) mismatches=(\d+)\r?$", re.M)
 
 
+def remap_run(mball, conf, name):
+    run = mball(conf, timeout=90, name=name)
+    assert run.rc == 0, f"mball exited {run.rc}: {run.stderr.strip().splitlines()[-3:]}"
+    return run
+
+
 def test_hostile_net_remap(mball):
     """Two hostile guests: TSO frames of whole page-aligned pages into page-aligned RX buffers
     (remapped copy-on-write). The sender overwrites a frame's pages right after sending it, the
@@ -391,9 +397,23 @@ def test_hostile_net_remap(mball):
         roles[m.group(1)] = (int(m.group(2)), int(m.group(3)))
         assert int(m.group(3)) == 0, "\n".join(l for l in log.splitlines() if "MISMATCH" in l)
         assert int(DONE_RE.search(log).group(4)) == 0
-    assert roles == {"sender": (3, 0), "receiver": (4, 0)}, roles
+    assert roles == {"sender": (4, 0), "receiver": (4, 0)}, roles
     rx = run.vm("receiver")["nets"][0]
     tx = run.vm("sender")["nets"][0]
     print("sender", tx, "\nreceiver", rx)
     assert rx["remapped_bytes"] > 0, f"nothing was remapped: {rx}"
     assert rx["drop_offload"] == 0 and rx["drop_malformed"] == 0 and tx["drop_malformed"] == 0
+
+
+@pytest.mark.xfail(reason="monitor bug: after the sender's RX used-ring page went out remapped in a TSO frame, "
+                          "frames delivered to the sender are counted (rx_frames) and their data lands in its RX "
+                          "buffers, but used.idx never moves in the page the sender sees", strict=False)
+def test_hostile_net_remap_rx_used_ring(mball):
+    """As test_hostile_net_remap, with the sender's RX used-ring page among frame 3's pages:
+    the device must keep publishing used elements where the sender reads them (COW broken)."""
+    run = mball(NET_REMAP.replace("cmdline = hostile net-remap\n", "cmdline = hostile net-remap-rx-used\n"),
+                timeout=90, name="remap-used")
+    assert run.rc == 0
+    for vm in ("sender", "receiver"):
+        m = REMAP_RE.search(run.logs[vm])
+        assert m and int(m.group(3)) == 0, "\n".join(l for l in run.logs[vm].splitlines() if "MISMATCH" in l or "diag" in l)

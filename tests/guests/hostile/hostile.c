@@ -1161,6 +1161,7 @@ void hostile_main(u64 dtb)
 			disk_reboot = 1;
 	for (const char *a = dt_bootargs; *a; a++)
 		if (str_prefix(a, "net-remap")) {
+			rm_rx_used = str_prefix(a, "net-remap-rx-used");
 			phase_net_remap();
 			disk_reboot = 2;       /* (no el0 phase either) */
 			goto summary;

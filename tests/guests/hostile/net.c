@@ -1007,9 +1007,15 @@ static void phase_nets(void)
  * copy-on-write). The sender overwrites one frame's pages right after sending it; the
  * receiver must still find what was sent, then writes its pages; the sender's other pages
  * must stay as they were. Protocol frames are ETH_JUNK broadcasts with one byte at 14:
- * 'H' (receiver: hello), 'J' (sender: junked), 'W' (receiver: written). */
-#define RM_FRAMES 3
-#define RM_PAGES 15
+ * 'H' (receiver: hello), 'J' (sender: junked), 'S' (receiver: frame 3 summed), 'T' (sender:
+ * heard S, so its device wrote its RX rings and buffers since), 'W' (receiver: written).
+ * Frame 3 is made of the sender's own ring pages and RX buffer pages: after it, the device
+ * keeps writing them for the sender (copy-on-write broken), and the receiver's copy must not
+ * change. */
+static u32 rm_sum(u64 a, u64 len) { u32 x = 0; for (u64 i = 0; i < len; i += 8) x = x * 31 + (u32)ld64(a + i) + (u32)(ld64(a + i) >> 32); return x; }
+#define RM_FRAMES 3        /* of pattern pages; then one of our own rings and RX buffers */
+#define RM_PAGES 11
+#define RM_STRIDE (1 + RM_PAGES)
 static u8 rm_pat(int k, int i) { return (u8)((k << 4 | i) ^ 0x5A); }
 
 static void rm_say(struct ndev *n, u8 what)
@@ -1043,6 +1049,25 @@ static int rm_hear(struct ndev *n, u8 what, u8 *mac, u64 wait)
 	}
 	return 0;
 }
+
+/* The receiver's RX: chain 4 (the J's) reposted, a protocol frame lands in its header piece. */
+static int rm_hear_special(struct ndev *n, u8 what, u64 wait)
+{
+	u64 hb = n->dma + N_SCRATCH, t0 = now_ticks();
+	u32 id, len;
+	while (now_ticks() - t0 < wait) {
+		if (!used_next(&n->rx, &id, &len, tick_hz() / 10))
+			continue;
+		int hit = id == 4 * RM_STRIDE && ld8(hb + 128 * 4 + HDR + 14) == what;
+		publish(&n->rx, 4 * RM_STRIDE);
+		nw(n, R_NOTIFY, 0);
+		if (hit)
+			return 1;
+	}
+	return 0;
+}
+
+static int rm_rx_used;        /* cmdline net-remap-rx-used: frame 3 has our RX used ring page too */
 
 static void phase_net_remap(void)
 {
@@ -1080,8 +1105,39 @@ static void phase_net_remap(void)
 			if (k == 0)                    /* frame 0: junk over our pages at once */
 				fill(pg, 4096UL * RM_PAGES, 0xEE);
 		}
+		{                                     /* frame 3: our rings and RX buffers */
+			const u64 own[RM_PAGES] = { n->tx.desc, n->tx.avail, n->tx.used, n->rx.desc, n->rx.avail,
+						    rm_rx_used ? n->rx.used : n->dma + 0x7000,
+						    n->dma + N_RXBUF, n->dma + N_RXBUF + 0x1000, n->dma + N_RXBUF + 0x2000,
+						    n->dma + N_RXBUF + 0x3000, n->dma + N_TXBUF + 0x9000 };
+			struct seg s[1 + RM_PAGES];
+			s[0] = (struct seg){ h, HDR + 54, 0 };
+			for (int i = 0; i < RM_PAGES; i++)
+				s[1 + i] = (struct seg){ own[i], 4096, 0 };
+			ok += tx_expect_used(n, "TSO frame of our own ring pages", 3, tx_post(n, s, 1 + RM_PAGES), 0);
+		}
 		rm_say(n, 'J');
-		ncheck(n, w, "heard the receiver's writes", 0, rm_hear(n, 'W', 0, 60 * tick_hz()), 1);
+		if (!ncheck(n, w, "heard the receiver's sum", 0, rm_hear(n, 'S', 0, 10 * tick_hz()), 1)) {
+			puts_("hostile: remap diag rx.used.idx=");
+			put_dec(ld16(n->rx.used + 2));
+			puts_(" shadow=");
+			put_dec(n->rx.used_idx);
+			puts_(" rx.avail.idx=");
+			put_dec(ld16(n->rx.avail + 2));
+			puts_(" tx.used.idx=");
+			put_dec(ld16(n->tx.used + 2));
+			puts_(" tx shadow=");
+			put_dec(n->tx.used_idx);
+			for (int b = 0; b < 8; b++) {
+				puts_(" buf");
+				put_dec(b);
+				puts_("=");
+				put_hex(ld64(n->dma + N_RXBUF + (u64)b * RXB + HDR + 12));
+			}
+			puts_("\n");
+		}
+		rm_say(n, 'T');
+		ncheck(n, w, "heard the receiver's writes", 0, rm_hear(n, 'W', 0, 20 * tick_hz()), 1);
 		checks++;
 		for (int k = 0; k < RM_FRAMES; k++)
 			for (int i = 0; i < RM_PAGES; i++)
@@ -1099,20 +1155,21 @@ static void phase_net_remap(void)
 		net_up(n, NUP_NO_RXBUFS);
 		u64 hb = n->dma + N_SCRATCH;           /* 4 x 66-byte header pieces */
 		u64 rb = pg;                            /* 4 chains' pages */
-		for (int c = 0; c < 4; c++) {
-			u16 d0 = (u16)(c * 16);
+		for (int c = 0; c < 5; c++) {
+			u16 d0 = (u16)(c * RM_STRIDE);
 			put_desc(&n->rx, d0, hb + 128UL * c, HDR + 54, D_WRITE | D_NEXT, d0 + 1);
 			for (int i = 0; i < RM_PAGES; i++)
 				put_desc(&n->rx, d0 + 1 + i, rb + 4096UL * (c * RM_PAGES + i), 4096,
 					 D_WRITE | (i + 1 < RM_PAGES ? D_NEXT : 0), d0 + 2 + i);
-			fill(rb + 4096UL * c * RM_PAGES, 4096UL * RM_PAGES, 0x11);
+			if (c < 4)
+				fill(rb + 4096UL * c * RM_PAGES, 4096UL * RM_PAGES, 0x11);
 			publish(&n->rx, d0);
 		}
 		nw(n, R_NOTIFY, 0);
 		/* hello until the three frames and the sender's 'J' are in */
 		u64 t0 = now_ticks(), last = 0;
 		int got = 0;
-		while (got < RM_FRAMES + 1 && now_ticks() - t0 < 60 * tick_hz()) {
+		while (got < RM_FRAMES + 2 && now_ticks() - t0 < 60 * tick_hz()) {
 			if (now_ticks() - last > tick_hz() / 2 && got == 0) {
 				rm_say(n, 'H');
 				last = now_ticks();
@@ -1120,9 +1177,9 @@ static void phase_net_remap(void)
 			u32 id, len;
 			if (!used_next(&n->rx, &id, &len, tick_hz() / 20))
 				continue;
-			int c = (int)id / 16;
-			ncheck(n, w, "RX used id (a chain head)", got, id % 16, 0);
-			if (got < RM_FRAMES) {
+			int c = (int)id / RM_STRIDE;
+			ncheck(n, w, "RX used id (a chain head)", got, id % RM_STRIDE, 0);
+			if (got <= RM_FRAMES) {
 				ncheck(n, w, "TSO frame length", got, len, HDR + 54 + 4096UL * RM_PAGES);
 				ncheck(n, w, "num_buffers", got, ld16(hb + 128UL * c + 10), 1);
 				ncheck(n, w, "gso_type", got, ld8(hb + 128UL * c + 1), 1);
@@ -1131,7 +1188,14 @@ static void phase_net_remap(void)
 			}
 			got++;
 		}
-		ncheck(n, w, "frames received", 0, got, RM_FRAMES + 1);
+		ncheck(n, w, "frames received", 0, got, RM_FRAMES + 2);
+		u64 f3 = rb + 4096UL * RM_FRAMES * RM_PAGES;
+		u32 sum3 = rm_sum(f3, 4096UL * RM_PAGES);
+		publish(&n->rx, 4 * RM_STRIDE);        /* (before S: the T may come at once) */
+		nw(n, R_NOTIFY, 0);
+		rm_say(n, 'S');
+		ncheck(n, w, "heard the sender's T", 0, rm_hear_special(n, 'T', 20 * tick_hz()), 1);
+		ncheck(n, w, "frame 3 (the sender's rings) unchanged since", 0, rm_sum(f3, 4096UL * RM_PAGES), sum3);
 		checks++;
 		for (int k = 0; k < RM_FRAMES && k < got; k++)
 			for (int i = 0; i < RM_PAGES; i++)
@@ -1143,14 +1207,14 @@ static void phase_net_remap(void)
 						break;
 					}
 				}
-		fill(rb, 4096UL * RM_FRAMES * RM_PAGES, 0x33);   /* our copies: written */
+		fill(rb, 4096UL * (RM_FRAMES + 1) * RM_PAGES, 0x33);   /* our copies: written */
 		checks++;
-		for (u64 a = rb; a < rb + 4096UL * RM_FRAMES * RM_PAGES; a += 256)
+		for (u64 a = rb; a < rb + 4096UL * (RM_FRAMES + 1) * RM_PAGES; a += 256)
 			if (ld8(a) != 0x33) {
 				nmis(n, w, "received page after our write", a, ld8(a), 0x33);
 				break;
 			}
-		ok = got;
+		ok = got - 1;
 		for (int i = 0; i < 3; i++)
 			rm_say(n, 'W');
 		/* (the sender may be slow to hear it: say it a while longer) */

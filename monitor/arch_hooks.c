@@ -1,6 +1,7 @@
 /* AArch64 implementations of the operations portable code asks for. */
 #include "mirrorball/arch_hooks.h"
 #include "arch.h"
+#include "percpu.h"
 
 void arch_s2_flush_ipa(uint16_t vmid, uint64_t ipa, int broadcast)
 {
@@ -55,6 +56,11 @@ void arch_clean_dcache(const void *p, size_t len)
 	for (; a < end; a += line)
 		__asm__ volatile("dc cvac, %0" :: "r"(a) : "memory");
 	dsb(ish);
+}
+
+int arch_cpu_id(void)
+{
+	return this_cpu()->id;
 }
 
 void arch_sync_icache(void)

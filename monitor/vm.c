@@ -121,7 +121,7 @@ static int vm_boot(struct vm *vm)
 	memset(vm->s2_root, 0, sizeof(vm->s2_root));
 	vm->s2.root = (uint64_t)(uintptr_t)vm->s2_root;
 	vm->s2.vmid = vm->vmid;
-	vm->s2.local_tlb = vm->single_pcpu;
+	vm->s2.local_tlb = vm->single_pcpu ? vm->vcpu[0].pcpu + 1 : 0;
 	pmap_init(&vm->pmap, MB_GUEST_RAM_BASE, d->mem_bytes, (uint16_t)vm->index);
 	for (int i = 0; i < vm->nvcpus; i++)
 		cpus[i] = &vm->vcpu[i].vgic;

@@ -265,7 +265,7 @@ void pmap_shared_get(uint64_t shared_ma)
 void pmap_batch_finish(struct pmap_batch *b, struct stage2 *s2, const struct page_source *guest)
 {
 	if (b->flush && s2)
-		arch_s2_flush_vmid(s2->vmid, !s2->local_tlb);   /* one invalidation for the lot */
+		arch_s2_flush_vmid(s2->vmid, s2_flush_broadcast(s2));   /* one invalidation for the lot */
 	for (unsigned i = 0; i < b->n; i++) {
 		if (b->owned[i])
 			guest->free(guest->arg, b->page[i]);

@@ -56,7 +56,7 @@ int s2_map(struct stage2 *s2, uint64_t ipa, uint64_t pa, int writable, const str
 	if (old & 1) {
 		/* break-before-make: another vCPU may hold the old translation in its TLB */
 		__atomic_store_n(slot, 0, __ATOMIC_RELEASE);
-		arch_s2_flush_ipa(s2->vmid, ipa, !s2->local_tlb);
+		arch_s2_flush_ipa(s2->vmid, ipa, s2_flush_broadcast(s2));
 	}
 	__atomic_store_n(slot, desc, __ATOMIC_RELEASE);
 	return 0;
@@ -82,7 +82,7 @@ void s2_unmap(struct stage2 *s2, uint64_t ipa)
 	uint64_t *slot = leaf_slot(s2, ipa, 0);
 	if (slot && (*slot & 1)) {
 		__atomic_store_n(slot, 0, __ATOMIC_RELEASE);
-		arch_s2_flush_ipa(s2->vmid, ipa, !s2->local_tlb);
+		arch_s2_flush_ipa(s2->vmid, ipa, s2_flush_broadcast(s2));
 	}
 }
 

@@ -3,6 +3,7 @@
 #ifndef MB_STAGE2_H
 #define MB_STAGE2_H
 #include <stdint.h>
+#include "mirrorball/arch_hooks.h"
 
 #define S2_IPA_BITS  40
 #define S2_ROOT_SIZE 8192             /* two concatenated level-1 tables */
@@ -21,7 +22,7 @@
 struct stage2 {
 	uint64_t root;    /* machine address, 8 KiB aligned */
 	uint16_t vmid;
-	int local_tlb;     /* the VM's vCPUs all run on one pCPU: TLB invalidation stays local */
+	int local_tlb;     /* pCPU + 1 if the VM's vCPUs all run on that one pCPU, else 0 */
 };
 
 /* Install (or replace) the level-3 entry for ipa. A replaced valid entry is broken first
@@ -37,4 +38,10 @@ void s2_unmap(struct stage2 *s2, uint64_t ipa);
 uint64_t s2_lookup(const struct stage2 *s2, uint64_t ipa);
 /* Calls free_page on every table page below the root (not the root itself). */
 void s2_destroy(struct stage2 *s2, const struct page_source *src);
+/* Whether invalidating this VM's translations must reach every pCPU: yes unless the VM runs
+ * on one pCPU and we are on it (a device of another VM may break a COW page of this one). */
+static inline int s2_flush_broadcast(const struct stage2 *s2)
+{
+	return !s2->local_tlb || arch_cpu_id() != s2->local_tlb - 1;
+}
 #endif

@@ -43,7 +43,7 @@ int vnet_remap_page(const struct vnet_guest *from, uint64_t sgpa, const struct v
 			/* no vCPU of the sender may keep writing through a stale writable translation
 			 * once the receiver maps the page */
 			if (from->s2)
-				arch_s2_flush_ipa(from->s2->vmid, sgpa, !from->s2->local_tlb);
+				arch_s2_flush_ipa(from->s2->vmid, sgpa, s2_flush_broadcast(from->s2));
 		}
 		if (pmap_share(pm, from->s2, sgpa, ma, ma))
 			return -1;              /* the sender wrote it meanwhile: it is writable again */

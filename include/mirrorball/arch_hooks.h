@@ -16,4 +16,6 @@ void arch_clean_dcache(const void *p, size_t len);
 void arch_zero_page(void *page);
 /* Make new instructions visible after the monitor wrote guest code. */
 void arch_sync_icache(void);
+/* The pCPU the caller runs on (0 in host tests). */
+int arch_cpu_id(void);
 #endif

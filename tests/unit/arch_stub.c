@@ -18,6 +18,8 @@ void arch_s2_flush_ipa(uint16_t vmid, uint64_t ipa, int broadcast)
 	arch_stub.last_flush_broadcast = broadcast;
 }
 
+int arch_cpu_id(void) { return 0; }
+
 void arch_s2_flush_vmid(uint16_t vmid, int broadcast)
 {
 	(void)vmid;

@@ -79,6 +79,15 @@ int nets_mmio(struct vm *vm, uint64_t off, int size, int write, uint64_t *val)
 	return rc;
 }
 
+void nets_tick(void)
+{
+	spin_lock(&devices_lock);
+	for (int n = 0; n < MB_IMG_MAX_NETWORKS; n++)
+		if (switch_ready[n])
+			vnet_switch_tick(&switches[n]);
+	spin_unlock(&devices_lock);
+}
+
 int nets_stats_json(struct vm *vm, char *buf, size_t len)
 {
 	int n = mb_snprintf(buf, len, ",\"nets\":[");

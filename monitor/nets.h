@@ -11,4 +11,6 @@ void nets_detach(struct vm *vm);      /* at its teardown */
 int nets_mmio(struct vm *vm, uint64_t off, int size, int write, uint64_t *val);
 /* The "nets":[...] part of the VM's stats JSON, appended at buf; returns its length. */
 int nets_stats_json(struct vm *vm, char *buf, size_t len);
+/* Once a second (CPU 0): senders stuck on a receiver that adds no buffers drop that frame. */
+void nets_tick(void);
 #endif

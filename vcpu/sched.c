@@ -7,6 +7,7 @@
 #include "gic.h"
 #include "arch.h"
 #include "console.h"
+#include "nets.h"
 #include "share.h"
 
 #define CNTHP_CTL_EL2  S3_4_C14_C2_1
@@ -28,6 +29,7 @@ static void maybe_live_report(struct pcpu *p)
 		return;
 	next_live = now + LIVE_REPORT_SECONDS * read_sysreg(cntfrq_el0);
 	share_pass();
+	nets_tick();
 	vm_live_report();
 }
 

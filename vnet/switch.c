@@ -34,7 +34,17 @@ void vnet_switch_detach(struct vnet_switch *sw, struct vnet *v)
 	}
 	v->sw = 0;
 	v->port = -1;
+	v->blocked_on = 0;
+	struct vnet *wake[VNET_MAX_PORTS];
+	unsigned n = 0;
+	for (int p = 0; p < VNET_MAX_PORTS; p++)
+		if (sw->port[p] && sw->port[p]->blocked_on == v)
+			wake[n++] = sw->port[p];
 	spin_unlock(&sw->lock);
+	for (unsigned k = 0; k < n; k++) {      /* nobody will take their frames: go on */
+		wake[k]->blocked_on = 0;
+		vnet_tx_run(wake[k]);
+	}
 }
 
 static int is_group(const uint8_t mac[6]) { return mac[0] & 1; }
@@ -97,7 +107,46 @@ unsigned vnet_switch_send(struct vnet_switch *sw, const struct vnet_frame *f)
 	}
 	spin_unlock(&sw->lock);
 	unsigned got = 0;
+	if (i >= 0 && n == 1 && f->from && !f->from->force_drop) {
+		int r = vnet_deliver_or_wait(to[0], f);
+		if (r == 2) {
+			f->from->blocked_on = to[0];  /* the sender's TX stops here until to[0] has room */
+			f->from->blocked_ticks = 0;
+			return 0;
+		}
+		return (unsigned)r;
+	}
 	for (unsigned k = 0; k < n; k++)
 		got += (unsigned)vnet_deliver(to[k], f);
 	return got;
+}
+
+void vnet_switch_unblock(struct vnet_switch *sw, struct vnet *rx)
+{
+	struct vnet *wake[VNET_MAX_PORTS];
+	unsigned n = 0;
+	spin_lock(&sw->lock);
+	for (int p = 0; p < VNET_MAX_PORTS; p++)
+		if (sw->port[p] && sw->port[p]->blocked_on == rx)
+			wake[n++] = sw->port[p];
+	spin_unlock(&sw->lock);
+	for (unsigned k = 0; k < n; k++) {
+		wake[k]->blocked_on = 0;
+		vnet_tx_run(wake[k]);
+	}
+}
+
+void vnet_switch_tick(struct vnet_switch *sw)
+{
+	struct vnet *late[VNET_MAX_PORTS];
+	unsigned n = 0;
+	spin_lock(&sw->lock);
+	for (int p = 0; p < VNET_MAX_PORTS; p++)
+		if (sw->port[p] && sw->port[p]->blocked_on && ++sw->port[p]->blocked_ticks >= 2)
+			late[n++] = sw->port[p];
+	spin_unlock(&sw->lock);
+	for (unsigned k = 0; k < n; k++) {
+		late[k]->force_drop = 1;          /* this run drops the frame the receiver never took */
+		vnet_tx_run(late[k]);
+	}
 }

@@ -181,6 +181,11 @@ unsigned vnet_tx_run(struct vnet *v)
 	unsigned frames = 0;
 	int want_irq = 0;
 	spin_lock(&v->tx_lock);
+	if (v->blocked_on && !v->force_drop) {
+		spin_unlock(&v->tx_lock);
+		return 0;                         /* still waiting for the receiver's buffers */
+	}
+	v->blocked_on = 0;
 	for (uint32_t budget = VNET_QUEUE_MAX; budget; budget--) {
 		spin_lock(&v->lock);
 		struct vmmio_queue *mq = &v->mmio.q[VNET_TXQ];
@@ -208,12 +213,22 @@ unsigned vnet_tx_run(struct vnet *v)
 		uint16_t head = v->txc.head;
 		int ok = tx_parse(v);
 		spin_unlock(&v->lock);
+		if (ok && v->sw)
+			vnet_switch_send(v->sw, &v->frame);
+		if (ok && v->blocked_on) {
+			/* the receiver has no buffers: the chain goes back, TX waits for it */
+			spin_lock(&v->lock);
+			if (mq->epoch == epoch && v->gen == gen && mq->vq.ready)
+				virtq_unpop(&mq->vq);
+			else
+				v->blocked_on = 0;        /* the queue was reset meanwhile: nothing waits */
+			spin_unlock(&v->lock);
+			break;
+		}
 		if (ok) {
 			v->st.tx_frames++;
 			v->st.tx_bytes += v->frame.len;
 			frames++;
-			if (v->sw)
-				vnet_switch_send(v->sw, &v->frame);
 		}
 		spin_lock(&v->lock);
 		if (mq->epoch == epoch && v->gen == gen && mq->vq.ready) {
@@ -229,6 +244,7 @@ unsigned vnet_tx_run(struct vnet *v)
 		vmmio_used_buffer(&v->mmio);
 		spin_unlock(&v->lock);
 	}
+	v->force_drop = 0;
 	spin_unlock(&v->tx_lock);
 	return frames;
 }
@@ -270,7 +286,7 @@ static void rx_unpop(struct virtq *q, unsigned nb)
 		virtq_unpop(q);
 }
 
-static int deliver_locked(struct vnet *v, const struct vnet_frame *f)
+static int deliver_locked(struct vnet *v, const struct vnet_frame *f, int may_wait)
 {
 	struct vmmio_queue *mq = &v->mmio.q[VNET_RXQ];
 	struct virtq *q = &mq->vq;
@@ -409,6 +425,8 @@ static int deliver_locked(struct vnet *v, const struct vnet_frame *f)
 
 no_buf:
 	rx_unpop(q, nb);
+	if (may_wait)
+		return 2;
 	v->st.drop_no_rxbuf++;
 	return 0;
 no_mem:
@@ -421,7 +439,15 @@ no_mem:
 int vnet_deliver(struct vnet *v, const struct vnet_frame *f)
 {
 	spin_lock(&v->lock);
-	int ok = deliver_locked(v, f);
+	int ok = deliver_locked(v, f, 0);
+	spin_unlock(&v->lock);
+	return ok;
+}
+
+int vnet_deliver_or_wait(struct vnet *v, const struct vnet_frame *f)
+{
+	spin_lock(&v->lock);
+	int ok = deliver_locked(v, f, 1);
 	spin_unlock(&v->lock);
 	return ok;
 }
@@ -433,7 +459,8 @@ static void notify(struct vmmio_dev *d, unsigned qi)
 	struct vnet *v = d->opaque;
 	if (qi == VNET_TXQ)
 		v->tx_kicked = 1;               /* served by vnet_mmio once v->lock is dropped */
-	/* RX kicks: nothing waits for buffers (frames without one were dropped) */
+	else
+		v->rx_kicked = 1;               /* senders blocked on us may go on (vnet_mmio) */
 }
 
 static void dev_reset(struct vmmio_dev *d)
@@ -490,9 +517,11 @@ int vnet_mmio(struct vnet *v, uint64_t off, int size, int write, uint64_t *val)
 {
 	spin_lock(&v->lock);
 	int rc = vmmio_access(&v->mmio, off, size, write, val);
-	int kicked = v->tx_kicked;
-	v->tx_kicked = 0;
+	int kicked = v->tx_kicked, rx = v->rx_kicked;
+	v->tx_kicked = v->rx_kicked = 0;
 	spin_unlock(&v->lock);
+	if (rx && v->sw)
+		vnet_switch_unblock(v->sw, v);
 	if (kicked)
 		vnet_tx_run(v);
 	return rc;

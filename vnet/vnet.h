@@ -115,6 +115,14 @@ struct vnet {
 	uint8_t mac[6];
 	uint16_t mtu;
 	int tx_kicked;                    /* set by notify under lock, served after it */
+	int rx_kicked;                    /* the driver added RX buffers: senders waiting on us may go */
+	/* Backpressure: a unicast frame for a port with no RX buffers is not dropped; the sender's
+	 * TX stops at it (the chain goes back) until that port adds buffers. A port that adds none
+	 * for two ticks of vnet_switch_tick gets its frame dropped, so no receiver can stall a
+	 * sender for long. */
+	struct vnet *blocked_on;
+	uint32_t blocked_ticks;
+	int force_drop;                   /* this TX run drops instead of waiting (the tick said so) */
 	uint32_t gen;                     /* + 1 at every device reset: popped chains of older ones are dropped */
 	void (*irq)(void *ctx, int level);
 	void (*log)(void *ctx, const char *msg);
@@ -146,6 +154,8 @@ void vnet_reset(struct vnet *v);
 /* Delivers one frame into v's RX queue (the switch calls it, v->lock not held). 1 delivered,
  * 0 dropped (counted on v). */
 int vnet_deliver(struct vnet *v, const struct vnet_frame *f);
+/* The same, but 2 (nothing taken, no drop counted) when v has no RX buffers for it now. */
+int vnet_deliver_or_wait(struct vnet *v, const struct vnet_frame *f);
 
 /* ---- the switch ---- */
 #define VNET_MAX_PORTS 16
@@ -168,6 +178,11 @@ void vnet_switch_detach(struct vnet_switch *sw, struct vnet *v);
 /* Learns f's source on its port, then delivers f to its destinations. Returns the number of
  * ports it was delivered to. */
 unsigned vnet_switch_send(struct vnet_switch *sw, const struct vnet_frame *f);
+/* Once a second or so: senders blocked on a port that has added no buffers since the last
+ * tick drop that frame and go on. */
+void vnet_switch_tick(struct vnet_switch *sw);
+/* rx added RX buffers: senders blocked on it run their TX again. */
+void vnet_switch_unblock(struct vnet_switch *sw, struct vnet *rx);
 
 /* ---- zero-copy (vnet/remap.c) ---- */
 /* 0: every frame is copied (the host image's MB_IMG_F_NO_NET_REMAP, for measuring). */

@@ -405,9 +405,8 @@ def test_hostile_net_remap(mball):
     assert rx["drop_offload"] == 0 and rx["drop_malformed"] == 0 and tx["drop_malformed"] == 0
 
 
-@pytest.mark.xfail(reason="monitor bug: after the sender's RX used-ring page went out remapped in a TSO frame, "
-                          "frames delivered to the sender are counted (rx_frames) and their data lands in its RX "
-                          "buffers, but used.idx never moves in the page the sender sees", strict=False)
+# Was a monitor bug (a COW break done by another VM's device invalidated the TLB only on
+# that pCPU, so the sender kept reading its old used-ring page): fixed, now a regression test.
 def test_hostile_net_remap_rx_used_ring(mball):
     """As test_hostile_net_remap, with the sender's RX used-ring page among frame 3's pages:
     the device must keep publishing used elements where the sender reads them (COW broken)."""

@@ -37,7 +37,9 @@ def test_ping_all_pairs_and_tcp_stream(mball):
                          "for i in $(seq 1 120); do\n"
                          "  netstat -tn 2>/dev/null | grep ':5000 ' | grep -qv TIME_WAIT || break\n"
                          "  sleep 1\ndone\n")
-    cfg = HOST + "\n".join(vm_conf(n, scripts[n], memory="384M", extra="nets = lan\n") for n in names)
+    # everyone stays up a while after its own pings: the others may still be pinging it
+    cfg = HOST + "\n".join(vm_conf(n, scripts[n] + "sleep 15\n", memory="384M", extra="nets = lan\n")
+                            for n in names)
     run = mball(cfg, timeout=300, name="net")
     assert run.rc == 0, run.stderr[-2000:]
     for i, n in enumerate(names):

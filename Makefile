@@ -25,6 +25,18 @@ SAN := -fsanitize=address,undefined -fno-omit-frame-pointer
 LOADER_SRC := $(wildcard loader/*.c) lib/crc32.c
 LOADER_LIBS := -lfdt -linih
 
+# ---- SPLASHOS apps on the host (pthreads), for their tests ----
+SPLASH_APPS := $(filter-out splashos/apps/selftest.c,$(wildcard splashos/apps/*.c))
+SPLASH_HOST_CFLAGS := -O2 -g -Wall -Wextra -DSPLASH_HOST -Isplashos/include -pthread
+
+$(BUILD)/splash-host: splashos/host/splash_host.c $(SPLASH_APPS) splashos/include/splash.h
+	@mkdir -p $(BUILD)
+	$(CC) $(SPLASH_HOST_CFLAGS) -o $@ splashos/host/splash_host.c $(SPLASH_APPS) -lm
+
+$(BUILD)/splash-host-san: splashos/host/splash_host.c $(SPLASH_APPS) splashos/include/splash.h
+	@mkdir -p $(BUILD)
+	$(CC) $(SPLASH_HOST_CFLAGS) $(SAN) -O1 -o $@ splashos/host/splash_host.c $(SPLASH_APPS) -lm
+
 UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(filter-out tests/unit/arch_stub.c,$(wildcard tests/unit/test_*.c)))
 
 .PHONY: all deps guest run test check integration bench clean fuzz
@@ -86,9 +98,10 @@ $(BUILD)/fuzz/fuzz_vblk: tests/fuzz/fuzz_vblk.c tests/fuzz/standalone.h tests/un
 FUZZERS := fuzz_btree fuzz_virtq fuzz_vblk
 
 check: deps
-	@$(MAKE) --no-print-directory $(addprefix $(BUILD)/unit/,$(UNIT_TESTS)) $(addprefix $(BUILD)/fuzz/,$(FUZZERS))
+	@$(MAKE) --no-print-directory $(addprefix $(BUILD)/unit/,$(UNIT_TESTS)) $(addprefix $(BUILD)/fuzz/,$(FUZZERS)) $(BUILD)/splash-host-san
 	@fail=0; for t in $(UNIT_TESTS); do echo "== $$t"; $(BUILD)/unit/$$t || fail=1; done; \
-	 for f in $(FUZZERS); do echo "== $$f"; $(BUILD)/fuzz/$$f || fail=1; done; exit $$fail
+	 for f in $(FUZZERS); do echo "== $$f"; $(BUILD)/fuzz/$$f || fail=1; done; \
+	 echo "== splash apps (host)"; bash tests/splash/host-apps.sh $(BUILD)/splash-host-san || fail=1; exit $$fail
 
 fuzz:
 	@mkdir -p $(BUILD)/fuzz/corpus

@@ -1,0 +1,26 @@
+/* The apps SPLASHOS and splash-host know. An app whose source is not linked in is listed
+ * with a NULL main (weak reference) and reported as "not built". */
+#include "splash.h"
+
+#define APP(n) extern int n##_main(int argc, char **argv) __attribute__((weak));
+APP(radix) APP(fft) APP(lu) APP(ocean) APP(water) APP(raytrace) APP(selftest)
+#undef APP
+
+const struct sp_app sp_apps[] = {
+	{ "radix", radix_main, "radix [-n KEYS=262144] [-r RADIX=256] [-m MAXKEY=2^31] [-F]  work=keys" },
+	{ "fft", fft_main, "fft [-m LOG2_POINTS=16] [-F]  work=points" },
+	{ "lu", lu_main, "lu [-n N=256] [-b BLOCK=16] [-F]  work=blocks" },
+	{ "ocean", ocean_main, "ocean [-n GRID=130] [-i ITERS] [-F]  work=points" },
+	{ "water", water_main, "water [-m MOLECULES=216] [-s STEPS=3] [-F]  work=pairs" },
+	{ "raytrace", raytrace_main, "raytrace [-s SCENE=built-in] [-w WIDTH=128] [-h HEIGHT=128] [-o FILE] [-F]  work=rays" },
+	{ "selftest", selftest_main, "selftest  (SPLASHOS's own checks: locks, barriers, malloc, printf)" },
+	{ NULL, NULL, NULL },
+};
+
+const struct sp_app *sp_app_find(const char *name)
+{
+	for (const struct sp_app *a = sp_apps; a->name; a++)
+		if (!strcmp(a->name, name))
+			return a;
+	return NULL;
+}

@@ -27,7 +27,7 @@ LOADER_LIBS := -lfdt -linih
 
 # ---- SPLASHOS apps on the host (pthreads), for their tests ----
 SPLASH_APPS := $(filter-out splashos/apps/selftest.c,$(wildcard splashos/apps/*.c))
-SPLASH_HOST_CFLAGS := -O2 -g -Wall -Wextra -DSPLASH_HOST -Isplashos/include -pthread
+SPLASH_HOST_CFLAGS := -O2 -g -Wall -Wextra -ffp-contract=off -DSPLASH_HOST -Isplashos/include -pthread
 
 $(BUILD)/splash-host: splashos/host/splash_host.c $(SPLASH_APPS) splashos/include/splash.h
 	@mkdir -p $(BUILD)

@@ -68,8 +68,14 @@ int hostimg_validate(const void *img, uint64_t avail, int check_blobs, char *err
 		FAIL("host image version %u, this monitor reads version %u", h->version, MB_IMG_VERSION);
 	if (h->header_size != sizeof(*h))
 		FAIL("host image header size %u, expected %lu", h->header_size, (uint64_t)sizeof(*h));
-	if (h->flags & ~MB_IMG_F_NO_NET_REMAP)
+	if (h->flags & ~MB_IMG_F_ALL)
 		FAIL("host image has unknown flags %x", h->flags);
+	if (h->reserved0 || h->reserved[0] || h->reserved[1] || h->reserved[2])
+		FAIL("host image header: reserved fields are not zero");
+	if (!(h->flags & MB_IMG_F_UPLINK) && h->uplink_network)
+		FAIL("host image names uplink network %u without the uplink flag", h->uplink_network);
+	if ((h->flags & MB_IMG_F_UPLINK) && h->uplink_network >= MB_IMG_MAX_NETWORKS)
+		FAIL("host image: uplink network %u (0..%u allowed)", h->uplink_network, MB_IMG_MAX_NETWORKS - 1);
 	if (h->nvms == 0 || h->nvms > MB_IMG_MAX_VMS)
 		FAIL("host image describes %u VMs (1..%u allowed)", h->nvms, MB_IMG_MAX_VMS);
 	if (h->nblobs == 0 || h->nblobs > MB_IMG_MAX_BLOBS)
@@ -202,6 +208,14 @@ int hostimg_validate(const void *img, uint64_t avail, int check_blobs, char *err
 			if (overlaps(v->initrd_gpa, r->size, v->kernel_gpa, image_size) || overlaps(v->initrd_gpa, r->size, v->dtb_gpa, d->size))
 				FAIL("VM %s: initrd overlaps the kernel or the device tree", n);
 		}
+	}
+	if (h->flags & MB_IMG_F_UPLINK) {
+		int joined = 0;
+		for (uint32_t i = 0; i < h->nvms; i++)
+			for (int s = 0; s < MB_VM_MAX_NETS; s++)
+				joined |= vms[i].nets[s].present && vms[i].nets[s].network == h->uplink_network;
+		if (!joined)
+			FAIL("host image: uplink network %u has no VM on it", h->uplink_network);
 	}
 	return 0;
 }

@@ -31,10 +31,17 @@ struct mb_img_header {
 	uint64_t blob_table_off;  /* file offset of the blob table */
 	uint32_t manifest_crc;
 	uint32_t flags;           /* MB_IMG_F_* */
-	uint64_t reserved[4];     /* 0 */
+	uint32_t uplink_network;  /* with MB_IMG_F_UPLINK: the network (0..MB_IMG_MAX_NETWORKS-1, one
+	                           * some VM joins) that gets QEMU's user-mode network; else 0 */
+	uint32_t reserved0;       /* 0 */
+	uint64_t reserved[3];     /* 0 */
 };
 
 #define MB_IMG_F_NO_NET_REMAP 1u   /* networks copy every frame (no page remapping): for measuring */
+/* One network has an uplink: a port of its switch is the host's virtio-net device (QEMU's
+ * `-netdev user`, slirp: 10.0.2.0/24, gateway 10.0.2.2), which the monitor drives. */
+#define MB_IMG_F_UPLINK       2u
+#define MB_IMG_F_ALL          (MB_IMG_F_NO_NET_REMAP | MB_IMG_F_UPLINK)
 
 struct mb_img_blob {
 	uint64_t offset;          /* file offset, multiple of MB_IMG_ALIGN */

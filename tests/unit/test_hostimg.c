@@ -312,6 +312,51 @@ static void test_vm_rules(void **state)
 	expect_fail("unknown flag", "VM db: unknown flags");
 }
 
+/* [host] uplink: a flag, the network's number, and a VM on that network. */
+static void test_uplink_rules(void **state)
+{
+	(void)state;
+	static const uint8_t mac[6] = { 0x52, 0x54, 0x4d, 3, 1, 0 };
+	im.vm[1].nets[0] = (struct mb_img_net){ .present = 1, .network = 3, .mtu = 1500 };
+	memcpy(im.vm[1].nets[0].mac, mac, 6);
+	im.h->flags = MB_IMG_F_UPLINK;
+	im.h->uplink_network = 3;
+	seal_manifest();
+	assert_int_equal(validate(), 0);
+	im.h->flags = MB_IMG_F_UPLINK | MB_IMG_F_NO_NET_REMAP;
+	seal_manifest();
+	assert_int_equal(validate(), 0);
+
+	im.h->flags = MB_IMG_F_UPLINK;
+	im.h->uplink_network = 2;
+	expect_fail("uplink on a network nobody joins", "uplink network 2 has no VM");
+	im.h->uplink_network = MB_IMG_MAX_NETWORKS;
+	expect_fail("uplink network out of range", "uplink network 8");
+	im.h->uplink_network = 0xFFFFFFFFu;
+	expect_fail("uplink network huge", "uplink network 4294967295");
+	im.h->flags = 0;
+	im.h->uplink_network = 3;
+	expect_fail("network without the flag", "without the uplink flag");
+	im.h->uplink_network = 0;
+	seal_manifest();
+	assert_int_equal(validate(), 0);
+	im.h->flags = MB_IMG_F_ALL << 1;
+	expect_fail("unknown header flag", "unknown flags");
+	im.h->flags = MB_IMG_F_UPLINK;
+	im.h->uplink_network = 3;
+	seal_manifest();
+	assert_int_equal(validate(), 0);
+	im.h->reserved0 = 1;
+	expect_fail("reserved0", "reserved");
+	im.h->reserved0 = 0;
+	im.h->reserved[2] = 1ull << 63;
+	expect_fail("reserved[2]", "reserved");
+	im.h->reserved[2] = 0;
+	/* the uplink's network left by its only VM */
+	memset(&im.vm[1].nets[0], 0, sizeof(im.vm[1].nets[0]));
+	expect_fail("uplink network emptied", "has no VM");
+}
+
 static void test_blob_references(void **state)
 {
 	(void)state;
@@ -501,6 +546,7 @@ int main(void)
 		T(test_manifest_checksum),
 		T(test_blob_rules),
 		T(test_vm_rules),
+		T(test_uplink_rules),
 		T(test_blob_references),
 		T(test_kernel_rules),
 		T(test_layout_rules),

@@ -184,7 +184,7 @@ static bool yesno(const char *v, bool *out)
 	return false;
 }
 
-static const char *host_keys[] = { "nodes", "cpus_per_node", "mem_per_node", "net_remap", NULL };
+static const char *host_keys[] = { "nodes", "cpus_per_node", "mem_per_node", "net_remap", "uplink", NULL };
 static const char *vm_keys[] = { "vcpus", "memory", "kernel", "initrd", "cmdline", "script", "script_file",
 				 "node", "restart", "disks", "nets", "ip", "mtu", NULL };
 static const char *disk_keys[] = { "file", NULL };
@@ -223,6 +223,13 @@ static void host_key(struct parser *p, const char *k, const char *v)
 	} else if (!strcmp(k, "net_remap")) {
 		if (!yesno(v, &h->net_remap))
 			perr(p, p->line, "[host] net_remap: \"%s\" is not yes or no", v);
+	} else if (!strcmp(k, "uplink")) {
+		h->uplink_line = p->line;
+		if (!valid_name(v))
+			perr(p, p->line, "[host] uplink: \"%s\" is not a network name (1..31 of A-Z a-z 0-9 _ -; "
+			     "leave the key out for no uplink)", v);
+		else
+			snprintf(h->uplink, sizeof h->uplink, "%s", v);
 	}
 }
 
@@ -760,6 +767,15 @@ static void validate_disks(struct parser *p)
 static void validate_nets(struct parser *p)
 {
 	struct config *cfg = p->cfg;
+	cfg->host.uplink_network = -1;
+	if (cfg->host.uplink[0]) {
+		for (unsigned k = 0; k < cfg->nnetworks; k++)
+			if (!strcmp(cfg->networks[k], cfg->host.uplink))
+				cfg->host.uplink_network = (int)k;
+		if (cfg->host.uplink_network < 0)
+			perr(p, cfg->host.uplink_line, "[host] uplink: no VM joins network %s (nets = %s)", cfg->host.uplink,
+			     cfg->host.uplink);
+	}
 	for (unsigned i = 0; i < cfg->nvms; i++) {
 		struct vm_cfg *vm = &cfg->vms[i];
 		if (vm->mtu_line && !vm->nets_line)
@@ -774,12 +790,33 @@ static void validate_nets(struct parser *p)
 			if (s < vm->nips) {
 				n->addr = vm->ips[s];
 				n->prefix = vm->ip_prefix[s];
+			} else if (n->network == cfg->host.uplink_network) {
+				n->addr = CFG_UPLINK_NET | (CFG_UPLINK_HOST0 + i);
+				n->prefix = 24;
 			} else {
 				n->addr = 10u << 24 | (uint32_t)(n->network + 1) << 16 | (i + 1);
 				n->prefix = 24;
 			}
 			uint8_t mac[6] = { 0x52, 0x54, 0x4d, (uint8_t)n->network, (uint8_t)i, (uint8_t)s };
 			memcpy(n->mac, mac, 6);
+			n->uplink = n->network == cfg->host.uplink_network;
+			if (!n->uplink)
+				continue;
+			/* QEMU's user network answers for 10.0.2.0/24 only */
+			int line = s < vm->nips ? vm->ip_line : vm->nets_line;
+			char a[20];
+			if ((n->addr & ~0xFFu) != CFG_UPLINK_NET || n->prefix != 24)
+				perr(p, line, "[vm %s] ip: %s on network %s, which has the uplink: QEMU's user network is "
+				     "10.0.2.0/24 (give e.g. ip = 10.0.2.%u/24)", vm->name, config_net_addr(n, a),
+				     cfg->networks[n->network], CFG_UPLINK_HOST0 + i);
+			else if (n->addr == CFG_UPLINK_GW || n->addr == CFG_UPLINK_DNS)
+				perr(p, line, "[vm %s] ip: %s on network %s is QEMU's %s (the uplink's network reserves "
+				     "10.0.2.2 and 10.0.2.3)", vm->name, config_net_addr(n, a), cfg->networks[n->network],
+				     n->addr == CFG_UPLINK_GW ? "gateway" : "DNS server");
+			if (vm->mtu > CFG_UPLINK_MAX_MTU)
+				perr(p, vm->mtu_line ? vm->mtu_line : vm->line, "[vm %s] mtu: %u on network %s, which has the "
+				     "uplink: QEMU's user network takes frames of MTU %u at most", vm->name, vm->mtu,
+				     cfg->networks[n->network], CFG_UPLINK_MAX_MTU);
 		}
 	}
 	for (unsigned i = 0; i < cfg->nvms; i++)
@@ -844,7 +881,8 @@ struct config *config_load(const char *path, const char *guest_dir, char **error
 		cfg->guest_dir = xasprintf("%s/guest", d);
 		free(d);
 	}
-	cfg->host = (struct host_cfg){ .nodes = 4, .cpus_per_node = 2, .mem_per_node = GIB, .net_remap = true };
+	cfg->host = (struct host_cfg){ .nodes = 4, .cpus_per_node = 2, .mem_per_node = GIB, .net_remap = true,
+				       .uplink_network = -1 };
 
 	p.f = fopen(path, "r");
 	if (!p.f) {
@@ -973,6 +1011,11 @@ char *config_network_summary(const struct config *cfg, unsigned net)
 			out = x;
 			any = true;
 		}
+	if ((int)net == cfg->host.uplink_network) {
+		char *x = xasprintf("%s; uplink: QEMU's user network (10.0.2.0/24, gateway 10.0.2.2)", out);
+		free(out);
+		out = x;
+	}
 	return out;
 }
 

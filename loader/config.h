@@ -26,7 +26,18 @@ struct host_cfg {
 	unsigned nodes, cpus_per_node;
 	uint64_t mem_per_node;
 	bool net_remap;           /* networks remap whole pages (default) or copy everything */
+	char uplink[32];          /* "uplink =": the network that gets QEMU's user net; "" = none */
+	int uplink_line;
+	int uplink_network;       /* its number, resolved after parsing; -1 = no uplink */
 };
+
+/* The uplink's network is QEMU's user-mode network (slirp): 10.0.2.0/24, gateway and host
+ * 10.0.2.2, DNS 10.0.2.3. A VM on it gets 10.0.2.<VM number + 32>/24 by default. */
+#define CFG_UPLINK_NET     0x0A000200u   /* 10.0.2.0 */
+#define CFG_UPLINK_GW      0x0A000202u   /* 10.0.2.2 */
+#define CFG_UPLINK_DNS     0x0A000203u   /* 10.0.2.3 */
+#define CFG_UPLINK_HOST0   32u           /* default address: 10.0.2.(32 + VM number) */
+#define CFG_UPLINK_MAX_MTU 1500u         /* slirp's MTU */
 
 /* One entry of a VM's "disks =" list; slot i of the list is the guest's i-th virtio disk. */
 struct vm_disk {
@@ -41,6 +52,7 @@ struct vm_net {
 	uint32_t addr;       /* IPv4 address, host byte order (the ip entry, or the default) */
 	unsigned prefix;     /* 1..32 */
 	uint8_t mac[6];      /* 52:54:4d:<network>:<vm index>:<slot> */
+	bool uplink;         /* the network is the [host] uplink's */
 };
 
 struct disk_cfg {

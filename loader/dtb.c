@@ -79,6 +79,13 @@ static int write_tree(void *fdt, const struct vm_cfg *vm, uint64_t initrd_start,
 		T(fdt_property_string(fdt, prop, config_net_addr(&vm->nets[i], val)));
 		snprintf(prop, sizeof prop, "mirrorball,net%u-mac", i);
 		T(fdt_property_string(fdt, prop, config_net_mac(&vm->nets[i], val)));
+		if (vm->nets[i].uplink) {
+			/* the uplink's network: a default route and a DNS server through QEMU's user net */
+			snprintf(prop, sizeof prop, "mirrorball,net%u-gw", i);
+			T(fdt_property_string(fdt, prop, "10.0.2.2"));
+			snprintf(prop, sizeof prop, "mirrorball,net%u-dns", i);
+			T(fdt_property_string(fdt, prop, "10.0.2.3"));
+		}
 	}
 	T(fdt_end_node(fdt));
 

@@ -84,6 +84,16 @@ char **qemu_argv(const struct config *cfg, const char *qemu, const char *monitor
 	free(esc);
 	ADD(&a, "-device");
 	ADD(&a, "virtio-blk-device,drive=hostimg");
+	/* [host] uplink: QEMU's user-mode network (slirp) on a virtio-net device the monitor drives
+	 * as one more port of that network's switch. Added after the disk: QEMU fills virtio-mmio
+	 * slots from the top, so the disk keeps slot 31 and the NIC takes 30 (the monitor finds
+	 * each by its device ID anyway). No uplink: no device at all. */
+	if (h->uplink_network >= 0) {
+		ADD(&a, "-netdev");
+		ADD(&a, "user,id=uplink");
+		ADD(&a, "-device");
+		ADD(&a, "virtio-net-device,netdev=uplink,mac=52:54:4d:ff:ff:fe");
+	}
 	/* The serial port is our pipe; nothing else may claim stdio. */
 	ADD(&a, "-nographic");
 	ADD(&a, "-nodefaults");

@@ -647,6 +647,64 @@ static void test_net_errors(void **state)
 	free(err);
 }
 
+/* [host] uplink = NET: QEMU's user network on one network; off unless asked for. */
+static void test_uplink(void **state)
+{
+	(void)state;
+	char *err = NULL, b[20];
+	struct config *c = load_text("[vm a]\nnets = lan\n", &err);
+	assert_non_null(c);
+	assert_int_equal(c->host.uplink_network, -1);            /* off by default */
+	assert_false(c->vms[0].nets[0].uplink);
+	assert_string_equal(addr_of(&c->vms[0].nets[0], b), "10.1.0.1/24");
+	config_free(c);
+
+	c = load_text("[vm a]\nnets = wan, lan\n[host]\nuplink = lan\n[vm b]\nnets = lan\nip = 10.0.2.200/24\n"
+		      "[vm c]\nnets = wan\n[vm d]\nnets = lan\nmtu = 1500\n", &err);
+	if (!c)
+		fprintf(stderr, "%s", err);
+	assert_non_null(c);
+	assert_int_equal(c->host.uplink_network, 1);
+	assert_string_equal(c->host.uplink, "lan");
+	/* the uplink's network defaults to 10.0.2.(32 + VM number)/24; the others are unchanged */
+	assert_false(c->vms[0].nets[0].uplink);
+	assert_string_equal(addr_of(&c->vms[0].nets[0], b), "10.1.0.1/24");
+	assert_true(c->vms[0].nets[1].uplink);
+	assert_string_equal(addr_of(&c->vms[0].nets[1], b), "10.0.2.32/24");
+	assert_true(c->vms[1].nets[0].uplink);
+	assert_string_equal(addr_of(&c->vms[1].nets[0], b), "10.0.2.200/24");
+	assert_false(c->vms[2].nets[0].uplink);
+	assert_string_equal(addr_of(&c->vms[3].nets[0], b), "10.0.2.35/24");
+	char *sum = config_network_summary(c, 1);
+	assert_non_null(strstr(sum, "VM a net1 52:54:4d:01:00:01 10.0.2.32/24 mtu 1500"));
+	assert_non_null(strstr(sum, "; uplink: QEMU's user network (10.0.2.0/24, gateway 10.0.2.2)"));
+	free(sum);
+	sum = config_network_summary(c, 0);
+	assert_null(strstr(sum, "uplink"));
+	free(sum);
+	config_free(c);
+
+	expect_error("[host]\nuplink = lan\n[vm a]\nnets = wan\n", "t.conf:2: [host] uplink: no VM joins network lan");
+	expect_error("[host]\nuplink = lan\n[vm a]\n", "[host] uplink: no VM joins network lan");
+	expect_error("[host]\nuplink =\n[vm a]\nnets = lan\n", "t.conf:2: [host] uplink: \"\" is not a network name");
+	expect_error("[host]\nuplink = lan wan\n[vm a]\nnets = lan\n", "[host] uplink: \"lan wan\" is not a network name");
+	expect_error("[host]\nuplink = lan\nuplink = lan\n[vm a]\nnets = lan\n", "t.conf:3: [host]: duplicate key \"uplink\"");
+	expect_error("[host]\nuplink = lan\n[vm a]\nnets = lan\nip = 10.1.0.5/24\n",
+		     "t.conf:5: [vm a] ip: 10.1.0.5/24 on network lan, which has the uplink: QEMU's user network is "
+		     "10.0.2.0/24 (give e.g. ip = 10.0.2.32/24)");
+	expect_error("[host]\nuplink = lan\n[vm a]\nnets = lan\nip = 10.0.2.5/16\n", "which has the uplink");
+	expect_error("[host]\nuplink = lan\n[vm a]\nnets = x, lan\nip = 10.1.0.1/24, 10.0.2.2/24\n",
+		     "[vm a] ip: 10.0.2.2/24 on network lan is QEMU's gateway");
+	expect_error("[host]\nuplink = lan\n[vm a]\nnets = lan\nip = 10.0.2.3/24\n", "is QEMU's DNS server");
+	expect_error("[host]\nuplink = lan\n[vm a]\nnets = lan\nmtu = 1501\n",
+		     "t.conf:5: [vm a] mtu: 1501 on network lan, which has the uplink: QEMU's user network takes frames "
+		     "of MTU 1500 at most");
+	/* a VM with a big MTU on another network is fine */
+	c = load_text("[host]\nuplink = lan\n[vm a]\nnets = lan\n[vm b]\nnets = wan\nmtu = 9000\n", &err);
+	assert_non_null(c);
+	config_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -660,6 +718,7 @@ int main(void)
 		cmocka_unit_test(test_disk_not_writable),
 		cmocka_unit_test(test_nets),
 		cmocka_unit_test(test_net_errors),
+		cmocka_unit_test(test_uplink),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

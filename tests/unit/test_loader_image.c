@@ -15,6 +15,7 @@
 #include "crc32.h"
 #include "dtb.h"
 #include "image.h"
+#include "qemu.h"
 #include "kimage.h"
 #include "mirrorball/layout.h"
 #include "hostimg.h"
@@ -718,6 +719,77 @@ static void test_nets_image(void **state)
 	config_free(c);
 }
 
+static bool has_arg(char **argv, const char *a)
+{
+	for (int i = 0; argv[i]; i++)
+		if (!strcmp(argv[i], a))
+			return true;
+	return false;
+}
+
+/* [host] uplink: the header's flag and network, the gateway in the DT, QEMU's user netdev. */
+static void test_uplink_image(void **state)
+{
+	(void)state;
+	struct config *c = load("[host]\nuplink = lan\n"
+				"[vm a]\nkernel = Image2\ninitrd = none\nnets = wan, lan\n"
+				"[vm b]\nkernel = Image2\ninitrd = none\nnets = wan\n");
+	assert_non_null(c);
+	struct image *img = xcalloc(1, sizeof *img);
+	assert_int_equal(image_build(c, img), 0);
+	size_t hl;
+	unsigned char *head = image_serialize(img, &hl);
+	struct mb_img_header h;
+	memcpy(&h, head, sizeof h);
+	free(head);
+	assert_int_equal(h.flags, MB_IMG_F_UPLINK);
+	assert_int_equal(h.uplink_network, 1);
+	assert_int_equal(h.reserved0, 0);
+	const void *fdt = img->blobs[img->vms[0].dtb_blob].data;
+	int ch = fdt_path_offset(fdt, "/chosen"), len;
+	assert_null(fdt_getprop(fdt, ch, "mirrorball,net0-gw", &len));
+	assert_string_equal(fdt_getprop(fdt, ch, "mirrorball,net1", &len), "10.0.2.32/24");
+	assert_string_equal(fdt_getprop(fdt, ch, "mirrorball,net1-gw", &len), "10.0.2.2");
+	assert_string_equal(fdt_getprop(fdt, ch, "mirrorball,net1-dns", &len), "10.0.2.3");
+	fdt = img->blobs[img->vms[1].dtb_blob].data;
+	assert_null(fdt_getprop(fdt, fdt_path_offset(fdt, "/chosen"), "mirrorball,net0-gw", &len));
+	char **argv = qemu_argv(c, "qemu", "mon.elf", "host.img");
+	int blk = -1, dev = -1;
+	for (int i = 0; argv[i]; i++) {
+		if (!strcmp(argv[i], "virtio-blk-device,drive=hostimg"))
+			blk = i;
+		if (!strncmp(argv[i], "virtio-net-device,netdev=uplink", 31))
+			dev = i;
+	}
+	assert_true(has_arg(argv, "user,id=uplink"));
+	assert_true(blk > 0 && dev > blk);     /* after the disk: the disk keeps its virtio-mmio slot */
+	argv_free(argv);
+	image_free(img);
+	free(img);
+	config_free(c);
+
+	/* off: no flag, no gateway, no QEMU network at all */
+	c = load("[vm a]\nkernel = Image2\ninitrd = none\nnets = lan\n");
+	assert_non_null(c);
+	img = xcalloc(1, sizeof *img);
+	assert_int_equal(image_build(c, img), 0);
+	head = image_serialize(img, &hl);
+	memcpy(&h, head, sizeof h);
+	free(head);
+	assert_int_equal(h.flags, 0);
+	assert_int_equal(h.uplink_network, 0);
+	fdt = img->blobs[img->vms[0].dtb_blob].data;
+	assert_null(fdt_getprop(fdt, fdt_path_offset(fdt, "/chosen"), "mirrorball,net0-gw", &len));
+	argv = qemu_argv(c, "qemu", "mon.elf", "host.img");
+	assert_false(has_arg(argv, "-netdev"));
+	for (int i = 0; argv[i]; i++)
+		assert_null(strstr(argv[i], "virtio-net"));
+	argv_free(argv);
+	image_free(img);
+	free(img);
+	config_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -729,6 +801,7 @@ int main(void)
 		cmocka_unit_test(test_disk_image),
 		cmocka_unit_test(test_no_disks),
 		cmocka_unit_test(test_nets_image),
+		cmocka_unit_test(test_uplink_image),
 		cmocka_unit_test(test_copy_range),
 		cmocka_unit_test(test_save_disks),
 	};

@@ -13,4 +13,10 @@ int nets_mmio(struct vm *vm, uint64_t off, int size, int write, uint64_t *val);
 int nets_stats_json(struct vm *vm, char *buf, size_t len);
 /* Once a second (CPU 0): senders stuck on a receiver that adds no buffers drop that frame. */
 void nets_tick(void);
+/* The uplink ([host] uplink): frames QEMU's user network sent are switched into the VMs.
+ * Called from the scheduler loop of any pCPU with no lock held (it takes devices_lock only
+ * when something arrived: one load otherwise). */
+void nets_poll(void);
+/* Does a network have an uplink (so someone must call nets_poll regularly)? */
+int nets_uplink_active(void);
 #endif

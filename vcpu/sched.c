@@ -14,6 +14,7 @@
 #define CNTHP_CVAL_EL2 S3_4_C14_C2_2
 #define SLICE_HZ 100
 #define LIVE_REPORT_SECONDS 1       /* also the period of the page-sharing pass */
+#define NET_POLL_TICKS() (read_sysreg(cntfrq_el0) / 1000)
 
 static uint64_t slice_ticks;
 static uint64_t next_live;      /* CPU 0 reports every VM's figures to the loader */
@@ -118,6 +119,9 @@ static void program_timer(struct pcpu *p, int running_others)
 	}
 	if (p->id == 0 && next_live && next_live < deadline)
 		deadline = next_live;
+	/* the uplink's NIC is polled: CPU 0 comes back to the loop at least every millisecond */
+	if (p->id == 0 && nets_uplink_active() && read_cntpct() + NET_POLL_TICKS() < deadline)
+		deadline = read_cntpct() + NET_POLL_TICKS();
 	if (deadline == ~0ULL) {
 		write_sysreg(CNTHP_CTL_EL2, 0);
 	} else {
@@ -175,6 +179,7 @@ void sched_loop(void)
 	for (;;) {
 		int others;
 		maybe_live_report(p);
+		nets_poll();            /* no lock held here: the uplink's frames go to the VMs */
 		struct vcpu *v = pick(p, &others);
 		if (!v) {
 			program_timer(p, 0);

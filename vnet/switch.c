@@ -64,6 +64,10 @@ static void learn(struct vnet_switch *sw, const uint8_t mac[6], int port)
 	if (is_group(mac))
 		return;                 /* a group address as a source is bogus: never learnt */
 	int i = fdb_find(sw, mac);
+	if (i >= 0 && port == VNET_UPLINK_PORT && sw->fdb[i].port != VNET_UPLINK_PORT) {
+		sw->filtered++;         /* the outside claims a VM's address: not taken */
+		return;
+	}
 	if (i < 0) {
 		uint32_t oldest = UINT32_MAX;
 		for (int k = 0; k < VNET_FDB_SIZE; k++) {
@@ -83,30 +87,51 @@ static void learn(struct vnet_switch *sw, const uint8_t mac[6], int port)
 	sw->fdb[i].age = ++sw->clock;
 }
 
+/* The uplink takes f (from a guest's port); counted on the sender. */
+static unsigned to_uplink(const struct vnet_uplink *up, const struct vnet_frame *f)
+{
+	if (!up->send(up->ctx, f))
+		return 0;
+	if (f->from) {
+		f->from->st.uplink_tx_frames++;
+		f->from->st.uplink_tx_bytes += f->len;
+	}
+	return 1;
+}
+
 unsigned vnet_switch_send(struct vnet_switch *sw, const struct vnet_frame *f)
 {
 	struct vnet *to[VNET_MAX_PORTS];
 	unsigned n = 0;
-	int from = f->from ? f->from->port : -1;
+	int from = f->from ? f->from->port : f->data ? VNET_UPLINK_PORT : -1;
+	const struct vnet_uplink *up = 0;
 	spin_lock(&sw->lock);
 	if (from >= 0)
 		learn(sw, f->src, from);
 	int i = is_group(f->dst) ? -1 : fdb_find(sw, f->dst);
 	if (i >= 0) {
 		int p = sw->fdb[i].port;
-		if (p != from && sw->port[p])
+		if (p == from)
+			sw->filtered++;         /* for the sender itself: a switch does not reflect */
+		else if (p == VNET_UPLINK_PORT)
+			up = sw->uplink;
+		else if (sw->port[p])
 			to[n++] = sw->port[p];
 		else
-			sw->filtered++;         /* for the sender itself: a switch does not reflect */
+			sw->filtered++;
 		sw->unicast++;
 	} else {
 		for (int p = 0; p < VNET_MAX_PORTS; p++)
 			if (p != from && sw->port[p])
 				to[n++] = sw->port[p];
+		if (from != VNET_UPLINK_PORT)
+			up = sw->uplink;
 		sw->flooded++;
 	}
 	spin_unlock(&sw->lock);
 	unsigned got = 0;
+	if (up)
+		got += to_uplink(up, f);
 	if (i >= 0 && n == 1 && f->from && !f->from->force_drop) {
 		int r = vnet_deliver_or_wait(to[0], f);
 		if (r == 2) {
@@ -149,4 +174,19 @@ void vnet_switch_tick(struct vnet_switch *sw)
 		late[k]->force_drop = 1;          /* this run drops the frame the receiver never took */
 		vnet_tx_run(late[k]);
 	}
+}
+
+unsigned vnet_switch_from_uplink(struct vnet_switch *sw, const uint8_t *data, uint32_t len)
+{
+	if (len < VNET_ETH_HLEN || len > VNET_GSO_FRAME_MAX)
+		return 0;
+	struct vnet_frame f;
+	memset(&f, 0, sizeof(f));       /* no offloads: the header says nothing */
+	f.data = data;
+	f.len = len;
+	memcpy(f.dst, data, 6);
+	memcpy(f.src, data + 6, 6);
+	f.npieces = 1;
+	f.piece[0] = (struct vnet_piece){ 0, len };
+	return vnet_switch_send(sw, &f);
 }

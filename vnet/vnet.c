@@ -279,6 +279,33 @@ static int frame_csum(const struct vnet_frame *f, uint8_t *bounce, uint16_t *out
 	return 0;
 }
 
+int vnet_frame_linearize(const struct vnet_frame *f, uint8_t *buf, uint32_t cap)
+{
+	if (f->len > cap || f->len < VNET_ETH_HLEN || f->hdr.gso_type != VNET_GSO_NONE)
+		return -1;
+	if (f->data)
+		memcpy(buf, f->data, f->len);
+	else if (!f->from || pieces_copy(&f->from->guest, f->piece, f->npieces, 0, buf, f->len, 0))
+		return -1;
+	if (f->hdr.flags & VNET_HDR_F_NEEDS_CSUM) {
+		uint32_t start = f->hdr.csum_start, at = start + f->hdr.csum_offset;
+		if (at + 2 > f->len)
+			return -1;
+		/* the field holds the pseudo-header's sum: fold in everything from csum_start */
+		uint64_t sum = 0;
+		for (uint32_t k = start; k < f->len; k++)
+			sum += ((k - start) & 1) ? buf[k] : (uint64_t)buf[k] << 8;
+		while (sum >> 16)
+			sum = (sum & 0xffff) + (sum >> 16);
+		uint16_t c = (uint16_t)~sum;
+		if (!c)
+			c = 0xffff;               /* as Linux does: 0 means "no checksum" to UDP */
+		buf[at] = (uint8_t)(c >> 8);
+		buf[at + 1] = (uint8_t)c;
+	}
+	return (int)f->len;
+}
+
 /* Gives back the popped RX chains, newest first (none was pushed). */
 static void rx_unpop(struct virtq *q, unsigned nb)
 {
@@ -301,6 +328,13 @@ static int deliver_locked(struct vnet *v, const struct vnet_frame *f, int may_wa
 	      (h.gso_type == VNET_GSO_TCPV6 && (feat & VNET_F_GUEST_TSO6)))) {
 		v->st.drop_offload++;
 		return 0;
+	}
+	if (!f->from) {
+		h = (struct vnet_hdr){ 0 };     /* from the uplink: a plain frame */
+		if (!f->data || f->npieces != 1 || f->piece[0].len != f->len) {
+			v->st.drop_malformed++;
+			return 0;
+		}
 	}
 	int csum_fix = (h.flags & VNET_HDR_F_NEEDS_CSUM) && !(feat & VNET_F_GUEST_CSUM);
 	int mrg = !!(feat & VNET_F_MRG_RXBUF);
@@ -360,8 +394,9 @@ static int deliver_locked(struct vnet *v, const struct vnet_frame *f, int may_wa
 	if (pieces_copy(&v->guest, v->rxp, np, 0, hb, VNET_HDR_LEN, 1))
 		goto no_mem;
 
-	/* the data: sender pieces against receiver pieces, at most a page at a time */
-	uint8_t *bounce = f->from->bounce;
+	/* the data: sender pieces against receiver pieces, at most a page at a time (a frame
+	 * from the uplink is one piece of monitor memory, copied straight in) */
+	uint8_t *bounce = f->from ? f->from->bounce : 0;
 	unsigned si = 0, di = 0;
 	uint64_t soff = 0, doff = VNET_HDR_LEN, left = f->len, remapped = 0, copied = 0;
 	while (di < np && doff >= v->rxp[di].len)
@@ -381,7 +416,11 @@ static int deliver_locked(struct vnet *v, const struct vnet_frame *f, int may_wa
 			n = PAGE_SIZE - (sg & (PAGE_SIZE - 1));
 		if (n > PAGE_SIZE - (dg & (PAGE_SIZE - 1)))
 			n = PAGE_SIZE - (dg & (PAGE_SIZE - 1));
-		if (n == PAGE_SIZE && vnet_remap_enabled && !vnet_remap_page(&f->from->guest, sg, &v->guest, dg, &v->batch)) {
+		if (f->data) {
+			if (gcopy(&v->guest, dg, (void *)(uintptr_t)(f->data + (f->len - left)), n, 1))
+				goto no_mem;
+			copied += n;
+		} else if (n == PAGE_SIZE && vnet_remap_enabled && !vnet_remap_page(&f->from->guest, sg, &v->guest, dg, &v->batch)) {
 			remapped += n;
 		} else {
 			if (gcopy(&f->from->guest, sg, bounce, n, 0) || gcopy(&v->guest, dg, bounce, n, 1))
@@ -418,6 +457,10 @@ static int deliver_locked(struct vnet *v, const struct vnet_frame *f, int may_wa
 	}
 	v->st.rx_frames++;
 	v->st.rx_bytes += f->len;
+	if (!f->from) {
+		v->st.uplink_rx_frames++;
+		v->st.uplink_rx_bytes += f->len;
+	}
 	v->st.remapped_bytes += remapped;
 	v->st.remapped_pages += remapped / PAGE_SIZE;
 	v->st.copied_bytes += copied;
@@ -485,7 +528,7 @@ static const struct vmmio_ops vnet_ops = { config_read, 0, notify, dev_reset, de
 
 static void transport_init(struct vnet *v)
 {
-	vmmio_init(&v->mmio, 1 /* network card */, VNET_FEATURES, 2, VNET_QUEUE_MAX, &vnet_ops, v, ring_to_hva, v);
+	vmmio_init(&v->mmio, 1 /* network card */, VNET_FEATURES & ~v->features_off, 2, VNET_QUEUE_MAX, &vnet_ops, v, ring_to_hva, v);
 	v->mmio.q[VNET_RXQ].vq.buf_ok = buf_in_ram;
 	v->mmio.q[VNET_TXQ].vq.buf_ok = buf_in_ram;
 	v->gen++;
@@ -511,6 +554,14 @@ void vnet_init(struct vnet *v, const struct vnet_guest *g, const uint8_t mac[6],
 	v->ctx = ctx;
 	v->log_budget = 50;
 	transport_init(v);
+}
+
+void vnet_limit_features(struct vnet *v, uint64_t off)
+{
+	spin_lock(&v->lock);
+	v->features_off = off;
+	transport_init(v);
+	spin_unlock(&v->lock);
 }
 
 int vnet_mmio(struct vnet *v, uint64_t off, int size, int write, uint64_t *val)

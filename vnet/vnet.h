@@ -78,9 +78,11 @@ struct vnet_hdr {                     /* struct virtio_net_hdr_v1, decoded */
 
 struct vnet_piece { uint64_t gpa; uint32_t len; };
 
-/* A frame in flight: the sender's header and the frame bytes as pieces of its guest memory. */
+/* A frame in flight: the sender's header and the frame bytes as pieces of its guest memory,
+ * or (from the uplink: from == 0) the bytes themselves in monitor memory at data. */
 struct vnet_frame {
 	struct vnet *from;
+	const uint8_t *data;              /* from the uplink: the frame; its hdr is all zero */
 	struct vnet_hdr hdr;
 	uint32_t len;                     /* frame bytes (Ethernet header on), after the virtio header */
 	uint8_t dst[6], src[6];
@@ -101,6 +103,8 @@ struct vnet_stats {
 	uint64_t drop_nomem;              /* frames lost to a failed copy (out of memory) */
 	uint64_t csum_filled;             /* checksums computed for a receiver without GUEST_CSUM */
 	uint64_t broken_queues, interrupts;
+	uint64_t uplink_tx_frames, uplink_tx_bytes;   /* of tx: frames the uplink took */
+	uint64_t uplink_rx_frames, uplink_rx_bytes;   /* of rx: frames that came from the uplink */
 };
 
 struct vnet_switch;
@@ -114,6 +118,7 @@ struct vnet {
 	int port;                         /* index in sw->port[], -1 if not attached */
 	uint8_t mac[6];
 	uint16_t mtu;
+	uint64_t features_off;            /* not offered (vnet_limit_features) */
 	int tx_kicked;                    /* set by notify under lock, served after it */
 	int rx_kicked;                    /* the driver added RX buffers: senders waiting on us may go */
 	/* Backpressure: a unicast frame for a port with no RX buffers is not dropped; the sender's
@@ -143,6 +148,9 @@ struct vnet {
 /* mac: the VM config's address (unicast); mtu: 0 for 1500, clamped to [68, VNET_MTU_MAX]. */
 void vnet_init(struct vnet *v, const struct vnet_guest *g, const uint8_t mac[6], unsigned mtu,
 	       void (*irq)(void *, int), void (*log)(void *, const char *), void *ctx);
+/* Before the guest sees the device: these feature bits are not offered (e.g. HOST_TSO for a
+ * network whose uplink takes no GSO frames). Kept across resets. */
+void vnet_limit_features(struct vnet *v, uint64_t off);
 /* A guest access to the device's 0x200-byte window; serves the TX queue after a kick.
  * 0, or -1 (ignored: RAZ/WI). */
 int vnet_mmio(struct vnet *v, uint64_t off, int size, int write, uint64_t *val);
@@ -157,13 +165,29 @@ int vnet_deliver(struct vnet *v, const struct vnet_frame *f);
 /* The same, but 2 (nothing taken, no drop counted) when v has no RX buffers for it now. */
 int vnet_deliver_or_wait(struct vnet *v, const struct vnet_frame *f);
 
+/* Copies f's bytes into buf (at most cap) with a pending checksum (NEEDS_CSUM) filled in:
+ * the frame as it would be on a wire. Its length, or -1 (a GSO frame, too big, unreadable). */
+int vnet_frame_linearize(const struct vnet_frame *f, uint8_t *buf, uint32_t cap);
+
 /* ---- the switch ---- */
 #define VNET_MAX_PORTS 16
 #define VNET_FDB_SIZE 64
+#define VNET_UPLINK_PORT VNET_MAX_PORTS   /* the uplink's number in the MAC table */
+
+/* A switch's uplink: a port to the world outside the monitor (the host's NIC). Frames for it
+ * (unicast to an address learnt on it, and every flooded frame from a guest) go to send, which
+ * returns 1 if it took the frame, 0 if it dropped it; it must not block. Frames from it enter
+ * through vnet_switch_from_uplink. An address learnt on a guest's port never moves to the
+ * uplink (the outside cannot take over a VM's MAC). */
+struct vnet_uplink {
+	int (*send)(void *ctx, const struct vnet_frame *f);
+	void *ctx;
+};
 
 struct vnet_switch {
 	spinlock_t lock;                  /* ports and the MAC table */
 	struct vnet *port[VNET_MAX_PORTS];
+	const struct vnet_uplink *uplink; /* 0: none; set before any frame flows */
 	struct { uint8_t mac[6]; int8_t port; uint8_t valid; uint32_t age; } fdb[VNET_FDB_SIZE];
 	uint32_t clock;                   /* for replacing the oldest entry */
 	uint64_t flooded, unicast, filtered;
@@ -181,6 +205,10 @@ unsigned vnet_switch_send(struct vnet_switch *sw, const struct vnet_frame *f);
 /* Once a second or so: senders blocked on a port that has added no buffers since the last
  * tick drop that frame and go on. */
 void vnet_switch_tick(struct vnet_switch *sw);
+/* A frame from the uplink: len bytes at data (Ethernet header on, no virtio header), already
+ * checked to be 14..VNET_GSO_FRAME_MAX bytes by the caller. Learns its source on the uplink
+ * port and delivers it (never waits). Returns the number of ports it was delivered to. */
+unsigned vnet_switch_from_uplink(struct vnet_switch *sw, const uint8_t *data, uint32_t len);
 /* rx added RX buffers: senders blocked on it run their TX again. */
 void vnet_switch_unblock(struct vnet_switch *sw, struct vnet *rx);
 

@@ -11,7 +11,7 @@ const struct sp_app sp_apps[] = {
 	{ "fft", fft_main, "fft [-m LOG2_POINTS=16] [-F]  work=points" },
 	{ "lu", lu_main, "lu [-n N=256] [-b BLOCK=16] [-F]  work=blocks" },
 	{ "ocean", ocean_main, "ocean [-n GRID=513] [-i MAX_VCYCLES=100] [-F]  work=points (GRID-1 = 2^k for multigrid)" },
-	{ "water", water_main, "water [-m MOLECULES=216] [-s STEPS=3] [-F]  work=pairs" },
+	{ "water", water_main, "water [-m MOLECULES=864 (>=108)] [-s STEPS=30] [-F]  work=pairs (single-site Lennard-Jones molecules)" },
 	{ "raytrace", raytrace_main, "raytrace [-s SCENE=built-in] [-w WIDTH=128] [-h HEIGHT=128] [-o FILE] [-F]  work=rays" },
 	{ "selftest", selftest_main, "selftest  (SPLASHOS's own checks: locks, barriers, malloc, printf)" },
 	{ NULL, NULL, NULL },

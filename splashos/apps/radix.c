@@ -1,0 +1,338 @@
+/* Radix: parallel integer radix sort in the manner of SPLASH-2's Radix (our own code, from the
+ * published description of the algorithm).
+ *
+ * n keys, uniform in [0, MAXKEY), are sorted by their digits of log2(RADIX) bits, least
+ * significant first. Every pass, each thread owns a contiguous slice of the source array and
+ *   1. builds a local histogram of the current digit over its slice;
+ *   2. the histograms are turned into ranks by a parallel prefix: each thread takes a slice of
+ *      the digit values and, for each, scans the threads' counts in thread order (so that the
+ *      sort stays stable); the per-slice totals are then scanned and added back, giving every
+ *      thread the first destination index of each digit value;
+ *   3. each thread moves its keys into the other array (ping-pong buffers) at those ranks.
+ * Barriers separate the steps. The keys come from sp_rand64, key i being the i-th number of
+ * the seed's sequence whatever the thread count.
+ *
+ * Check: the output is sorted, and the sum and the xor of the keys are the same as before
+ * the sort (a lost, duplicated or changed key shows in one of them).
+ * work = keys in the thread's slice; ms = the thread's busy time (barrier waits excluded). */
+#include "splash.h"
+
+#define APP "radix"
+#define MAX_KEYS (1u << 24)		/* two arrays of 4-byte keys: 128 MiB */
+#define MAX_RADIX (1u << 16)
+#define GOLDEN 0x9E3779B97F4A7C15ull
+
+struct rx_thread {
+	uint64_t busy_ns, mark;
+	uint64_t sum, xor;		/* checksum of the slice: before, then after */
+	uint64_t sum_after, xor_after;
+	uint32_t slice_total;		/* step 2: the keys counted by the thread's digit slice */
+	int unsorted;			/* a descent found in the slice (or at its left edge) */
+	char pad[64];
+};
+
+struct rx {
+	uint32_t n, radix, log_radix, passes, mask;
+	uint64_t maxkey, seed;
+	int nthreads, fault;
+	uint32_t *keys[2];
+	uint32_t *rank;			/* nthreads rows of hist_stride counters */
+	uint32_t hist_stride;
+	uint32_t *digit_total;		/* radix */
+	struct rx_thread *th;
+	sp_barrier_t bar;
+	uint64_t t_init, t_sort, t_verify, t_hist, t_prefix, t_permute;
+};
+
+static void rx_error(const char *msg, const char *arg)
+{
+	sp_printf("splash: app=" APP " error: %s%s%s\n", msg, arg ? " " : "", arg ? arg : "");
+}
+
+static void rx_free(void *p)
+{
+	if (p)
+		sp_free(p);
+}
+
+/* A number: decimal, 0x hex or 2^K. */
+static int rx_number(const char *s, uint64_t *v)
+{
+	char *end;
+	if (!s || !*s || *s == '-')
+		return -1;
+	if (s[0] == '2' && s[1] == '^') {
+		unsigned long k = strtoul(s + 2, &end, 10);
+		if (end == s + 2 || *end || k > 63)
+			return -1;
+		*v = 1ull << k;
+		return 0;
+	}
+	unsigned long x = strtoul(s, &end, 0);
+	if (end == s || *end)
+		return -1;
+	*v = x;
+	return 0;
+}
+
+/* The thread's busy time runs until a barrier and starts again after it. */
+static void rx_barrier(struct rx *c, struct rx_thread *me)
+{
+	uint64_t t = sp_now_ns();
+	me->busy_ns += t - me->mark;
+	sp_barrier(&c->bar);
+	me->mark = sp_now_ns();
+}
+
+static inline uint32_t rx_lo(const struct rx *c, int t) { return (uint32_t)((uint64_t)c->n * t / c->nthreads); }
+
+static void rx_worker(void *arg)
+{
+	struct rx *c = arg;
+	int t = sp_tid(), P = c->nthreads;
+	struct rx_thread *me = &c->th[t];
+	uint32_t lo = rx_lo(c, t), hi = rx_lo(c, t + 1);
+	uint32_t dlo = (uint32_t)((uint64_t)c->radix * t / P), dhi = (uint32_t)((uint64_t)c->radix * (t + 1) / P);
+	uint64_t t0 = 0, t1;
+
+	me->mark = sp_now_ns();
+	if (t == 0)
+		t0 = me->mark;
+
+	/* init: the keys (key i = the i-th number of the seed's sequence) and their checksum */
+	{
+		uint64_t st = c->seed + (uint64_t)lo * GOLDEN, sum = 0, x = 0;
+		uint32_t *k = c->keys[0];
+		for (uint32_t i = lo; i < hi; i++) {
+			uint64_t r = sp_rand64(&st);
+			uint32_t v = (uint32_t)(((r >> 32) * c->maxkey) >> 32);
+			k[i] = v;
+			sum += v;
+			x ^= v;
+		}
+		me->sum = sum;
+		me->xor = x;
+		/* first touch of my slice of the other array too (on a host, its page faults) */
+		memset(c->keys[1] + lo, 0, (size_t)(hi - lo) * sizeof *c->keys[1]);
+	}
+	rx_barrier(c, me);
+	if (t == 0) {
+		t1 = me->mark;
+		c->t_init = t1 - t0;
+		t0 = t1;
+	}
+
+	for (uint32_t pass = 0; pass < c->passes; pass++) {
+		const uint32_t *src = c->keys[pass & 1];
+		uint32_t *dst = c->keys[!(pass & 1)];
+		uint32_t shift = pass * c->log_radix, mask = c->mask;
+		uint32_t *my = c->rank + (size_t)t * c->hist_stride;
+		uint64_t s0 = me->mark, s1;
+
+		/* 1. local histogram of the digit */
+		memset(my, 0, c->radix * sizeof *my);
+		for (uint32_t i = lo; i < hi; i++)
+			my[(src[i] >> shift) & mask]++;
+		rx_barrier(c, me);
+		if (t == 0) {
+			s1 = me->mark;
+			c->t_hist += s1 - s0;
+			s0 = s1;
+		}
+
+		/* 2. for each digit value of my slice: exclusive scan over threads, digit total */
+		uint32_t slice = 0;
+		for (uint32_t d = dlo; d < dhi; d++) {
+			uint32_t run = 0;
+			for (int p = 0; p < P; p++) {
+				uint32_t *h = c->rank + (size_t)p * c->hist_stride + d;
+				uint32_t v = *h;
+				*h = run;
+				run += v;
+			}
+			c->digit_total[d] = run;
+			slice += run;
+		}
+		me->slice_total = slice;
+		rx_barrier(c, me);
+
+		/* ... then the slices' base (the keys of lower digit values) added back */
+		{
+			uint32_t base = 0;
+			for (int p = 0; p < t; p++)
+				base += c->th[p].slice_total;
+			for (uint32_t d = dlo; d < dhi; d++) {
+				for (int p = 0; p < P; p++)
+					c->rank[(size_t)p * c->hist_stride + d] += base;
+				base += c->digit_total[d];
+			}
+		}
+		rx_barrier(c, me);
+		if (t == 0) {
+			s1 = me->mark;
+			c->t_prefix += s1 - s0;
+			s0 = s1;
+		}
+
+		/* 3. permutation into the other array */
+		for (uint32_t i = lo; i < hi; i++) {
+			uint32_t v = src[i];
+			dst[my[(v >> shift) & mask]++] = v;
+		}
+		rx_barrier(c, me);
+		if (t == 0)
+			c->t_permute += me->mark - s0;
+	}
+	if (t == 0) {
+		t1 = me->mark;
+		c->t_sort = t1 - t0;
+		t0 = t1;
+		if (c->fault)	/* fault injection: one key of the result changed */
+			c->keys[c->passes & 1][c->n / 2] += 1;
+	}
+	rx_barrier(c, me);
+
+	/* verify: sorted, and the same checksum as before */
+	{
+		const uint32_t *k = c->keys[c->passes & 1];
+		uint64_t sum = 0, x = 0;
+		int bad = 0;
+		for (uint32_t i = lo; i < hi; i++) {
+			sum += k[i];
+			x ^= k[i];
+			if (i > 0 && k[i - 1] > k[i])
+				bad = 1;
+		}
+		me->sum_after = sum;
+		me->xor_after = x;
+		me->unsorted = bad;
+	}
+	rx_barrier(c, me);
+	if (t == 0)
+		c->t_verify = me->mark - t0;
+}
+
+int radix_main(int argc, char **argv)
+{
+	uint64_t n = 2u << 20, radix = 256, maxkey = 1ull << 31, seed = 1;
+	int fault = 0;
+
+	for (int i = 1; i < argc; i++) {
+		const char *o = argv[i];
+		uint64_t *dst = NULL;
+		if (!strcmp(o, "-F")) {
+			fault = 1;
+			continue;
+		}
+		if (!strcmp(o, "-n"))
+			dst = &n;
+		else if (!strcmp(o, "-r"))
+			dst = &radix;
+		else if (!strcmp(o, "-m"))
+			dst = &maxkey;
+		else if (!strcmp(o, "-s"))
+			dst = &seed;
+		else {
+			rx_error("unknown option", o);
+			return 2;
+		}
+		if (i + 1 >= argc || rx_number(argv[i + 1], dst)) {
+			rx_error("option needs a number (decimal, 0x.. or 2^K):", o);
+			return 2;
+		}
+		i++;
+	}
+	int P = sp_nthreads();
+	if (P < 1) {
+		rx_error("no threads", NULL);
+		return 2;
+	}
+	if (n < 1 || n > MAX_KEYS) {
+		rx_error("-n KEYS must be 1 .. 16777216 (2^24; two arrays of 4-byte keys must fit in memory)", NULL);
+		return 2;
+	}
+	if (radix < 2 || radix > MAX_RADIX || (radix & (radix - 1))) {
+		rx_error("-r RADIX must be a power of two, 2 .. 65536", NULL);
+		return 2;
+	}
+	if (maxkey < 1 || maxkey > (1ull << 32)) {
+		rx_error("-m MAXKEY must be 1 .. 2^32 (keys are 32-bit, in [0, MAXKEY))", NULL);
+		return 2;
+	}
+
+	struct rx *c = sp_calloc(1, sizeof *c);
+	if (!c) {
+		rx_error("out of memory", NULL);
+		return 2;
+	}
+	c->n = (uint32_t)n;
+	c->radix = (uint32_t)radix;
+	c->mask = c->radix - 1;
+	while ((1u << c->log_radix) < c->radix)
+		c->log_radix++;
+	uint32_t bits = 0;
+	while (bits < 32 && (1ull << bits) < maxkey)	/* keys < maxkey <= 2^bits */
+		bits++;
+	c->passes = bits ? (bits + c->log_radix - 1) / c->log_radix : 1;
+	c->maxkey = maxkey;
+	c->seed = seed;
+	c->nthreads = P;
+	c->fault = fault;
+	c->hist_stride = (c->radix + 15) & ~15u;	/* a thread's counters start on a 64-byte line */
+	c->keys[0] = sp_malloc_aligned((size_t)n * 4, 64);
+	c->keys[1] = sp_malloc_aligned((size_t)n * 4, 64);
+	c->rank = sp_malloc_aligned((size_t)P * c->hist_stride * 4, 64);
+	c->digit_total = sp_malloc_aligned((size_t)c->radix * 4, 64);
+	c->th = sp_malloc_aligned((size_t)P * sizeof *c->th, 64);
+	int rc = 2;
+	if (!c->keys[0] || !c->keys[1] || !c->rank || !c->digit_total || !c->th) {
+		char m[96];
+		sp_snprintf(m, sizeof m, "out of memory for %llu keys (%llu MiB)", (unsigned long long)n,
+			    (unsigned long long)(n * 8 >> 20));
+		rx_error(m, NULL);
+		goto out;
+	}
+	memset(c->th, 0, (size_t)P * sizeof *c->th);
+	sp_barrier_init(&c->bar, P);
+
+	uint64_t start = sp_now_ns();
+	sp_parallel(rx_worker, c);
+	uint64_t total = sp_now_ns() - start;
+
+	uint64_t sum0 = 0, xor0 = 0, sum1 = 0, xor1 = 0;
+	int unsorted = 0;
+	for (int t = 0; t < P; t++) {
+		sum0 += c->th[t].sum;
+		xor0 ^= c->th[t].xor;
+		sum1 += c->th[t].sum_after;
+		xor1 ^= c->th[t].xor_after;
+		unsorted |= c->th[t].unsorted;
+	}
+	int ok = !unsorted && sum0 == sum1 && xor0 == xor1;
+
+	sp_report_phase(APP, "init", c->t_init);
+	sp_report_phase(APP, "sort", c->t_sort);
+	sp_report_phase(APP, "sort.histogram", c->t_hist);
+	sp_report_phase(APP, "sort.prefix", c->t_prefix);
+	sp_report_phase(APP, "sort.permute", c->t_permute);
+	sp_report_phase(APP, "verify", c->t_verify);
+	for (int t = 0; t < P; t++)
+		sp_report_thread(APP, t, rx_lo(c, t + 1) - rx_lo(c, t), c->th[t].busy_ns);
+	char check[160];
+	if (ok)
+		sp_snprintf(check, sizeof check, "sorted n=%u passes=%u sum=0x%llx xor=0x%llx", c->n, c->passes,
+			    (unsigned long long)sum1, (unsigned long long)xor1);
+	else
+		sp_snprintf(check, sizeof check, "%s sum=0x%llx/0x%llx xor=0x%llx/0x%llx (before/after)",
+			    unsorted ? "NOT-SORTED" : "sorted", (unsigned long long)sum0, (unsigned long long)sum1,
+			    (unsigned long long)xor0, (unsigned long long)xor1);
+	rc = sp_report_result(APP, ok, total, check);
+out:
+	rx_free(c->keys[0]);
+	rx_free(c->keys[1]);
+	rx_free(c->rank);
+	rx_free(c->digit_total);
+	rx_free(c->th);
+	sp_free(c);
+	return rc;
+}

@@ -76,6 +76,39 @@ static void vm_defaults(struct config *cfg, struct vm_cfg *vm)
 	vm->mtu = CFG_DEFAULT_MTU;
 }
 
+/* "[KIND NAME]": NAME (after the blanks), or NULL if name is not KIND followed by a blank. */
+static const char *named_section(const char *name, const char *kind)
+{
+	size_t k = strlen(kind);
+	if (strncmp(name, kind, k) || (name[k] != ' ' && name[k] != '\t'))
+		return NULL;
+	const char *n = name + k + 1;
+	while (*n == ' ' || *n == '\t')
+		n++;
+	return n;
+}
+
+/* The rules every named section follows: a valid name, unique among its kind (dup_line: the
+ * line of the section already using it, 0 if none), at most max of them. Reports and returns
+ * false when one is broken. */
+static bool check_section_name(struct parser *p, const char *section, const char *what, const char *name,
+			       int dup_line, unsigned count, unsigned max, const char *plural)
+{
+	if (!valid_name(name)) {
+		perr(p, p->line, "[%s]: bad %s name \"%s\" (want 1..31 of A-Z a-z 0-9 _ -)", section, what, name);
+		return false;
+	}
+	if (dup_line) {
+		perr(p, p->line, "[%s]: duplicate %s name (first at line %d)", section, what, dup_line);
+		return false;
+	}
+	if (count >= max) {
+		perr(p, p->line, "[%s]: too many %s (at most %u)", section, plural, max);
+		return false;
+	}
+	return true;
+}
+
 static void open_section(struct parser *p, const char *name)
 {
 	struct config *cfg = p->cfg;
@@ -91,52 +124,30 @@ static void open_section(struct parser *p, const char *name)
 		p->sec = SEC_HOST;
 		return;
 	}
-	if (!strncmp(name, "vm", 2) && (name[2] == ' ' || name[2] == '\t')) {
-		const char *vn = name + 3;
-		while (*vn == ' ' || *vn == '\t')
-			vn++;
+	const char *sub = named_section(name, "vm");
+	if (sub) {
 		p->sec = SEC_BAD;
-		if (!valid_name(vn)) {
-			perr(p, p->line, "[%s]: bad VM name \"%s\" (want 1..31 of A-Z a-z 0-9 _ -)", name, vn);
+		int other = config_find_vm(cfg, sub);
+		if (!check_section_name(p, name, "VM", sub, other >= 0 ? cfg->vms[other].line : 0, cfg->nvms,
+					MB_IMG_MAX_VMS, "VMs"))
 			return;
-		}
-		int other = config_find_vm(cfg, vn);
-		if (other >= 0) {
-			perr(p, p->line, "[%s]: duplicate VM name (first at line %d)", name, cfg->vms[other].line);
-			return;
-		}
-		if (cfg->nvms >= MB_IMG_MAX_VMS) {
-			perr(p, p->line, "[%s]: too many VMs (at most %d)", name, MB_IMG_MAX_VMS);
-			return;
-		}
 		struct vm_cfg *vm = &cfg->vms[cfg->nvms++];
-		snprintf(vm->name, sizeof vm->name, "%s", vn);
+		snprintf(vm->name, sizeof vm->name, "%s", sub);
 		vm->line = p->line;
 		vm_defaults(cfg, vm);
 		p->vm = vm;
 		p->sec = SEC_VM;
 		return;
 	}
-	if (!strncmp(name, "disk", 4) && (name[4] == ' ' || name[4] == '\t')) {
-		const char *dn = name + 5;
-		while (*dn == ' ' || *dn == '\t')
-			dn++;
+	sub = named_section(name, "disk");
+	if (sub) {
 		p->sec = SEC_BAD;
-		if (!valid_name(dn)) {
-			perr(p, p->line, "[%s]: bad disk name \"%s\" (want 1..31 of A-Z a-z 0-9 _ -)", name, dn);
+		int other = config_find_disk(cfg, sub);
+		if (!check_section_name(p, name, "disk", sub, other >= 0 ? cfg->disks[other].line : 0, cfg->ndisks,
+					CFG_MAX_DISKS, "disks"))
 			return;
-		}
-		int other = config_find_disk(cfg, dn);
-		if (other >= 0) {
-			perr(p, p->line, "[%s]: duplicate disk name (first at line %d)", name, cfg->disks[other].line);
-			return;
-		}
-		if (cfg->ndisks >= CFG_MAX_DISKS) {
-			perr(p, p->line, "[%s]: too many disks (at most %d)", name, CFG_MAX_DISKS);
-			return;
-		}
 		struct disk_cfg *d = &cfg->disks[cfg->ndisks++];
-		snprintf(d->name, sizeof d->name, "%s", dn);
+		snprintf(d->name, sizeof d->name, "%s", sub);
 		d->line = p->line;
 		p->disk = d;
 		p->sec = SEC_DISK;

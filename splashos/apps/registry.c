@@ -12,7 +12,7 @@ const struct sp_app sp_apps[] = {
 	{ "lu", lu_main, "lu [-n N=512] [-b BLOCK=16] [-s SEED=1] [-F]  work=blocks  (default: 2 MiB, ~50 ms native at 1 thread)" },
 	{ "ocean", ocean_main, "ocean [-n GRID=513] [-i MAX_VCYCLES=100] [-F]  work=points (GRID-1 = 2^k for multigrid)" },
 	{ "water", water_main, "water [-m MOLECULES=864 (>=108)] [-s STEPS=30] [-F]  work=pairs (single-site Lennard-Jones molecules)" },
-	{ "raytrace", raytrace_main, "raytrace [-s SCENE=built-in] [-w WIDTH=128] [-h HEIGHT=128] [-o FILE] [-F]  work=rays" },
+	{ "raytrace", raytrace_main, "raytrace [-s SCENE_FILE=built-in] [-w WIDTH=128] [-h HEIGHT=128] [-o FILE=raytrace.ppm] [-c EXPECTED_CRC32] [-F]  work=rays" },
 	{ "selftest", selftest_main, "selftest  (SPLASHOS's own checks: locks, barriers, malloc, printf)" },
 	{ NULL, NULL, NULL },
 };

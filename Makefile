@@ -18,6 +18,7 @@ MON_CFLAGS := -O2 -g -Wall -Wextra -Werror=implicit-function-declaration -Wno-un
 PORTABLE := lib/fmt.c lib/crc32.c monitor/hostdt.c monitor/hostimg.c numa/palloc.c numa/policy.c numa/cachemodel.c \
 	pmap/pmap.c pmap/stage2.c vcpu/mmio_decode.c vcpu/vgic.c vcpu/vpl011.c lib/btree.c lib/virtq.c \
 	lib/vmmio.c vdisk/vdisk.c vdisk/vblk.c vnet/vnet.c vnet/switch.c vnet/remap.c
+PORTABLE += pmap/guestmem.c
 HOST_CFLAGS := -O1 -g -Wall -Wextra -DVNET_PORTABLE -Iinclude $(addprefix -I,$(MON_DIRS)) -Iloader -Itests/unit
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer
 
@@ -37,10 +38,28 @@ $(BUILD)/splash-host-san: splashos/host/splash_host.c $(SPLASH_APPS) splashos/in
 	@mkdir -p $(BUILD)
 	$(CC) $(SPLASH_HOST_CFLAGS) $(SAN) -O1 -o $@ splashos/host/splash_host.c $(SPLASH_APPS) -lm
 
+# ---- SPLASHOS: the library OS as a guest image (every app linked in) and its inputs ----
+$(BUILD)/guest/splashos.img: $(wildcard splashos/kernel/* splashos/apps/*.c splashos/include/*.h) splashos/build.sh
+	@mkdir -p $(dir $@)
+	@echo "  SPLASHOS $@"
+	@bash splashos/build.sh $@
+
+# newc cpio of splashos/inputs/ (names relative to it): the SPLASHOS VMs' initrd, read by sp_file
+$(BUILD)/guest/splash-inputs.cpio: splashos/inputs $(wildcard splashos/inputs/*)
+	@mkdir -p $(dir $@)
+	@echo "  CPIO    $@"
+	@(cd splashos/inputs && find . -type f ! -name '.*' | LC_ALL=C sort | cpio --quiet -o -H newc) >$@.tmp && mv $@.tmp $@
+
+# SPLASHOS's libm and formatter, built on the host and compared with glibc (make check)
+SPLASH_UNIT := $(BUILD)/unit/test_splash_libm $(BUILD)/unit/test_splash_fmt
+$(SPLASH_UNIT): $(BUILD)/unit/%: tests/unit/%.c $(wildcard splashos/kernel/*.c splashos/kernel/*.h splashos/include/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(HOST_CFLAGS) $(SAN) -o $@ $< -lcmocka -lm
+
 UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(filter-out tests/unit/arch_stub.c,$(wildcard tests/unit/test_*.c)))
 
 .PHONY: all deps guest run test check integration bench clean fuzz
-all: $(BUILD)/monitor.elf $(BUILD)/mball $(BUILD)/guest/hostile.img
+all: $(BUILD)/monitor.elf $(BUILD)/mball $(BUILD)/guest/hostile.img $(BUILD)/guest/splashos.img $(BUILD)/guest/splash-inputs.cpio
 
 deps:
 	@bash scripts/setup.sh
@@ -76,9 +95,13 @@ $(BUILD)/guest/hostile.img: $(wildcard tests/guests/hostile/*)
 	@bash tests/guests/hostile/build.sh $@
 
 # Unit tests: each tests/unit/test_X.c links the portable code (and the loader's, minus main).
+# The device-model tests also link their shared fake guest and virtio driver (UNIT_EXTRA).
+FAKE_GUEST_TESTS := $(addprefix $(BUILD)/unit/,test_vdisk test_vblk test_vnet)
+$(FAKE_GUEST_TESTS): tests/unit/fake_guest.c
+$(FAKE_GUEST_TESTS): UNIT_EXTRA := tests/unit/fake_guest.c
 $(BUILD)/unit/%: tests/unit/%.c tests/unit/arch_stub.c $(PORTABLE) $(filter-out loader/main.c,$(wildcard loader/*.c)) $(wildcard */*.h include/mirrorball/*.h tests/unit/*.h tests/fuzz/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(HOST_CFLAGS) $(SAN) -o $@ $< tests/unit/arch_stub.c $(PORTABLE) \
+	$(CC) $(HOST_CFLAGS) $(SAN) -o $@ $< $(UNIT_EXTRA) tests/unit/arch_stub.c $(PORTABLE) \
 		$(filter-out loader/main.c,$(wildcard loader/*.c)) -lcmocka $(LOADER_LIBS)
 
 # Fuzz targets: built standalone with gcc (a generated corpus) for `make check`; `make fuzz`
@@ -91,6 +114,7 @@ $(BUILD)/fuzz/fuzz_virtq: tests/fuzz/fuzz_virtq.c tests/fuzz/standalone.h lib/vi
 	@mkdir -p $(dir $@)
 	$(CC) $(HOST_CFLAGS) $(SAN) -DFUZZ_STANDALONE -o $@ tests/fuzz/fuzz_virtq.c lib/virtq.c
 
+$(BUILD)/fuzz/fuzz_vblk: pmap/guestmem.c
 $(BUILD)/fuzz/fuzz_vblk: tests/fuzz/fuzz_vblk.c tests/fuzz/standalone.h tests/unit/arch_stub.c vdisk/vblk.c vdisk/vdisk.c lib/vmmio.c lib/virtq.c lib/btree.c lib/fmt.c pmap/pmap.c pmap/stage2.c numa/palloc.c $(wildcard vdisk/*.h lib/*.h pmap/*.h numa/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(HOST_CFLAGS) $(SAN) -DFUZZ_STANDALONE -o $@ $(filter %.c,$^)
@@ -112,7 +136,7 @@ fuzz:
 	$(BUILD)/fuzz/fuzz_virtq_lf -max_len=33000 -max_total_time=300 $(BUILD)/fuzz/corpus-virtq
 	@mkdir -p $(BUILD)/fuzz/corpus-vblk
 	clang -O1 -g -fsanitize=fuzzer,address,undefined -Iinclude -Ilib -Ipmap -Inuma -Ivdisk -Itests/unit -o $(BUILD)/fuzz/fuzz_vblk_lf \
-		tests/fuzz/fuzz_vblk.c tests/unit/arch_stub.c vdisk/vblk.c vdisk/vdisk.c lib/vmmio.c lib/virtq.c lib/btree.c lib/fmt.c pmap/pmap.c pmap/stage2.c numa/palloc.c
+		tests/fuzz/fuzz_vblk.c tests/unit/arch_stub.c vdisk/vblk.c vdisk/vdisk.c lib/vmmio.c lib/virtq.c lib/btree.c lib/fmt.c pmap/pmap.c pmap/stage2.c pmap/guestmem.c numa/palloc.c
 	$(BUILD)/fuzz/fuzz_vblk_lf -max_len=65552 -max_total_time=300 $(BUILD)/fuzz/corpus-vblk
 
 integration: all guest
@@ -136,3 +160,10 @@ bench: deps all guest
 
 clean:
 	rm -rf $(BUILD)/mon $(BUILD)/unit $(BUILD)/fuzz $(BUILD)/monitor.elf $(BUILD)/mball
+
+# The NUMA miss-counter TCG plugin (issue 7; numa/DESIGN-NUMA.md): a host .so for QEMU's
+# -plugin, built with the host compiler against our own declarations of the plugin API.
+$(BUILD)/numa-plugin.so: numa/plugin/mbnuma.c numa/cachemodel.c $(wildcard numa/plugin/*.h) numa/cachemodel.h
+	@mkdir -p $(BUILD)
+	$(CC) -O2 -g -Wall -Wextra -Wno-unused-parameter -shared -fPIC -fvisibility=hidden -Inuma -o $@ numa/plugin/mbnuma.c numa/cachemodel.c
+all: $(BUILD)/numa-plugin.so

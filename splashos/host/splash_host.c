@@ -107,8 +107,41 @@ int sp_printf(const char *fmt, ...)
 	return r;
 }
 
-/* Inputs are read once and kept for the life of the process, like SPLASHOS's initrd. */
+/* Inputs are read once and kept for the life of the process, like SPLASHOS's initrd (on a
+ * list, so they stay reachable: LeakSanitizer does not count them as leaks). */
+struct input { struct input *next; size_t len; char *data; char name[]; };
+static struct input *inputs;
+static pthread_mutex_t input_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static const void *read_input(const char *name, size_t *len);
+
 const void *sp_file(const char *name, size_t *len)
+{
+	pthread_mutex_lock(&input_lock);
+	struct input *in = inputs;
+	while (in && strcmp(in->name, name))
+		in = in->next;
+	if (!in) {
+		size_t n;
+		const void *d = read_input(name, &n);
+		if (d && (in = malloc(sizeof *in + strlen(name) + 1))) {
+			in->len = n;
+			in->data = (char *)d;
+			strcpy(in->name, name);
+			in->next = inputs;
+			inputs = in;
+		} else {
+			free((void *)d);
+		}
+	}
+	pthread_mutex_unlock(&input_lock);
+	if (!in)
+		return NULL;
+	*len = in->len;
+	return in->data;
+}
+
+static const void *read_input(const char *name, size_t *len)
 {
 	char path[4096];
 	snprintf(path, sizeof path, "%s/%s", input_dir, name);

@@ -1,0 +1,362 @@
+/* mbnuma: Mirrorball's QEMU TCG plugin that plays FLASH's per-page miss counters and
+ * SimOS's NUMA cost model (issue 7; numa/DESIGN-NUMA.md).
+ *
+ * Every vCPU of the host machine gets a modelled cache (numa/cachemodel.c). Each load,
+ * store and instruction-fetch line goes through it; a miss is counted for the machine page
+ * and the requesting CPU's node in the counter region of the page's node (counters.h), and
+ * in the CPU's local/remote totals and modelled stall time.
+ *
+ *   qemu-system-aarch64 ... \
+ *     -object memory-backend-file,id=m0,size=1G,share=on,mem-path=DIR/node0 \
+ *     -numa node,nodeid=0,cpus=0-1,memdev=m0  (... one per node, in node order) \
+ *     -plugin build/numa-plugin.so,nodes=4,node_size=1G,memdir=DIR[,cpus_per_node=2]
+ *             [,cache=1M][,line=128][,ways=1][,lat_local=300][,lat_remote=900][,out=FILE]
+ *
+ * Physical addresses: in QEMU 7.2 qemu_plugin_hwaddr_phys_addr() returns RAM-block offset +
+ * in-block offset + the region's address in its container, which for equal nodes created in
+ * node order is 2 * k * node_size + offset for node k (numa/DESIGN-NUMA.md says how that
+ * was measured). Instruction fetches are located through the host address of the
+ * instruction instead, against QEMU's own mappings of the node files (/proc/self/maps).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "qemu_plugin_api.h"
+#include "counters.h"
+#include "../cachemodel.h"
+
+MB_PLUGIN_EXPORT int qemu_plugin_version = MB_QEMU_PLUGIN_VERSION;
+
+static struct {
+	unsigned nnodes, ncpus, cpus_per_node;
+	uint64_t node_bytes, region_bytes;
+	unsigned lat_local, lat_remote;
+	struct cache_geometry geo;
+	const char *out;
+	struct mb_nctr_header *hdr[MB_NCTR_MAX_NODES];     /* our mapping of each region */
+	uint16_t *count[MB_NCTR_MAX_NODES];
+	uintptr_t qemu_map[MB_NCTR_MAX_NODES];             /* QEMU's mapping of each node file */
+	struct cache_model cache[MB_NCTR_MAX_CPUS];
+	uint64_t ignored;                                  /* accesses outside node RAM */
+} g;
+
+static uint64_t parse_size(const char *s, int *ok)
+{
+	char *end;
+	errno = 0;
+	uint64_t v = strtoull(s, &end, 0);
+	if (errno || end == s)
+		*ok = 0;
+	switch (*end) {
+	case 'k': case 'K': v <<= 10; end++; break;
+	case 'm': case 'M': v <<= 20; end++; break;
+	case 'g': case 'G': v <<= 30; end++; break;
+	}
+	if (*end)
+		*ok = 0;
+	return v;
+}
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void say(const char *fmt, ...)
+{
+	char b[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(b, sizeof b, fmt, ap);
+	va_end(ap);
+	qemu_plugin_outs(b);
+	fputs(b, stderr);   /* qemu_plugin_outs only prints under -d plugin */
+}
+
+static int locate(uint64_t reported, uint64_t *maddr)
+{
+	return mb_nctr_locate_qemu72(reported, g.node_bytes, g.region_bytes, g.nnodes, maddr);
+}
+
+static inline void bump(uint16_t *c)
+{
+	if (*c != 0xffff)
+		(*c)++;
+}
+
+/* One access of a line by vcpu to machine address maddr on node k. */
+static void access_line(unsigned vcpu, int k, uint64_t maddr, int write)
+{
+	if (vcpu >= g.ncpus)
+		return;
+	struct mb_nctr_cpu *pc = &g.hdr[0]->cpu[vcpu];
+	pc->accesses++;
+	enum cm_result r = cache_model_access(&g.cache[vcpu], maddr, write);
+	if (r == CM_HIT)
+		return;
+	for (unsigned o = 0; o < g.ncpus; o++)
+		if (o != vcpu) {
+			if (write)
+				cache_model_invalidate(&g.cache[o], maddr);
+			else
+				cache_model_downgrade(&g.cache[o], maddr);
+		}
+	unsigned from = vcpu / g.cpus_per_node;
+	uint64_t page = (maddr - (uint64_t)k * g.node_bytes) / MB_NCTR_PAGE;
+	bump(&g.count[k][mb_nctr_index(page, from, g.nnodes, write ? 1 : 0)]);
+	g.hdr[k]->served[from]++;
+	if (from == (unsigned)k) {
+		pc->local++;
+		pc->stall_ns += g.lat_local;
+	} else {
+		pc->remote++;
+		pc->stall_ns += g.lat_remote;
+	}
+}
+
+static void mem_cb(unsigned int vcpu, qemu_plugin_meminfo_t info, uint64_t vaddr, void *ud)
+{
+	struct qemu_plugin_hwaddr *h = qemu_plugin_get_hwaddr(info, vaddr);
+	if (!h || qemu_plugin_hwaddr_is_io(h))
+		return;
+	uint64_t maddr;
+	int k = locate(qemu_plugin_hwaddr_phys_addr(h), &maddr);
+	if (k < 0) {
+		g.ignored++;
+		return;
+	}
+	int write = qemu_plugin_mem_is_store(info);
+	uint64_t size = 1ull << qemu_plugin_mem_size_shift(info);
+	access_line(vcpu, k, maddr, write);
+	uint64_t lmask = g.geo.line - 1;
+	if ((maddr & lmask) + size > g.geo.line)        /* straddles into the next line */
+		access_line(vcpu, k, (maddr | lmask) + 1, write);
+}
+
+/* udata of a fetch callback: machine address + 1 (never 0), node in the top byte. */
+static void fetch_cb(unsigned int vcpu, void *ud)
+{
+	uint64_t v = (uint64_t)(uintptr_t)ud;
+	access_line(vcpu, (int)(v >> 56), (v & ((1ull << 56) - 1)) - 1, 0);
+}
+
+static int locate_host(const void *haddr, uint64_t *maddr)
+{
+	uintptr_t a = (uintptr_t)haddr;
+	for (unsigned k = 0; k < g.nnodes; k++)
+		if (g.qemu_map[k] && a >= g.qemu_map[k] && a - g.qemu_map[k] < g.node_bytes - g.region_bytes) {
+			*maddr = (uint64_t)k * g.node_bytes + (a - g.qemu_map[k]);
+			return (int)k;
+		}
+	return -1;
+}
+
+static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
+{
+	size_t n = qemu_plugin_tb_n_insns(tb);
+	uint64_t last_line = ~0ull;
+	for (size_t i = 0; i < n; i++) {
+		struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
+		qemu_plugin_register_vcpu_mem_cb(insn, mem_cb, QEMU_PLUGIN_CB_NO_REGS, QEMU_PLUGIN_MEM_RW, NULL);
+		uint64_t maddr;
+		int k = locate_host(qemu_plugin_insn_haddr(insn), &maddr);
+		if (k < 0 || maddr / g.geo.line == last_line)
+			continue;
+		last_line = maddr / g.geo.line;
+		uint64_t v = ((uint64_t)k << 56) | (maddr + 1);
+		qemu_plugin_register_vcpu_insn_exec_cb(insn, fetch_cb, QEMU_PLUGIN_CB_NO_REGS, (void *)(uintptr_t)v);
+	}
+}
+
+static void at_exit(qemu_plugin_id_t id, void *p)
+{
+	uint64_t local = 0, remote = 0, stall = 0, acc = 0;
+	for (unsigned c = 0; c < g.ncpus; c++) {
+		local += g.hdr[0]->cpu[c].local;
+		remote += g.hdr[0]->cpu[c].remote;
+		stall += g.hdr[0]->cpu[c].stall_ns;
+		acc += g.hdr[0]->cpu[c].accesses;
+	}
+	say("mbnuma: %" PRIu64 " accesses, %" PRIu64 " local misses, %" PRIu64 " remote misses "
+	    "(%.1f%% local), modelled stall %.3f s, %" PRIu64 " accesses outside node RAM\n",
+	    acc, local, remote, local + remote ? 100.0 * local / (local + remote) : 0.0, stall / 1e9, g.ignored);
+	if (!g.out)
+		return;
+	FILE *f = fopen(g.out, "w");
+	if (!f) {
+		say("mbnuma: cannot write %s: %s\n", g.out, strerror(errno));
+		return;
+	}
+	fprintf(f, "{\"accesses\": %" PRIu64 ", \"local\": %" PRIu64 ", \"remote\": %" PRIu64
+		", \"stall_ns\": %" PRIu64 ", \"ignored\": %" PRIu64 ", \"cpus\": [",
+		acc, local, remote, stall, g.ignored);
+	for (unsigned c = 0; c < g.ncpus; c++) {
+		struct mb_nctr_cpu *pc = &g.hdr[0]->cpu[c];
+		fprintf(f, "%s{\"accesses\": %" PRIu64 ", \"local\": %" PRIu64 ", \"remote\": %" PRIu64
+			", \"stall_ns\": %" PRIu64 "}", c ? ", " : "", pc->accesses, pc->local, pc->remote, pc->stall_ns);
+	}
+	fprintf(f, "], \"served\": [");
+	for (unsigned k = 0; k < g.nnodes; k++) {
+		fprintf(f, "%s[", k ? ", " : "");
+		for (unsigned n = 0; n < g.nnodes; n++)
+			fprintf(f, "%s%" PRIu64, n ? ", " : "", g.hdr[k]->served[n]);
+		fprintf(f, "]");
+	}
+	fprintf(f, "]}\n");
+	fclose(f);
+}
+
+/* QEMU's own mapping of each node file, for instruction fetches. */
+static void find_qemu_maps(const char *memdir)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	char line[4096], want[4096];
+	while (f && fgets(line, sizeof line, f)) {
+		for (unsigned k = 0; k < g.nnodes; k++) {
+			snprintf(want, sizeof want, "%s/node%u\n", memdir, k);
+			size_t ll = strlen(line), wl = strlen(want);
+			uintptr_t lo;
+			unsigned long long fileoff;
+			if (ll >= wl && !strcmp(line + ll - wl, want) &&
+			    sscanf(line, "%" SCNxPTR "-%*x %*s %llx", &lo, &fileoff) == 2 && fileoff == 0 &&
+			    !g.qemu_map[k])
+				g.qemu_map[k] = lo;   /* ours map the tail only, at a non-zero offset */
+		}
+	}
+	if (f)
+		fclose(f);
+}
+
+MB_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t *info, int argc, char **argv)
+{
+	const char *memdir = NULL;
+	int ok = 1;
+	g.nnodes = 0;
+	g.cpus_per_node = 0;
+	g.lat_local = 300;
+	g.lat_remote = 900;
+	g.geo = (struct cache_geometry){ CM_DEFAULT_SIZE, CM_DEFAULT_LINE, CM_DEFAULT_WAYS };
+	for (int i = 0; i < argc; i++) {
+		char *eq = strchr(argv[i], '=');
+		if (!eq) {
+			say("mbnuma: argument %s is not name=value\n", argv[i]);
+			return -1;
+		}
+		size_t nl = (size_t)(eq - argv[i]);
+		const char *v = eq + 1;
+#define IS(name) (nl == strlen(name) && !strncmp(argv[i], name, nl))
+		if (IS("nodes"))
+			g.nnodes = (unsigned)parse_size(v, &ok);
+		else if (IS("node_size"))
+			g.node_bytes = parse_size(v, &ok);
+		else if (IS("memdir"))
+			memdir = v;
+		else if (IS("cpus_per_node"))
+			g.cpus_per_node = (unsigned)parse_size(v, &ok);
+		else if (IS("cache"))
+			g.geo.size = (uint32_t)parse_size(v, &ok);
+		else if (IS("line"))
+			g.geo.line = (uint32_t)parse_size(v, &ok);
+		else if (IS("ways"))
+			g.geo.ways = (uint32_t)parse_size(v, &ok);
+		else if (IS("lat_local"))
+			g.lat_local = (unsigned)parse_size(v, &ok);
+		else if (IS("lat_remote"))
+			g.lat_remote = (unsigned)parse_size(v, &ok);
+		else if (IS("out"))
+			g.out = v;
+		else {
+			say("mbnuma: unknown argument %s\n", argv[i]);
+			return -1;
+		}
+#undef IS
+		if (!ok) {
+			say("mbnuma: bad value in %s\n", argv[i]);
+			return -1;
+		}
+	}
+	const char *err;
+	if (!info->system_emulation) {
+		say("mbnuma: system emulation only\n");
+		return -1;
+	}
+	if (!memdir || g.nnodes < 1 || g.nnodes > MB_NCTR_MAX_NODES || !g.node_bytes ||
+	    g.node_bytes % MB_NCTR_ALIGN) {
+		say("mbnuma: need nodes=1..8, node_size=a multiple of 2M, memdir=DIR\n");
+		return -1;
+	}
+	if (cache_geometry_check(&g.geo, &err)) {
+		say("mbnuma: %s\n", err);
+		return -1;
+	}
+	g.ncpus = (unsigned)info->system.max_vcpus;
+	if (g.ncpus < 1 || g.ncpus > MB_NCTR_MAX_CPUS) {
+		say("mbnuma: %u CPUs: at most %d\n", g.ncpus, MB_NCTR_MAX_CPUS);
+		return -1;
+	}
+	if (!g.cpus_per_node)
+		g.cpus_per_node = (g.ncpus + g.nnodes - 1) / g.nnodes;
+	g.region_bytes = mb_nctr_region_bytes(g.node_bytes, g.nnodes);
+	if (g.region_bytes >= g.node_bytes) {
+		say("mbnuma: nodes too small for their counter regions\n");
+		return -1;
+	}
+	for (unsigned c = 0; c < g.ncpus; c++) {
+		void *mem = aligned_alloc(64, cache_model_bytes(&g.geo));
+		if (!mem || cache_model_init(&g.cache[c], &g.geo, mem)) {
+			say("mbnuma: out of memory for the cache models\n");
+			return -1;
+		}
+	}
+	for (unsigned k = 0; k < g.nnodes; k++) {
+		char path[4096];
+		snprintf(path, sizeof path, "%s/node%u", memdir, k);
+		int fd = open(path, O_RDWR);
+		struct stat st;
+		if (fd < 0 || fstat(fd, &st) || (uint64_t)st.st_size != g.node_bytes) {
+			say("mbnuma: %s: %s\n", path, fd < 0 ? strerror(errno) : "not node_size bytes");
+			return -1;
+		}
+		void *p = mmap(NULL, g.region_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+			       (off_t)(g.node_bytes - g.region_bytes));
+		close(fd);
+		if (p == MAP_FAILED) {
+			say("mbnuma: mmap %s: %s\n", path, strerror(errno));
+			return -1;
+		}
+		memset(p, 0, g.region_bytes);
+		struct mb_nctr_header *h = p;
+		h->version = MB_NCTR_VERSION;
+		h->node = k;
+		h->nnodes = g.nnodes;
+		h->ncpus = g.ncpus;
+		h->cpus_per_node = g.cpus_per_node;
+		h->line_bytes = g.geo.line;
+		h->cache_bytes = g.geo.size;
+		h->cache_ways = g.geo.ways;
+		h->lat_local_ns = g.lat_local;
+		h->lat_remote_ns = g.lat_remote;
+		h->node_bytes = g.node_bytes;
+		h->region_bytes = g.region_bytes;
+		h->pages = g.node_bytes / MB_NCTR_PAGE;
+		__atomic_store_n(&h->magic, MB_NCTR_MAGIC, __ATOMIC_RELEASE);
+		g.hdr[k] = h;
+		g.count[k] = (uint16_t *)((char *)p + MB_NCTR_HDR_BYTES);
+	}
+	find_qemu_maps(memdir);
+	unsigned mapped = 0;
+	for (unsigned k = 0; k < g.nnodes; k++)
+		mapped += g.qemu_map[k] != 0;
+	say("mbnuma: %u nodes of %" PRIu64 " MiB (last %" PRIu64 " KiB of each: counters), %u CPUs, "
+	    "%u per node, cache %u KiB / %u B lines / %u-way, %u/%u ns; fetches located on %u nodes\n",
+	    g.nnodes, g.node_bytes >> 20, g.region_bytes >> 10, g.ncpus, g.cpus_per_node,
+	    g.geo.size >> 10, g.geo.line, g.geo.ways, g.lat_local, g.lat_remote, mapped);
+	qemu_plugin_register_vcpu_tb_trans_cb(id, tb_trans);
+	qemu_plugin_register_atexit_cb(id, at_exit, NULL);
+	return 0;
+}

@@ -1,6 +1,6 @@
 /* selftest: SPLASHOS's own checks of the interface splash.h promises (also runs on the host
  * over splash-host). Each check prints one line; the result line is PASS only if all pass.
- *   selftest [-r BARRIER_ROUNDS=2000] [-l LOCK_ITERS=20000] [-F]
+ *   selftest [-r BARRIER_ROUNDS=500] [-l LOCK_ITERS=20000] [-F]
  * -F (fault injection) breaks the lock counter's expected value, so the check must fail. */
 #include "splash.h"
 
@@ -150,7 +150,7 @@ static int math_check(char *detail, size_t dn)
 int selftest_main(int argc, char **argv)
 {
 	int fault = 0;
-	st.rounds = 2000;
+	st.rounds = 500;
 	st.lock_iters = 20000;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "-F"))

@@ -3,7 +3,7 @@
  * is converted exactly to decimal (a small bignum), then rounded half-to-even on the exact
  * digits, as glibc does. Portable: tests/unit/test_splash_fmt.c builds it on the host and
  * compares it with glibc's snprintf. */
-#include "splash.h"
+#include "../include/splash.h"
 
 struct out {
 	char *buf;

@@ -12,19 +12,10 @@
 #include <cmocka.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include "vblk.h"
-#include "pmap.h"
-#include "stage2.h"
-#include "palloc.h"
-#include "bits.h"
-#include "arch_stub.h"
+#include "fake_guest.h"
 
-#define RAM_BASE    MB_GUEST_RAM_BASE
-#define RAM_SIZE    (4ull << 20)
-#define POOL_PAGES  8192
 #define MAX_VMS     4
-#define ROOT_PAGES  (2 * MAX_VMS)
 
 #define DISK_OFF    0x3000ull
 #define DISK_BLOCKS 128u
@@ -34,79 +25,15 @@
 
 /* where the driver keeps things in guest RAM (Linux: rings page-aligned, one page each) */
 #define QSIZE       128u
-#define DESC_GPA    (RAM_BASE + 0x200000)
-#define AVAIL_GPA   (RAM_BASE + 0x201000)
-#define USED_GPA    (RAM_BASE + 0x202000)
+#define DESC_GPA    RING_GPA(0)
+#define AVAIL_GPA   (RING_GPA(0) + 0x1000)
+#define USED_GPA    (RING_GPA(0) + 0x2000)
 #define HDR_GPA     (RAM_BASE + 0x203000)
 #define STATUS_GPA  (RAM_BASE + 0x203800)
 #define ITAB_GPA    (RAM_BASE + 0x204000)
 #define DATA_GPA    (RAM_BASE + 0x210000)
 
 #define VIRTIO_BLK_T_DISCARD 11
-
-/* ---- PRNG ---- */
-
-static uint64_t rng_state;
-static uint64_t rnd(void)
-{
-	uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
-	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-	return z ^ (z >> 31);
-}
-static uint64_t rn(uint64_t n) { return n ? rnd() % n : 0; }
-
-/* ---- machine memory: g_palloc over a pool below 2 GiB (pmap entries keep bits [39:12]) ---- */
-
-static uint8_t *pool;
-
-static void pool_init(void)
-{
-	static const uintptr_t hints[] = { 0x30000000, 0x50000000, 0x10000000, 0x68000000 };
-	size_t bytes = (size_t)(POOL_PAGES + ROOT_PAGES) * PAGE_SIZE;
-	for (size_t i = 0; i < sizeof(hints) / sizeof(hints[0]) && !pool; i++) {
-		void *m = mmap((void *)hints[i], bytes, PROT_READ | PROT_WRITE,
-			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
-		if (m != MAP_FAILED && (uintptr_t)m == hints[i])
-			pool = m;
-		else if (m != MAP_FAILED)
-			munmap(m, bytes);
-	}
-	assert_non_null(pool);
-}
-
-struct src { uint16_t use; long allocs, frees; };
-
-static uint64_t src_alloc(void *arg)
-{
-	struct src *s = arg;
-	uint64_t p = palloc_alloc(&g_palloc, 0, NULL);
-	if (!p)
-		return 0;
-	memset((void *)(uintptr_t)p, 0, PAGE_SIZE);
-	struct memmap_entry *m = memmap_of(&g_palloc, p);
-	m->use = s->use;
-	m->sharers = 0;
-	s->allocs++;
-	return p;
-}
-
-/* pages come back to the source they came from, in the use they were given for */
-static void src_free(void *arg, uint64_t page)
-{
-	struct src *s = arg;
-	struct memmap_entry *m = memmap_of(&g_palloc, page);
-	assert_non_null(m);
-	assert_int_equal(m->use, s->use);
-	assert_int_equal(m->sharers, 0);
-	s->frees++;
-	palloc_free(&g_palloc, page, NULL);
-}
-
-static struct src guest_s = { MM_GUEST, 0, 0 }, table_s = { MM_PTABLE, 0, 0 }, disk_s = { MM_MONITOR, 0, 0 };
-static const struct page_source guest_src = { src_alloc, src_free, &guest_s };
-static const struct page_source table_src = { src_alloc, src_free, &table_s };
-static const struct page_source disk_src = { src_alloc, src_free, &disk_s };
 
 /* ---- the host image ---- */
 
@@ -145,116 +72,16 @@ static int store_flush(void *ctx)
 static const struct vdisk_store store = { store_readv, store_write, store_flush, &st };
 static const uint8_t *base_at(uint64_t off) { return st.orig + DISK_OFF + off; }
 
-/* ---- guests ---- */
-
-struct vm {
-	struct pmap *pm;
-	struct stage2 s2;
-	struct vdisk_guest g;
-};
-
-static struct vm vms[MAX_VMS];
-static int nvms;
 static struct vdisk_base base;
 
-static struct vm *vm_new(void)
-{
-	assert_true(nvms < MAX_VMS);
-	struct vm *v = &vms[nvms];
-	v->pm = calloc(1, sizeof(*v->pm));
-	assert_non_null(v->pm);
-	pmap_init(v->pm, RAM_BASE, RAM_SIZE, (uint16_t)nvms);
-	uint8_t *root = pool + ((size_t)POOL_PAGES + 2 * nvms) * PAGE_SIZE;
-	memset(root, 0, S2_ROOT_SIZE);
-	v->s2 = (struct stage2){ (uint64_t)(uintptr_t)root, (uint16_t)(nvms + 1), 0 };
-	v->g = (struct vdisk_guest){ v->pm, &v->s2, &guest_src, &table_src };
-	nvms++;
-	return v;
-}
-
-/* guest loads and stores (a store faults the page writable first) */
-static void gread(struct vm *v, uint64_t gpa, void *buf, uint64_t len)
-{
-	uint8_t *p = buf;
-	while (len) {
-		uint64_t n = PAGE_SIZE - (gpa & (PAGE_SIZE - 1));
-		if (n > len)
-			n = len;
-		uint64_t e = pmap_lookup(v->pm, gpa);
-		if (e & PMAP_PRESENT)
-			memcpy(p, (const uint8_t *)(uintptr_t)PMAP_ADDR(e) + (gpa & (PAGE_SIZE - 1)), n);
-		else
-			memset(p, 0, n);
-		gpa += n;
-		p += n;
-		len -= n;
-	}
-}
-
-static void gwrite(struct vm *v, uint64_t gpa, const void *buf, uint64_t len)
-{
-	const uint8_t *p = buf;
-	while (len) {
-		uint64_t n = PAGE_SIZE - (gpa & (PAGE_SIZE - 1));
-		if (n > len)
-			n = len;
-		if (!(pmap_lookup(v->pm, gpa) & PMAP_WRITE))
-			assert_int_equal(pmap_fault(v->pm, &v->s2, gpa, 1, &guest_src, &table_src), PMAP_OK);
-		memcpy((uint8_t *)(uintptr_t)PMAP_ADDR(pmap_lookup(v->pm, gpa)) + (gpa & (PAGE_SIZE - 1)), p, n);
-		gpa += n;
-		p += n;
-		len -= n;
-	}
-}
-
-static void gfill(struct vm *v, uint64_t gpa, int c, uint64_t len)
-{
-	uint8_t buf[4096];
-	memset(buf, c, sizeof(buf));
-	while (len) {
-		uint64_t n = len < sizeof(buf) ? len : sizeof(buf);
-		gwrite(v, gpa, buf, n);
-		gpa += n;
-		len -= n;
-	}
-}
-
-static void g16(struct vm *v, uint64_t gpa, uint16_t x) { gwrite(v, gpa, &x, 2); }
-static uint16_t r16(struct vm *v, uint64_t gpa) { uint16_t x; gread(v, gpa, &x, 2); return x; }
-static uint32_t r32(struct vm *v, uint64_t gpa) { uint32_t x; gread(v, gpa, &x, 4); return x; }
-static uint8_t r8(struct vm *v, uint64_t gpa) { uint8_t x; gread(v, gpa, &x, 1); return x; }
-
 /* ---- the driver ---- */
-
-struct drv {
-	struct vblk b;
-	struct vm *v;
-	uint64_t offered, features;
-	uint16_t avail_idx, used_idx, next_desc;
-	int irq_level;
-	long irq_raises, irq_changes;
-	long logs;
-};
 
 static struct drv drvs[MAX_VMS];
 static int ndrvs;
 
-static void on_irq(void *ctx, int level)
+static int blk_mmio(struct drv *d, uint64_t off, int size, int write, uint64_t *val)
 {
-	struct drv *d = ctx;
-	assert_true(level == 0 || level == 1);
-	assert_int_not_equal(level, d->irq_level);   /* the line only moves on a change */
-	d->irq_level = level;
-	d->irq_changes++;
-	d->irq_raises += level;
-}
-
-static void on_log(void *ctx, const char *msg)
-{
-	struct drv *d = ctx;
-	assert_non_null(msg);
-	assert_true(strlen(msg) < 160);
-	d->logs++;
+	return vblk_mmio(&d->b, off, size, write, val);
 }
 
 static struct drv *drv_new(int mode, const char *id)
@@ -262,38 +89,10 @@ static struct drv *drv_new(int mode, const char *id)
 	assert_true(ndrvs < MAX_VMS);
 	struct drv *d = &drvs[ndrvs++];
 	memset(d, 0, sizeof(*d));
-	d->v = vm_new();
+	drv_attach(d, blk_mmio, QSIZE, ITAB_GPA);
 	vblk_init(&d->b, &base, mode, &d->v->g, id, on_irq, on_log, d);
 	return d;
 }
-
-static uint32_t rd(struct drv *d, uint32_t off)
-{
-	uint64_t v = 0xdeadbeef;
-	assert_int_equal(vblk_mmio(&d->b, off, 4, 0, &v), 0);
-	return (uint32_t)v;
-}
-
-static void wr(struct drv *d, uint32_t off, uint32_t val)
-{
-	uint64_t x = val;
-	assert_int_equal(vblk_mmio(&d->b, off, 4, 1, &x), 0);
-}
-
-/* A config space field as virtio_mmio's vm_get reads it: 8 bytes as two 32-bit reads. */
-static uint64_t cfg(struct drv *d, uint32_t off, int size)
-{
-	uint64_t v = 0, lo = 0, hi = 0;
-	if (size == 8) {
-		assert_int_equal(vblk_mmio(&d->b, VMMIO_CONFIG + off, 4, 0, &lo), 0);
-		assert_int_equal(vblk_mmio(&d->b, VMMIO_CONFIG + off + 4, 4, 0, &hi), 0);
-		return lo | hi << 32;
-	}
-	assert_int_equal(vblk_mmio(&d->b, VMMIO_CONFIG + off, size, 0, &v), 0);
-	return v;
-}
-
-static void status_add(struct drv *d, uint32_t bits) { wr(d, VMMIO_R_STATUS, rd(d, VMMIO_R_STATUS) | bits); }
 
 #define F_WANT (VIRTIO_F_VERSION_1 | VBLK_F_SIZE_MAX | VBLK_F_SEG_MAX | VBLK_F_RO | VBLK_F_BLK_SIZE | \
 		VBLK_F_FLUSH | VIRTQ_F_INDIRECT_DESC | VIRTQ_F_EVENT_IDX)
@@ -302,96 +101,12 @@ static void status_add(struct drv *d, uint32_t bits) { wr(d, VMMIO_R_STATUS, rd(
  * queue 0 (zeroed rings, page-aligned), DRIVER_OK. */
 static void bring_up(struct drv *d, uint64_t want)
 {
-	assert_int_equal(rd(d, VMMIO_R_MAGIC), VMMIO_MAGIC);
-	assert_int_equal(rd(d, VMMIO_R_VERSION), 2);
-	assert_int_equal(rd(d, VMMIO_R_DEVICE_ID), 2);
-	wr(d, VMMIO_R_STATUS, 0);
-	assert_int_equal(rd(d, VMMIO_R_STATUS), 0);
-	status_add(d, VMMIO_S_ACKNOWLEDGE);
-	status_add(d, VMMIO_S_DRIVER);
-	wr(d, VMMIO_R_DEV_FEATURES_SEL, 1);
-	d->offered = (uint64_t)rd(d, VMMIO_R_DEV_FEATURES) << 32;
-	wr(d, VMMIO_R_DEV_FEATURES_SEL, 0);
-	d->offered |= rd(d, VMMIO_R_DEV_FEATURES);
-	d->features = d->offered & want;
-	wr(d, VMMIO_R_DRV_FEATURES_SEL, 1);
-	wr(d, VMMIO_R_DRV_FEATURES, (uint32_t)(d->features >> 32));
-	wr(d, VMMIO_R_DRV_FEATURES_SEL, 0);
-	wr(d, VMMIO_R_DRV_FEATURES, (uint32_t)d->features);
-	status_add(d, VMMIO_S_FEATURES_OK);
-	assert_true(rd(d, VMMIO_R_STATUS) & VMMIO_S_FEATURES_OK);
-
-	gfill(d->v, DESC_GPA, 0, 3 * PAGE_SIZE);
-	wr(d, VMMIO_R_QUEUE_SEL, 0);
-	assert_int_equal(rd(d, VMMIO_R_QUEUE_READY), 0);
-	assert_int_equal(rd(d, VMMIO_R_QUEUE_NUM_MAX), QSIZE);
-	wr(d, VMMIO_R_QUEUE_NUM, QSIZE);
-	wr(d, VMMIO_R_QUEUE_DESC_LO, (uint32_t)DESC_GPA);
-	wr(d, VMMIO_R_QUEUE_DESC_HI, (uint32_t)(DESC_GPA >> 32));
-	wr(d, VMMIO_R_QUEUE_DRIVER_LO, (uint32_t)AVAIL_GPA);
-	wr(d, VMMIO_R_QUEUE_DRIVER_HI, 0);
-	wr(d, VMMIO_R_QUEUE_DEVICE_LO, (uint32_t)USED_GPA);
-	wr(d, VMMIO_R_QUEUE_DEVICE_HI, 0);
-	wr(d, VMMIO_R_QUEUE_READY, 1);
-	assert_int_equal(rd(d, VMMIO_R_QUEUE_READY), 1);
-	status_add(d, VMMIO_S_DRIVER_OK);
-	assert_int_equal(rd(d, VMMIO_R_STATUS), 0xf);
-	d->avail_idx = d->used_idx = d->next_desc = 0;
-}
-
-struct seg { uint64_t gpa; uint32_t len; uint16_t flags; };
-#define R 0
-#define W VIRTQ_DESC_F_WRITE
-
-static void put_desc(struct drv *d, uint64_t table, unsigned i, uint64_t addr, uint32_t len, uint16_t flags,
-		     uint16_t next)
-{
-	uint8_t raw[16];
-	memcpy(raw, &addr, 8);
-	memcpy(raw + 8, &len, 4);
-	memcpy(raw + 12, &flags, 2);
-	memcpy(raw + 14, &next, 2);
-	gwrite(d->v, table + 16ull * i, raw, 16);
-}
-
-/* Makes a chain of the segments available (in the ring's descriptors, or in one indirect
- * table at ITAB_GPA) and returns its head; does not kick. */
-static uint16_t post(struct drv *d, const struct seg *s, unsigned n, int indirect)
-{
-	uint16_t head = d->next_desc;
-	if (indirect) {
-		for (unsigned i = 0; i < n; i++)
-			put_desc(d, ITAB_GPA, i, s[i].gpa, s[i].len,
-				 (uint16_t)(s[i].flags | (i + 1 < n ? VIRTQ_DESC_F_NEXT : 0)), (uint16_t)(i + 1));
-		put_desc(d, DESC_GPA, head, ITAB_GPA, 16 * n, VIRTQ_DESC_F_INDIRECT, 0);
-		d->next_desc = (uint16_t)((head + 1) % QSIZE);
-	} else {
-		for (unsigned i = 0; i < n; i++) {
-			unsigned at = (head + i) % QSIZE;
-			put_desc(d, DESC_GPA, at, s[i].gpa, s[i].len,
-				 (uint16_t)(s[i].flags | (i + 1 < n ? VIRTQ_DESC_F_NEXT : 0)), (uint16_t)((at + 1) % QSIZE));
-		}
-		d->next_desc = (uint16_t)((head + n) % QSIZE);
-	}
-	g16(d->v, AVAIL_GPA + 4 + 2 * (d->avail_idx % QSIZE), head);
-	d->avail_idx++;
-	g16(d->v, AVAIL_GPA + 2, d->avail_idx);   /* Linux: virtio_wmb, then avail->idx */
-	return head;
+	drv_negotiate(d, 2, want);
+	drv_queue_setup(d, 0);
+	drv_driver_ok(d);
 }
 
 static void kick(struct drv *d) { wr(d, VMMIO_R_QUEUE_NOTIFY, 0); }
-
-/* The next used element, if any. */
-static int used_next(struct drv *d, uint32_t *id, uint32_t *len)
-{
-	if (r16(d->v, USED_GPA + 2) == d->used_idx)
-		return 0;
-	uint64_t e = USED_GPA + 4 + 8ull * (d->used_idx % QSIZE);
-	*id = r32(d->v, e);
-	*len = r32(d->v, e + 4);
-	d->used_idx++;
-	return 1;
-}
 
 static void ack_irq(struct drv *d)
 {
@@ -424,13 +139,13 @@ static uint8_t request(struct drv *d, uint32_t type, uint64_t sector, const stru
 	if (n)
 		memcpy(s + 1, data, n * sizeof(*data));
 	s[n + 1] = (struct seg){ STATUS_GPA, 1, W };
-	uint16_t head = post(d, s, n + 2, indirect);
+	uint16_t head = post(d, 0, s, n + 2, indirect);
 	long raises = d->irq_raises;
 	kick(d);
 	uint32_t id, len;
-	assert_true(used_next(d, &id, &len));
+	assert_true(used_next(d, 0, &id, &len));
 	assert_int_equal(id, head);
-	assert_false(used_next(d, &id, &len));        /* one request, one used element */
+	assert_false(used_next(d, 0, &id, &len));        /* one request, one used element */
 	if (used)
 		*used = len;
 	/* an interrupt for it (nothing suppressed) */
@@ -461,12 +176,7 @@ static void expect_broken(struct drv *d)
 static int setup(void **state)
 {
 	(void)state;
-	if (!pool)
-		pool_init();
-	palloc_reset(&g_palloc, 1);
-	uint64_t b = (uint64_t)(uintptr_t)pool;
-	assert_int_equal(palloc_add_range(&g_palloc, 0, b, b + (uint64_t)POOL_PAGES * PAGE_SIZE), 0);
-	arch_stub_reset();
+	fake_guest_setup();
 	uint8_t *img = st.img, *orig = st.orig;
 	memset(&st, 0, sizeof(st));
 	st.img = img;
@@ -475,8 +185,7 @@ static int setup(void **state)
 	vdisk_pages = &disk_src;
 	vdisk_store = &store;
 	vdisk_base_init(&base, "base0", DISK_OFF, DISK_USED);
-	nvms = ndrvs = 0;
-	memset(vms, 0, sizeof(vms));
+	ndrvs = 0;
 	rng_state = 99;
 	return 0;
 }
@@ -486,11 +195,7 @@ static int teardown(void **state)
 	(void)state;
 	for (int i = 0; i < ndrvs; i++)
 		vblk_destroy(&drvs[i].b);
-	for (int i = 0; i < nvms; i++) {
-		pmap_destroy(vms[i].pm, &guest_src, &table_src);
-		s2_destroy(&vms[i].s2, &table_src);
-		free(vms[i].pm);
-	}
+	vms_destroy();
 	uint64_t had = base.cache_pages;
 	assert_int_equal(vdisk_base_reclaim(&base, UINT64_MAX), had);
 	assert_int_equal(g_palloc.node[0].used_pages, 0);       /* every page came back */
@@ -678,15 +383,15 @@ static void test_indirect(void **state)
 	gfill(a->v, STATUS_GPA, NO_STATUS, 1);
 	put_desc(a, ITAB_GPA, 0, DATA_GPA + 0x8000, 1024, W | VIRTQ_DESC_F_NEXT, 1);
 	put_desc(a, ITAB_GPA, 1, STATUS_GPA, 1, W, 0);
-	uint16_t head = a->next_desc;
+	uint16_t head = a->q[0].next_desc;
 	put_desc(a, DESC_GPA, head, HDR_GPA, 16, VIRTQ_DESC_F_NEXT, (uint16_t)(head + 1));
 	put_desc(a, DESC_GPA, head + 1, ITAB_GPA, 32, VIRTQ_DESC_F_INDIRECT, 0);
-	a->next_desc = (uint16_t)(head + 2);
-	g16(a->v, AVAIL_GPA + 4 + 2 * (a->avail_idx % QSIZE), head);
-	g16(a->v, AVAIL_GPA + 2, ++a->avail_idx);
+	a->q[0].next_desc = (uint16_t)(head + 2);
+	g16(a->v, AVAIL_GPA + 4 + 2 * (a->q[0].avail_idx % QSIZE), head);
+	g16(a->v, AVAIL_GPA + 2, ++a->q[0].avail_idx);
 	kick(a);
 	uint32_t id;
-	assert_true(used_next(a, &id, &used));
+	assert_true(used_next(a, 0, &id, &used));
 	assert_int_equal(id, head);
 	assert_int_equal(used, 1025);
 	assert_int_equal(r8(a->v, STATUS_GPA), VBLK_S_OK);
@@ -796,10 +501,10 @@ static void test_malformed_requests(void **state)
 	struct seg s[4] = { { HDR_GPA, 15, R }, { DATA_GPA, 512, W }, { STATUS_GPA, 1, W } };
 	gfill(a->v, DATA_GPA, 0x5a, 512);
 	gfill(a->v, STATUS_GPA, NO_STATUS, 1);
-	uint16_t head = post(a, s, 3, 0);
+	uint16_t head = post(a, 0, s, 3, 0);
 	kick(a);
 	uint32_t id;
-	assert_true(used_next(a, &id, &used));
+	assert_true(used_next(a, 0, &id, &used));
 	assert_int_equal(id, head);
 	assert_int_equal(used, 1);
 	assert_int_equal(r8(a->v, STATUS_GPA), VBLK_S_IOERR);
@@ -823,9 +528,9 @@ static void test_malformed_requests(void **state)
 	s[2] = (struct seg){ DATA_GPA, 1024, W };
 	s[3] = (struct seg){ STATUS_GPA, 1, W };
 	gfill(a->v, STATUS_GPA, NO_STATUS, 1);
-	head = post(a, s, 4, 1);
+	head = post(a, 0, s, 4, 1);
 	kick(a);
-	assert_true(used_next(a, &id, &used));
+	assert_true(used_next(a, 0, &id, &used));
 	assert_int_equal(used, 1025);
 	assert_int_equal(r8(a->v, STATUS_GPA), VBLK_S_OK);
 	gread(a->v, DATA_GPA, buf, 1024);
@@ -844,9 +549,9 @@ static void test_malformed_requests(void **state)
 	many[17] = (struct seg){ DATA_GPA + 0x3000, 512, W };
 	many[18] = (struct seg){ STATUS_GPA, 1, W };
 	gfill(a->v, STATUS_GPA, NO_STATUS, 1);
-	post(a, many, 19, 0);
+	post(a, 0, many, 19, 0);
 	kick(a);
-	assert_true(used_next(a, &id, &used));
+	assert_true(used_next(a, 0, &id, &used));
 	assert_int_equal(used, 1025);
 	assert_int_equal(r8(a->v, STATUS_GPA), VBLK_S_OK);
 	gread(a->v, DATA_GPA + 0x2000, buf, 512);
@@ -868,9 +573,9 @@ static void test_malformed_requests(void **state)
 	gwrite(a->v, DATA_GPA + 0x4000, hd, sizeof(hd));
 	s[0] = (struct seg){ DATA_GPA + 0x4000, sizeof(hd), R };
 	s[1] = (struct seg){ STATUS_GPA, 1, W };
-	post(a, s, 2, 0);
+	post(a, 0, s, 2, 0);
 	kick(a);
-	assert_true(used_next(a, &id, &used));
+	assert_true(used_next(a, 0, &id, &used));
 	assert_int_equal(r8(a->v, STATUS_GPA), VBLK_S_OK);
 	ack_irq(a);
 	assert_int_equal(rw(a, VBLK_T_IN, 30, DATA_GPA + 0x6000, 1024, NULL), VBLK_S_OK);
@@ -921,9 +626,9 @@ static void test_malformed_requests(void **state)
 	s[0] = (struct seg){ HDR_GPA, 16, R };
 	s[1] = (struct seg){ DATA_GPA, 512, R };
 	gfill(a->v, DATA_GPA, 0x5a, 512);
-	head = post(a, s, 2, 0);
+	head = post(a, 0, s, 2, 0);
 	kick(a);
-	assert_true(used_next(a, &id, &used));
+	assert_true(used_next(a, 0, &id, &used));
 	assert_int_equal(id, head);
 	assert_int_equal(used, 0);
 	assert_int_equal(a->b.bad_requests, bad + 1);
@@ -934,18 +639,18 @@ static void test_malformed_requests(void **state)
 	/* a chain of nothing but the status byte; a chain of all-writable buffers */
 	s[0] = (struct seg){ STATUS_GPA, 1, W };
 	gfill(a->v, STATUS_GPA, NO_STATUS, 1);
-	post(a, s, 1, 0);
+	post(a, 0, s, 1, 0);
 	kick(a);
-	assert_true(used_next(a, &id, &used));
+	assert_true(used_next(a, 0, &id, &used));
 	assert_int_equal(used, 1);
 	assert_int_equal(r8(a->v, STATUS_GPA), VBLK_S_IOERR);
 	ack_irq(a);
 	s[0] = (struct seg){ HDR_GPA, 16, W };
 	s[1] = (struct seg){ STATUS_GPA, 1, W };
 	gfill(a->v, STATUS_GPA, NO_STATUS, 1);
-	post(a, s, 2, 1);
+	post(a, 0, s, 2, 1);
 	kick(a);
-	assert_true(used_next(a, &id, &used));
+	assert_true(used_next(a, 0, &id, &used));
 	assert_int_equal(r8(a->v, STATUS_GPA), VBLK_S_IOERR);
 	ack_irq(a);
 
@@ -962,9 +667,9 @@ static void test_malformed_requests(void **state)
 	struct seg edge[3] = { { HDR_GPA, 16, R }, { RAM_BASE, 4096, W }, { RAM_BASE + RAM_SIZE - 1, 1, W } };
 	put_hdr(a, HDR_GPA, VBLK_T_IN, 64);
 	gfill(a->v, RAM_BASE + RAM_SIZE - 1, NO_STATUS, 1);
-	head = post(a, edge, 3, 0);
+	head = post(a, 0, edge, 3, 0);
 	kick(a);
-	assert_true(used_next(a, &id, &used));
+	assert_true(used_next(a, 0, &id, &used));
 	assert_int_equal(used, 4097);
 	assert_int_equal(r8(a->v, RAM_BASE + RAM_SIZE - 1), VBLK_S_OK);
 	ack_irq(a);
@@ -992,58 +697,58 @@ static void test_broken_queues(void **state)
 		/* one good request first */
 		assert_int_equal(rw(a, VBLK_T_IN, 0, DATA_GPA, 4096, NULL), VBLK_S_OK);
 		put_hdr(a, HDR_GPA, VBLK_T_IN, 0);
-		uint16_t h = a->next_desc;
+		uint16_t h = a->q[0].next_desc;
 		struct seg s[3] = { { HDR_GPA, 16, R }, { DATA_GPA, 4096, W }, { STATUS_GPA, 1, W } };
 		switch (c) {
 		case OUTSIDE:
 			s[1].gpa = RAM_BASE + RAM_SIZE;
-			post(a, s, 3, 0);
+			post(a, 0, s, 3, 0);
 			break;
 		case WRAP:
 			s[1] = (struct seg){ RAM_BASE + RAM_SIZE - 512, 1024, W };   /* straddles the end */
-			post(a, s, 3, 0);
+			post(a, 0, s, 3, 0);
 			break;
 		case HUGE:
 			s[1].len = 0xfffff000u;
-			post(a, s, 3, 1);
+			post(a, 0, s, 3, 1);
 			break;
 		case LOOP:
-			post(a, s, 3, 0);
+			post(a, 0, s, 3, 0);
 			put_desc(a, DESC_GPA, (h + 2) % QSIZE, STATUS_GPA, 1, W | VIRTQ_DESC_F_NEXT, h);
 			break;
 		case LOOP_INDIRECT:
-			post(a, s, 3, 1);
+			post(a, 0, s, 3, 1);
 			put_desc(a, ITAB_GPA, 2, STATUS_GPA, 1, W | VIRTQ_DESC_F_NEXT, 1);
 			break;
 		case NEXT_RANGE:
-			post(a, s, 3, 0);
+			post(a, 0, s, 3, 0);
 			put_desc(a, DESC_GPA, h, HDR_GPA, 16, VIRTQ_DESC_F_NEXT, QSIZE);
 			break;
 		case AVAIL_JUMP:
-			post(a, s, 3, 0);
-			g16(a->v, AVAIL_GPA + 2, (uint16_t)(a->avail_idx + QSIZE));
+			post(a, 0, s, 3, 0);
+			g16(a->v, AVAIL_GPA + 2, (uint16_t)(a->q[0].avail_idx + QSIZE));
 			break;
 		case HEAD_RANGE:
-			post(a, s, 3, 0);
-			g16(a->v, AVAIL_GPA + 4 + 2 * ((a->avail_idx - 1) % QSIZE), 0xffff);
+			post(a, 0, s, 3, 0);
+			g16(a->v, AVAIL_GPA + 4 + 2 * ((a->q[0].avail_idx - 1) % QSIZE), 0xffff);
 			break;
 		case ORDER:
 			s[0].flags = W;                       /* readable header after a writable buffer */
 			s[1].flags = R;
-			post(a, s, 2, 0);
+			post(a, 0, s, 2, 0);
 			break;
 		case INDIRECT_STRADDLE:
 			/* an indirect table across a page boundary: rings and tables are reached a page
 			 * at a time */
-			post(a, s, 3, 1);
+			post(a, 0, s, 3, 1);
 			put_desc(a, DESC_GPA, h, ITAB_GPA + 0x1000 - 16, 48, VIRTQ_DESC_F_INDIRECT, 0);
 			break;
 		case INDIRECT_NEST:
-			post(a, s, 3, 1);
+			post(a, 0, s, 3, 1);
 			put_desc(a, ITAB_GPA, 1, ITAB_GPA, 48, VIRTQ_DESC_F_INDIRECT, 0);
 			break;
 		case INDIRECT_EMPTY:
-			post(a, s, 3, 1);
+			post(a, 0, s, 3, 1);
 			put_desc(a, DESC_GPA, h, ITAB_GPA, 0, VIRTQ_DESC_F_INDIRECT, 0);
 			break;
 		case TOO_LONG: {
@@ -1051,7 +756,7 @@ static void test_broken_queues(void **state)
 			 * request Linux makes (refused before its buffer is even looked at) */
 			struct seg big[3] = { { HDR_GPA, 16, R }, { RAM_BASE, VBLK_SEG_MAX * VBLK_SIZE_MAX + 1, W },
 					      { STATUS_GPA, 1, W } };
-			post(a, big, 3, 0);
+			post(a, 0, big, 3, 0);
 			break;
 		}
 		}
@@ -1061,13 +766,13 @@ static void test_broken_queues(void **state)
 		kick(a);
 		if (a->b.broken_queues != (uint64_t)broken + 1)
 			fail_msg("case %d: the queue is not broken", c);
-		assert_false(used_next(a, &id, &used));
+		assert_false(used_next(a, 0, &id, &used));
 		assert_int_equal(r8(a->v, STATUS_GPA), NO_STATUS);
 		expect_broken(a);
 		/* notifications are ignored until the reset */
 		kick(a);
 		assert_int_equal(a->b.broken_queues, broken + 1);
-		assert_false(used_next(a, &id, &used));
+		assert_false(used_next(a, 0, &id, &used));
 		assert_int_equal(a->irq_level, 0);
 		/* the other VM's device never noticed */
 		assert_int_equal(rd(b, VMMIO_R_STATUS), 0xf);
@@ -1114,7 +819,7 @@ static void test_read_into_rings(void **state)
 	put_hdr(a, HDR_GPA, VBLK_T_IN, 8 * 7);
 	gfill(a->v, STATUS_GPA, NO_STATUS, 1);
 	struct seg s[3] = { { HDR_GPA, 16, R }, { AVAIL_GPA, 4096, W }, { STATUS_GPA, 1, W } };
-	post(a, s, 3, 0);
+	post(a, 0, s, 3, 0);
 	kick(a);
 	assert_int_equal(r8(a->v, STATUS_GPA), VBLK_S_OK);
 	wr(a, VMMIO_R_INT_ACK, rd(a, VMMIO_R_INT_STATUS));
@@ -1188,15 +893,15 @@ static void test_queue_setup(void **state)
 	wr(a, VMMIO_R_QUEUE_DRIVER_LO, (uint32_t)AVAIL_GPA);
 	wr(a, VMMIO_R_QUEUE_DEVICE_LO, (uint32_t)USED_GPA);
 	wr(a, VMMIO_R_QUEUE_READY, 1);
-	a->avail_idx = a->used_idx = a->next_desc = 0;
+	a->q[0].avail_idx = a->q[0].used_idx = a->q[0].next_desc = 0;
 	put_hdr(a, HDR_GPA, VBLK_T_IN, 8);
 	struct seg s[3] = { { HDR_GPA, 16, R }, { DATA_GPA, 4096, W }, { STATUS_GPA, 1, W } };
-	post(a, s, 3, 0);
+	post(a, 0, s, 3, 0);
 	kick(a);
 	uint32_t id, used;
-	assert_false(used_next(a, &id, &used));
+	assert_false(used_next(a, 0, &id, &used));
 	status_add(a, VMMIO_S_DRIVER_OK);
-	assert_true(used_next(a, &id, &used));
+	assert_true(used_next(a, 0, &id, &used));
 	assert_int_equal(used, 4097);
 	assert_int_equal(r8(a->v, STATUS_GPA), VBLK_S_OK);
 	ack_irq(a);
@@ -1212,22 +917,22 @@ static void test_interrupts(void **state)
 	g16(a->v, AVAIL_GPA, VIRTQ_AVAIL_F_NO_INTERRUPT);
 	put_hdr(a, HDR_GPA, VBLK_T_IN, 0);
 	struct seg s[3] = { { HDR_GPA, 16, R }, { DATA_GPA, 4096, W }, { STATUS_GPA, 1, W } };
-	post(a, s, 3, 0);
+	post(a, 0, s, 3, 0);
 	kick(a);
 	uint32_t id, used;
-	assert_true(used_next(a, &id, &used));
+	assert_true(used_next(a, 0, &id, &used));
 	assert_int_equal(a->irq_changes, 0);
 	assert_int_equal(rd(a, VMMIO_R_INT_STATUS), 0);
 	g16(a->v, AVAIL_GPA, 0);
 	/* four requests, one kick: four used elements, one interrupt */
 	for (int i = 0; i < 4; i++) {
 		s[1].gpa = DATA_GPA + 0x1000 * i;
-		post(a, s, 3, i & 1);
+		post(a, 0, s, 3, i & 1);
 	}
 	kick(a);
 	for (int i = 0; i < 4; i++)
-		assert_true(used_next(a, &id, &used));
-	assert_false(used_next(a, &id, &used));
+		assert_true(used_next(a, 0, &id, &used));
+	assert_false(used_next(a, 0, &id, &used));
 	assert_int_equal(a->irq_raises, 1);
 	assert_int_equal(a->b.interrupts, 1);
 	ack_irq(a);
@@ -1249,7 +954,7 @@ static void test_reset_and_destroy(void **state)
 	/* a request completes and its interrupt is still pending when the VM restarts */
 	struct seg s[3] = { { HDR_GPA, 16, R }, { DATA_GPA + 0x10000, 4096, W }, { STATUS_GPA, 1, W } };
 	put_hdr(a, HDR_GPA, VBLK_T_IN, 8);
-	post(a, s, 3, 0);
+	post(a, 0, s, 3, 0);
 	kick(a);
 	assert_int_equal(a->irq_level, 1);
 	uint64_t free_before = palloc_free_pages(&g_palloc, 0);
@@ -1399,7 +1104,7 @@ static void test_ring_index_wrap(void **state)
 			assert_int_equal(request(a, VBLK_T_FLUSH, 0, NULL, 0, (int)(i & 1), NULL), VBLK_S_OK);
 		}
 	}
-	assert_int_equal(a->avail_idx, 300);
+	assert_int_equal(a->q[0].avail_idx, 300);
 	assert_int_equal(r16(a->v, USED_GPA + 2), 300);
 	assert_int_equal(a->b.broken_queues, 0);
 }

@@ -17,19 +17,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include "vdisk.h"
-#include "pmap.h"
-#include "stage2.h"
-#include "palloc.h"
-#include "bits.h"
+#include "fake_guest.h"
 #include "arch_stub.h"
 
-#define RAM_BASE    MB_GUEST_RAM_BASE
-#define RAM_SIZE    (4ull << 20)              /* 1024 guest pages per VM, two pmap leaves */
-#define POOL_PAGES  8192                      /* palloc's range (32 MiB) */
-#define MAX_VMS     8
-#define ROOT_PAGES  (2 * MAX_VMS)             /* stage-2 roots (8 KiB aligned) after it */
+#define MAX_VMS     FG_MAX_VMS
 
 /* The host image: the disk extent starts on a sector, not a block, boundary, and the disk's
  * size is not a whole number of blocks (the tail is dropped). */
@@ -40,117 +32,17 @@
 #define NSECT       (DISK_USED / VDISK_SECTOR)
 #define IMG_BYTES   (DISK_OFF + DISK_BYTES + 8192)
 
-/* ---- PRNG ---- */
-
-static uint64_t rng_state;
-static uint64_t rnd(void)
-{
-	uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
-	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-	return z ^ (z >> 31);
-}
-static uint64_t rn(uint64_t n) { return n ? rnd() % n : 0; }
-
-/* ---- the low pool ---- */
-
-static uint8_t *pool;
-
-static void pool_init(void)
-{
-	static const uintptr_t hints[] = { 0x30000000, 0x50000000, 0x10000000, 0x68000000 };
-	size_t bytes = (size_t)(POOL_PAGES + ROOT_PAGES) * PAGE_SIZE;
-	for (size_t i = 0; i < sizeof(hints) / sizeof(hints[0]) && !pool; i++) {
-		void *m = mmap((void *)hints[i], bytes, PROT_READ | PROT_WRITE,
-			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
-		if (m != MAP_FAILED && (uintptr_t)m == hints[i])
-			pool = m;
-		else if (m != MAP_FAILED)
-			munmap(m, bytes);
-	}
-	assert_non_null(pool);
-}
-
-/* ---- page sources over g_palloc: counting, failing on demand, checking what is freed ---- */
-
-struct src {
-	uint16_t use;             /* memmap use of the pages it hands out */
-	long allocs, frees;
-	int armed;                /* out of memory after 'budget' more allocations */
-	long budget, failed;
-	uint64_t used_limit;      /* or: out of memory when palloc has this many pages out */
-	int reclaims;             /* out of memory, first take cache pages back (see below) */
-	long reclaimed;
-};
-
 static struct vdisk_base base;
 
-static uint64_t src_alloc(void *arg)
+/* disk_s's reclaim (test_allocation_reclaims_cache): the monitor's page allocators
+ * (disk_page_alloc, the guest pages') call disks_reclaim when memory runs out, which takes
+ * every base's lock: an allocation made with a base lock held would spin on it forever. */
+static uint64_t reclaim_cache(void)
 {
-	struct src *s = arg;
-	if (s->armed) {
-		if (s->used_limit ? g_palloc.node[0].used_pages >= s->used_limit : s->budget == 0) {
-			/* The monitor's page allocators (disk_page_alloc, the guest pages') call
-			 * disks_reclaim when memory runs out, which takes every base's lock: an
-			 * allocation made with a base lock held would spin on it forever. */
-			if (s->reclaims && base.lock.next != base.lock.owner)
-				fail_msg("a page allocated with the base lock held: the monitor would deadlock reclaiming");
-			uint64_t got = s->reclaims ? vdisk_base_reclaim(&base, 256) : 0;
-			if (!got) {
-				s->failed++;
-				return 0;
-			}
-			s->reclaimed += (long)got;
-		} else if (!s->used_limit) {
-			s->budget--;
-		}
-	}
-	uint64_t p = palloc_alloc(&g_palloc, 0, NULL);
-	if (!p)
-		return 0;
-	memset((void *)(uintptr_t)p, 0, PAGE_SIZE);
-	struct memmap_entry *m = memmap_of(&g_palloc, p);
-	assert_non_null(m);
-	m->use = s->use;          /* as the monitor's disk_page_alloc: MM_MONITOR, no sharers */
-	m->sharers = 0;
-	s->allocs++;
-	return p;
+	if (base.lock.next != base.lock.owner)
+		fail_msg("a page allocated with the base lock held: the monitor would deadlock reclaiming");
+	return vdisk_base_reclaim(&base, 256);
 }
-
-/* A page comes back through the source it came from, in the use it was handed out for: a
- * cache page (MM_DCACHE) freed here would bypass its sharers count; a double free would find
- * MM_FREE. */
-static void src_free(void *arg, uint64_t page)
-{
-	struct src *s = arg;
-	struct memmap_entry *m = memmap_of(&g_palloc, page);
-	assert_non_null(m);
-	if (s->use == MM_GUEST)
-		assert_int_equal(m->use, MM_GUEST);
-	else
-		assert_int_equal(m->use, s->use);
-	assert_int_equal(m->sharers, 0);
-	s->frees++;
-	palloc_free(&g_palloc, page, NULL);
-}
-
-static struct src guest_s = { .use = MM_GUEST }, table_s = { .use = MM_PTABLE },
-		  disk_s = { .use = MM_MONITOR };
-static const struct page_source guest_src = { src_alloc, src_free, &guest_s };
-static const struct page_source table_src = { src_alloc, src_free, &table_s };
-static const struct page_source disk_src = { src_alloc, src_free, &disk_s };
-
-/* Pages of g_palloc in a given memmap use. */
-static uint64_t mm_count(uint16_t use)
-{
-	const struct palloc_range *r = &g_palloc.node[0].range[0];
-	uint64_t n = 0;
-	for (uint64_t p = r->base; p < r->frontier; p += PAGE_SIZE)
-		n += r->memmap[(p - r->base) >> PAGE_SHIFT].use == use;
-	return n;
-}
-
-static uint64_t used_pages(void) { return g_palloc.node[0].used_pages; }
 
 /* ---- the fake host image ---- */
 
@@ -221,50 +113,10 @@ static const uint8_t *base_at(uint64_t off) { return st.orig + DISK_OFF + off; }
 #define CANARY_PERIOD 8191u                 /* canary byte of gpa: canary_pat[gpa % period] */
 static uint8_t canary_pat[CANARY_PERIOD + WIN_MAX], got_buf[WIN_MAX];
 
-/* ---- fake guests ---- */
+/* ---- fake guests (fake_guest.h), and their disks ---- */
 
-struct vm {
-	struct pmap *pm;
-	struct stage2 s2;
-	struct vdisk_guest g;
-};
-
-static struct vm vms[MAX_VMS];
-static int nvms;
 static struct vdisk disks[MAX_VMS];
 static int ndisks;
-
-/* A fresh, empty guest in slot i. */
-static void vm_init_at(int i)
-{
-	struct vm *v = &vms[i];
-	v->pm = calloc(1, sizeof(*v->pm));
-	assert_non_null(v->pm);
-	pmap_init(v->pm, RAM_BASE, RAM_SIZE, (uint16_t)i);
-	uint8_t *root = pool + ((size_t)POOL_PAGES + 2 * i) * PAGE_SIZE;
-	memset(root, 0, S2_ROOT_SIZE);
-	v->s2.root = (uint64_t)(uintptr_t)root;
-	v->s2.vmid = (uint16_t)(i + 1);
-	v->s2.local_tlb = 0;
-	v->g = (struct vdisk_guest){ v->pm, &v->s2, &guest_src, &table_src };
-}
-
-static struct vm *vm_new(void)
-{
-	assert_true(nvms < MAX_VMS);
-	vm_init_at(nvms);
-	return &vms[nvms++];
-}
-
-static void vm_destroy(struct vm *v)
-{
-	if (!v->pm)
-		return;
-	pmap_destroy(v->pm, &guest_src, &table_src);
-	s2_destroy(&v->s2, &table_src);
-	free(v->pm);
-	v->pm = NULL;
-}
 
 static struct vdisk *disk_new(int mode)
 {
@@ -273,52 +125,6 @@ static struct vdisk *disk_new(int mode)
 	vdisk_init(d, &base, mode);
 	return d;
 }
-
-/* As a guest load: what the VM sees at gpa, without faulting anything in. */
-static void gread(struct vm *v, uint64_t gpa, void *buf, uint64_t len)
-{
-	uint8_t *p = buf;
-	while (len) {
-		uint64_t n = PAGE_SIZE - (gpa & (PAGE_SIZE - 1));
-		if (n > len)
-			n = len;
-		uint64_t e = pmap_lookup(v->pm, gpa);
-		if (e & PMAP_PRESENT)
-			memcpy(p, (const uint8_t *)(uintptr_t)PMAP_ADDR(e) + (gpa & (PAGE_SIZE - 1)), n);
-		else
-			memset(p, 0, n);
-		gpa += n;
-		p += n;
-		len -= n;
-	}
-}
-
-/* As a guest store: a write fault first where the page is not writable (copy-on-write).
- * The guest's own faults are not what the tests inject memory failures into. */
-static void gwrite(struct vm *v, uint64_t gpa, const void *buf, uint64_t len)
-{
-	const uint8_t *p = buf;
-	int armed_g = guest_s.armed, armed_t = table_s.armed;
-	guest_s.armed = table_s.armed = 0;
-	while (len) {
-		uint64_t n = PAGE_SIZE - (gpa & (PAGE_SIZE - 1));
-		if (n > len)
-			n = len;
-		if (!(pmap_lookup(v->pm, gpa) & PMAP_WRITE))
-			assert_int_equal(pmap_fault(v->pm, &v->s2, gpa, 1, &guest_src, &table_src), PMAP_OK);
-		uint64_t e = pmap_lookup(v->pm, gpa);
-		assert_true(e & PMAP_WRITE);
-		memcpy((uint8_t *)(uintptr_t)PMAP_ADDR(e) + (gpa & (PAGE_SIZE - 1)), p, n);
-		gpa += n;
-		p += n;
-		len -= n;
-	}
-	guest_s.armed = armed_g;
-	table_s.armed = armed_t;
-}
-
-static uint64_t ma_of(struct vm *v, uint64_t gpa) { return PMAP_ADDR(pmap_lookup(v->pm, gpa)); }
-static struct memmap_entry *mm(uint64_t page) { return memmap_of(&g_palloc, page); }
 
 /* ---- invariants ---- */
 
@@ -365,15 +171,7 @@ static void check_invariants(const uint8_t *disk_now, int exact_dcache)
 static int setup(void **state)
 {
 	(void)state;
-	if (!pool)
-		pool_init();
-	palloc_reset(&g_palloc, 1);
-	uint64_t b = (uint64_t)(uintptr_t)pool;
-	assert_int_equal(palloc_add_range(&g_palloc, 0, b, b + (uint64_t)POOL_PAGES * PAGE_SIZE), 0);
-	arch_stub_reset();
-	guest_s = (struct src){ .use = MM_GUEST };
-	table_s = (struct src){ .use = MM_PTABLE };
-	disk_s = (struct src){ .use = MM_MONITOR };
+	fake_guest_setup();
 
 	uint8_t *img = st.img, *orig = st.orig;
 	memset(&st, 0, sizeof(st));
@@ -384,8 +182,7 @@ static int setup(void **state)
 	vdisk_pages = &disk_src;
 	vdisk_store = &store;
 	vdisk_base_init(&base, "base0", DISK_OFF, DISK_BYTES);
-	nvms = ndisks = 0;
-	memset(vms, 0, sizeof(vms));
+	ndisks = 0;
 	memset(disks, 0, sizeof(disks));
 	rng_state = 0x1234;
 	return 0;
@@ -400,8 +197,7 @@ static int teardown(void **state)
 	 * locked: unlock it so the teardown does not spin, and fail */
 	int locked = base.lock.next != base.lock.owner;
 	base.lock.next = base.lock.owner;
-	for (int i = 0; i < nvms; i++)
-		vm_destroy(&vms[i]);
+	vms_destroy();
 	for (int i = 0; i < ndisks; i++) {
 		vdisk_reset(&disks[i]);
 		assert_int_equal(disks[i].overlay_pages, 0);
@@ -1211,7 +1007,7 @@ static void test_allocation_reclaims_cache(void **state)
 	for (uint64_t room = 0; room < 12; room++) {
 		vdisk_base_reclaim(&base, UINT64_MAX);           /* an empty cache: its tree needs a node */
 		disk_s.armed = 1;
-		disk_s.reclaims = 1;
+		disk_s.reclaim = reclaim_cache;
 		disk_s.used_limit = used_pages() + room;         /* 'room' more pages, for good */
 		/* copied reads all over the disk: the cache fills, nothing maps its pages, so
 		 * the allocator can take some back once there are any */

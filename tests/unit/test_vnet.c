@@ -12,7 +12,6 @@
 #include <cmocka.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 /* The Makefile does not list vnet/ in PORTABLE yet: the test builds the device in. When the vnet .c files
  * join PORTABLE (and -Ivnet the include path), build with -DVNET_PORTABLE or drop these. */
 #ifndef VNET_PORTABLE
@@ -22,197 +21,21 @@
 #else
 #include "vnet.h"
 #endif
-#include "pmap.h"
-#include "stage2.h"
-#include "palloc.h"
-#include "bits.h"
-#include "arch_stub.h"
+#include "fake_guest.h"
 
-#define RAM_BASE    MB_GUEST_RAM_BASE
-#define RAM_SIZE    (4ull << 20)
-#define POOL_PAGES  8192
 #define MAX_VMS     4
-#define ROOT_PAGES  (2 * MAX_VMS)
 
-#define QSIZE       256u
-#define RING_GPA(q) (RAM_BASE + 0x200000 + 0x3000ull * (q))   /* desc, avail, used: a page each */
+#define QSIZE       256u                                       /* rings at RING_GPA(q) */
 #define ITAB_GPA    (RAM_BASE + 0x206000)
 #define TXHDR_GPA   (RAM_BASE + 0x207000)
 #define TXDATA_GPA  (RAM_BASE + 0x210000)                      /* up to 0x230000 */
 #define RXDATA_GPA  (RAM_BASE + 0x240000)                      /* up to 0x3f0000 */
 #define RXDATA_END  (RAM_BASE + 0x3f0000)
 
-/* ---- PRNG ---- */
-static uint64_t rng_state;
-static uint64_t rnd(void)
-{
-	uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
-	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-	return z ^ (z >> 31);
-}
-static uint64_t rn(uint64_t n) { return n ? rnd() % n : 0; }
-
-/* ---- machine memory (as test_vblk) ---- */
-static uint8_t *pool;
-
-static void pool_init(void)
-{
-	static const uintptr_t hints[] = { 0x30000000, 0x50000000, 0x10000000, 0x68000000 };
-	size_t bytes = (size_t)(POOL_PAGES + ROOT_PAGES) * PAGE_SIZE;
-	for (size_t i = 0; i < sizeof(hints) / sizeof(hints[0]) && !pool; i++) {
-		void *m = mmap((void *)hints[i], bytes, PROT_READ | PROT_WRITE,
-			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
-		if (m != MAP_FAILED && (uintptr_t)m == hints[i])
-			pool = m;
-		else if (m != MAP_FAILED)
-			munmap(m, bytes);
-	}
-	assert_non_null(pool);
-}
-
-struct src { uint16_t use; long allocs, frees; };
-
-static uint64_t src_alloc(void *arg)
-{
-	struct src *s = arg;
-	uint64_t p = palloc_alloc(&g_palloc, 0, NULL);
-	if (!p)
-		return 0;
-	memset((void *)(uintptr_t)p, 0, PAGE_SIZE);
-	struct memmap_entry *m = memmap_of(&g_palloc, p);
-	m->use = s->use;
-	m->sharers = 0;
-	s->allocs++;
-	return p;
-}
-
-static void src_free(void *arg, uint64_t page)
-{
-	struct src *s = arg;
-	struct memmap_entry *m = memmap_of(&g_palloc, page);
-	assert_non_null(m);
-	assert_int_equal(m->use, s->use);
-	assert_int_equal(m->sharers, 0);
-	s->frees++;
-	palloc_free(&g_palloc, page, NULL);
-}
-
-static struct src guest_s = { MM_GUEST, 0, 0 }, table_s = { MM_PTABLE, 0, 0 };
-static const struct page_source guest_src = { src_alloc, src_free, &guest_s };
-static const struct page_source table_src = { src_alloc, src_free, &table_s };
-
-/* ---- guests ---- */
-struct vm {
-	struct pmap *pm;
-	struct stage2 s2;
-	struct vnet_guest g;
-};
-static struct vm vms[MAX_VMS];
-static int nvms;
-
-static struct vm *vm_new(void)
-{
-	assert_true(nvms < MAX_VMS);
-	struct vm *v = &vms[nvms];
-	v->pm = calloc(1, sizeof(*v->pm));
-	assert_non_null(v->pm);
-	pmap_init(v->pm, RAM_BASE, RAM_SIZE, (uint16_t)nvms);
-	uint8_t *root = pool + ((size_t)POOL_PAGES + 2 * nvms) * PAGE_SIZE;
-	memset(root, 0, S2_ROOT_SIZE);
-	v->s2 = (struct stage2){ (uint64_t)(uintptr_t)root, (uint16_t)(nvms + 1), 0 };
-	v->g = (struct vnet_guest){ v->pm, &v->s2, &guest_src, &table_src };
-	nvms++;
-	return v;
-}
-
-static void gread(struct vm *v, uint64_t gpa, void *buf, uint64_t len)
-{
-	uint8_t *p = buf;
-	while (len) {
-		uint64_t n = PAGE_SIZE - (gpa & (PAGE_SIZE - 1));
-		if (n > len)
-			n = len;
-		uint64_t e = pmap_lookup(v->pm, gpa);
-		if (e & PMAP_PRESENT)
-			memcpy(p, (const uint8_t *)(uintptr_t)PMAP_ADDR(e) + (gpa & (PAGE_SIZE - 1)), n);
-		else
-			memset(p, 0, n);
-		gpa += n;
-		p += n;
-		len -= n;
-	}
-}
-
-static void gwrite(struct vm *v, uint64_t gpa, const void *buf, uint64_t len)
-{
-	const uint8_t *p = buf;
-	while (len) {
-		uint64_t n = PAGE_SIZE - (gpa & (PAGE_SIZE - 1));
-		if (n > len)
-			n = len;
-		if (!(pmap_lookup(v->pm, gpa) & PMAP_WRITE))
-			assert_int_equal(pmap_fault(v->pm, &v->s2, gpa, 1, &guest_src, &table_src), PMAP_OK);
-		memcpy((uint8_t *)(uintptr_t)PMAP_ADDR(pmap_lookup(v->pm, gpa)) + (gpa & (PAGE_SIZE - 1)), p, n);
-		gpa += n;
-		p += n;
-		len -= n;
-	}
-}
-
-static void gfill(struct vm *v, uint64_t gpa, int c, uint64_t len)
-{
-	uint8_t buf[4096];
-	memset(buf, c, sizeof(buf));
-	while (len) {
-		uint64_t n = len < sizeof(buf) ? len : sizeof(buf);
-		gwrite(v, gpa, buf, n);
-		gpa += n;
-		len -= n;
-	}
-}
-
-static void g16(struct vm *v, uint64_t gpa, uint16_t x) { gwrite(v, gpa, &x, 2); }
-static uint16_t r16(struct vm *v, uint64_t gpa) { uint16_t x; gread(v, gpa, &x, 2); return x; }
-static uint32_t r32(struct vm *v, uint64_t gpa) { uint32_t x; gread(v, gpa, &x, 4); return x; }
-
 /* ---- the driver ---- */
-struct seg { uint64_t gpa; uint32_t len; uint16_t flags; };
-#define R 0
-#define W VIRTQ_DESC_F_WRITE
-
-struct dq { uint16_t avail_idx, used_idx, next_desc; uint64_t desc, avail, used; };
-struct rxrec { unsigned n; struct seg s[8]; };
-
-struct drv {
-	struct vnet n;
-	struct vm *v;
-	uint64_t offered, features;
-	struct dq q[2];
-	struct rxrec rec[QSIZE];
-	uint64_t rx_next;                 /* where the next RX buffer goes */
-	unsigned rx_posted;               /* buffers posted, not used */
-	int irq_level;
-	long irq_raises, logs;
-};
 static struct drv *drvs[MAX_VMS];
 static int ndrvs;
 static struct vnet_switch sw;
-
-static void on_irq(void *ctx, int level)
-{
-	struct drv *d = ctx;
-	assert_int_not_equal(level, d->irq_level);
-	d->irq_level = level;
-	d->irq_raises += level;
-}
-
-static void on_log(void *ctx, const char *msg)
-{
-	struct drv *d = ctx;
-	assert_true(strlen(msg) < 160);
-	d->logs++;
-}
 
 static const uint8_t BCAST[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
 static void mac_of(int i, uint8_t mac[6])
@@ -221,42 +44,26 @@ static void mac_of(int i, uint8_t mac[6])
 	memcpy(mac, m, 6);
 }
 
+static int net_mmio(struct drv *d, uint64_t off, int size, int write, uint64_t *val)
+{
+	return vnet_mmio(&d->n, off, size, write, val);
+}
+
 static struct drv *drv_new(unsigned mtu)
 {
 	assert_true(ndrvs < MAX_VMS);
 	struct drv *d = calloc(1, sizeof(*d));
 	assert_non_null(d);
 	drvs[ndrvs] = d;
-	d->v = vm_new();
+	drv_attach(d, net_mmio, QSIZE, ITAB_GPA);
 	uint8_t mac[6];
 	mac_of(ndrvs, mac);
-	vnet_init(&d->n, &d->v->g, mac, mtu, on_irq, on_log, d);
+	const struct vnet_guest g = { d->v->pm, &d->v->s2, &guest_src, &table_src };
+	vnet_init(&d->n, &g, mac, mtu, on_irq, on_log, d);
 	assert_int_equal(vnet_switch_attach(&sw, &d->n), ndrvs);
 	ndrvs++;
 	return d;
 }
-
-static uint32_t rd(struct drv *d, uint32_t off)
-{
-	uint64_t v = 0xdeadbeef;
-	assert_int_equal(vnet_mmio(&d->n, off, 4, 0, &v), 0);
-	return (uint32_t)v;
-}
-
-static void wr(struct drv *d, uint32_t off, uint32_t val)
-{
-	uint64_t x = val;
-	assert_int_equal(vnet_mmio(&d->n, off, 4, 1, &x), 0);
-}
-
-static uint64_t cfg(struct drv *d, uint32_t off, int size)
-{
-	uint64_t v = 0;
-	assert_int_equal(vnet_mmio(&d->n, VMMIO_CONFIG + off, size, 0, &v), 0);
-	return v;
-}
-
-static void status_add(struct drv *d, uint32_t bits) { wr(d, VMMIO_R_STATUS, rd(d, VMMIO_R_STATUS) | bits); }
 
 #define F_LINUX (VIRTIO_F_VERSION_1 | VNET_F_CSUM | VNET_F_GUEST_CSUM | VNET_F_MTU | VNET_F_MAC | \
 		 VNET_F_GUEST_TSO4 | VNET_F_GUEST_TSO6 | VNET_F_HOST_TSO4 | VNET_F_HOST_TSO6 | \
@@ -267,90 +74,13 @@ static void post_rx(struct drv *d, unsigned n, uint32_t size);
 /* virtio_mmio + virtio_net probe: features, both queues, DRIVER_OK, RX filled. */
 static void bring_up(struct drv *d, uint64_t want, unsigned rxbufs, uint32_t rxsize)
 {
-	assert_int_equal(rd(d, VMMIO_R_MAGIC), VMMIO_MAGIC);
-	assert_int_equal(rd(d, VMMIO_R_DEVICE_ID), 1);
-	wr(d, VMMIO_R_STATUS, 0);
-	status_add(d, VMMIO_S_ACKNOWLEDGE);
-	status_add(d, VMMIO_S_DRIVER);
-	wr(d, VMMIO_R_DEV_FEATURES_SEL, 1);
-	d->offered = (uint64_t)rd(d, VMMIO_R_DEV_FEATURES) << 32;
-	wr(d, VMMIO_R_DEV_FEATURES_SEL, 0);
-	d->offered |= rd(d, VMMIO_R_DEV_FEATURES);
-	d->features = d->offered & want;
-	wr(d, VMMIO_R_DRV_FEATURES_SEL, 1);
-	wr(d, VMMIO_R_DRV_FEATURES, (uint32_t)(d->features >> 32));
-	wr(d, VMMIO_R_DRV_FEATURES_SEL, 0);
-	wr(d, VMMIO_R_DRV_FEATURES, (uint32_t)d->features);
-	status_add(d, VMMIO_S_FEATURES_OK);
-	assert_true(rd(d, VMMIO_R_STATUS) & VMMIO_S_FEATURES_OK);
-	gfill(d->v, RING_GPA(0), 0, 6 * PAGE_SIZE);
-	for (unsigned q = 0; q < 2; q++) {
-		struct dq *x = &d->q[q];
-		*x = (struct dq){ 0, 0, 0, RING_GPA(q), RING_GPA(q) + 0x1000, RING_GPA(q) + 0x2000 };
-		wr(d, VMMIO_R_QUEUE_SEL, q);
-		assert_int_equal(rd(d, VMMIO_R_QUEUE_NUM_MAX), QSIZE);
-		wr(d, VMMIO_R_QUEUE_NUM, QSIZE);
-		wr(d, VMMIO_R_QUEUE_DESC_LO, (uint32_t)x->desc);
-		wr(d, VMMIO_R_QUEUE_DESC_HI, (uint32_t)(x->desc >> 32));
-		wr(d, VMMIO_R_QUEUE_DRIVER_LO, (uint32_t)x->avail);
-		wr(d, VMMIO_R_QUEUE_DRIVER_HI, 0);
-		wr(d, VMMIO_R_QUEUE_DEVICE_LO, (uint32_t)x->used);
-		wr(d, VMMIO_R_QUEUE_DEVICE_HI, 0);
-		wr(d, VMMIO_R_QUEUE_READY, 1);
-		assert_int_equal(rd(d, VMMIO_R_QUEUE_READY), 1);
-	}
+	drv_negotiate(d, 1, want);
+	for (unsigned q = 0; q < 2; q++)
+		drv_queue_setup(d, q);
 	d->rx_next = RXDATA_GPA;
 	d->rx_posted = 0;
 	post_rx(d, rxbufs, rxsize);       /* Linux fills RX before DRIVER_OK */
-	status_add(d, VMMIO_S_DRIVER_OK);
-	assert_int_equal(rd(d, VMMIO_R_STATUS), 0xf);
-}
-
-static void put_desc(struct drv *d, uint64_t table, unsigned i, uint64_t addr, uint32_t len, uint16_t flags,
-		     uint16_t next)
-{
-	uint8_t raw[16];
-	memcpy(raw, &addr, 8);
-	memcpy(raw + 8, &len, 4);
-	memcpy(raw + 12, &flags, 2);
-	memcpy(raw + 14, &next, 2);
-	gwrite(d->v, table + 16ull * i, raw, 16);
-}
-
-static uint16_t post(struct drv *d, unsigned qi, const struct seg *s, unsigned n, int indirect)
-{
-	struct dq *q = &d->q[qi];
-	uint16_t head = q->next_desc;
-	if (indirect) {
-		for (unsigned i = 0; i < n; i++)
-			put_desc(d, ITAB_GPA, i, s[i].gpa, s[i].len,
-				 (uint16_t)(s[i].flags | (i + 1 < n ? VIRTQ_DESC_F_NEXT : 0)), (uint16_t)(i + 1));
-		put_desc(d, q->desc, head, ITAB_GPA, 16 * n, VIRTQ_DESC_F_INDIRECT, 0);
-		q->next_desc = (uint16_t)((head + 1) % QSIZE);
-	} else {
-		for (unsigned i = 0; i < n; i++) {
-			unsigned at = (head + i) % QSIZE;
-			put_desc(d, q->desc, at, s[i].gpa, s[i].len,
-				 (uint16_t)(s[i].flags | (i + 1 < n ? VIRTQ_DESC_F_NEXT : 0)), (uint16_t)((at + 1) % QSIZE));
-		}
-		q->next_desc = (uint16_t)((head + n) % QSIZE);
-	}
-	g16(d->v, q->avail + 4 + 2 * (q->avail_idx % QSIZE), head);
-	q->avail_idx++;
-	g16(d->v, q->avail + 2, q->avail_idx);
-	return head;
-}
-
-static int used_next(struct drv *d, unsigned qi, uint32_t *id, uint32_t *len)
-{
-	struct dq *q = &d->q[qi];
-	if (r16(d->v, q->used + 2) == q->used_idx)
-		return 0;
-	uint64_t e = q->used + 4 + 8ull * (q->used_idx % QSIZE);
-	*id = r32(d->v, e);
-	*len = r32(d->v, e + 4);
-	q->used_idx++;
-	return 1;
+	drv_driver_ok(d);
 }
 
 /* n single-descriptor RX buffers of size bytes (Linux's mergeable buffers), wrapping the area. */
@@ -487,15 +217,9 @@ static void ack(struct drv *d)
 static int setup(void **state)
 {
 	(void)state;
-	if (!pool)
-		pool_init();
-	palloc_reset(&g_palloc, 1);
-	uint64_t b = (uint64_t)(uintptr_t)pool;
-	assert_int_equal(palloc_add_range(&g_palloc, 0, b, b + (uint64_t)POOL_PAGES * PAGE_SIZE), 0);
-	arch_stub_reset();
+	fake_guest_setup();
 	vnet_switch_init(&sw);
-	nvms = ndrvs = 0;
-	memset(vms, 0, sizeof(vms));
+	ndrvs = 0;
 	rng_state = 77;
 	return 0;
 }
@@ -507,11 +231,7 @@ static int teardown(void **state)
 		vnet_switch_detach(&sw, &drvs[i]->n);
 		free(drvs[i]);
 	}
-	for (int i = 0; i < nvms; i++) {
-		pmap_destroy(vms[i].pm, &guest_src, &table_src);
-		s2_destroy(&vms[i].s2, &table_src);
-		free(vms[i].pm);
-	}
+	vms_destroy();
 	assert_int_equal(g_palloc.node[0].used_pages, 0);       /* every page came back */
 	return 0;
 }

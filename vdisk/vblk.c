@@ -16,26 +16,9 @@ static void say(struct vblk *b, const char *fmt, uint64_t a, uint64_t c)
 	b->log(b->ctx, msg);
 }
 
-/* ---- guest memory for the rings and buffers ---- */
-
-/* Rings are reached through one page at a time: Linux puts each of them in one page for
+/* ---- guest memory for the rings and buffers: pmap/guestmem.c ----
+ * Rings are reached through one page at a time: Linux puts each of them in one page for
  * queues of VBLK_QUEUE_MAX entries. A ring straddling two pages is refused. */
-static void *ring_to_hva(void *ctx, uint64_t gpa, uint64_t len, int write)
-{
-	struct vblk *b = ctx;
-	if (!len || (gpa & (VDISK_BLOCK - 1)) + len > VDISK_BLOCK || !pmap_covers(b->guest.pm, gpa))
-		return 0;
-	uint64_t ma = pmap_gpa_to_ma(b->guest.pm, b->guest.s2, gpa, write, b->guest.pages, b->guest.tables);
-	return ma ? (void *)(uintptr_t)ma : 0;
-}
-
-/* Buffers are copied page by page (vdisk_guest_copy): only check they lie in RAM. */
-static bool buf_in_ram(void *ctx, uint64_t gpa, uint64_t len, int write)
-{
-	struct vblk *b = ctx;
-	(void)write;
-	return len && gpa + len > gpa && pmap_covers(b->guest.pm, gpa) && pmap_covers(b->guest.pm, gpa + len - 1);
-}
 
 /* ---- config space (struct virtio_blk_config) ---- */
 
@@ -233,8 +216,8 @@ static void transport_init(struct vblk *b)
 	uint64_t f = VBLK_F_SIZE_MAX | VBLK_F_SEG_MAX | VBLK_F_BLK_SIZE | VBLK_F_FLUSH | VIRTQ_F_INDIRECT_DESC;
 	if (b->disk.mode == VDISK_RO)
 		f |= VBLK_F_RO;
-	vmmio_init(&b->mmio, 2 /* block */, f, 1, VBLK_QUEUE_MAX, &vblk_ops, b, ring_to_hva, b);
-	b->mmio.q[0].vq.buf_ok = buf_in_ram;
+	vmmio_init(&b->mmio, 2 /* block */, f, 1, VBLK_QUEUE_MAX, &vblk_ops, b, guestmem_ring, &b->guest);
+	b->mmio.q[0].vq.buf_ok = guestmem_buf_ok;   /* buffers are copied page by page (vdisk_guest_copy) */
 }
 
 void vblk_init(struct vblk *b, struct vdisk_base *base, int mode, const struct vdisk_guest *g,

@@ -16,6 +16,7 @@
 #include "spinlock.h"
 #include "pmap.h"
 #include "pagesrc.h"
+#include "guestmem.h"
 
 #define VDISK_BLOCK 4096u
 #define VDISK_SECTOR 512u
@@ -55,12 +56,9 @@ struct vdisk_base {
 
 enum vdisk_mode { VDISK_RO = 1, VDISK_COW = 2, VDISK_PERSISTENT = 3 };
 
-/* A guest's memory, as the data path needs it. */
-struct vdisk_guest {
-	struct pmap *pm;
-	struct stage2 *s2;
-	const struct page_source *pages, *tables;
-};
+/* A guest's memory, as the data path needs it: the devices' common view (pmap/guestmem.h),
+ * by its old name. */
+#define vdisk_guest guest_mem
 
 struct vdisk {
 	struct vdisk_base *base;

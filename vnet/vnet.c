@@ -17,27 +17,11 @@ static void say(struct vnet *v, const char *fmt, uint64_t a, uint64_t c)
 	v->log(v->ctx, msg);
 }
 
-/* ---- guest memory for the rings and buffers (as vblk) ---- */
-
-static void *ring_to_hva(void *ctx, uint64_t gpa, uint64_t len, int write)
-{
-	struct vnet *v = ctx;
-	if (!len || (gpa & (PAGE_SIZE - 1)) + len > PAGE_SIZE || !pmap_covers(v->guest.pm, gpa))
-		return 0;
-	uint64_t ma = pmap_gpa_to_ma(v->guest.pm, v->guest.s2, gpa, write, v->guest.pages, v->guest.tables);
-	return ma ? (void *)(uintptr_t)ma : 0;
-}
-
-static bool buf_in_ram(void *ctx, uint64_t gpa, uint64_t len, int write)
-{
-	struct vnet *v = ctx;
-	(void)write;
-	return len && gpa + len > gpa && pmap_covers(v->guest.pm, gpa) && pmap_covers(v->guest.pm, gpa + len - 1);
-}
+/* ---- guest memory: rings and buffers through pmap/guestmem.c (as vblk) ---- */
 
 static int gcopy(const struct vnet_guest *g, uint64_t gpa, void *buf, uint64_t len, int to_guest)
 {
-	return pmap_copy(g->pm, g->s2, gpa, buf, len, to_guest, g->pages, g->tables);
+	return guestmem_copy(g, gpa, buf, len, to_guest);
 }
 
 /* Copies between buf and the byte stream of pieces p[0..n) at offset off. 0 or -1. */
@@ -528,9 +512,10 @@ static const struct vmmio_ops vnet_ops = { config_read, 0, notify, dev_reset, de
 
 static void transport_init(struct vnet *v)
 {
-	vmmio_init(&v->mmio, 1 /* network card */, VNET_FEATURES & ~v->features_off, 2, VNET_QUEUE_MAX, &vnet_ops, v, ring_to_hva, v);
-	v->mmio.q[VNET_RXQ].vq.buf_ok = buf_in_ram;
-	v->mmio.q[VNET_TXQ].vq.buf_ok = buf_in_ram;
+	vmmio_init(&v->mmio, 1 /* network card */, VNET_FEATURES & ~v->features_off, 2, VNET_QUEUE_MAX, &vnet_ops, v,
+		   guestmem_ring, &v->guest);
+	v->mmio.q[VNET_RXQ].vq.buf_ok = guestmem_buf_ok;
+	v->mmio.q[VNET_TXQ].vq.buf_ok = guestmem_buf_ok;
 	v->gen++;
 	v->tx_kicked = 0;
 }

@@ -27,6 +27,7 @@
 #include "spinlock.h"
 #include "pmap.h"
 #include "pagesrc.h"
+#include "guestmem.h"
 
 #define VNET_QUEUE_MAX 256u           /* ring entries; Linux's rings of 256 fit in a page each */
 #define VNET_RXQ 0
@@ -64,12 +65,9 @@
 #define VNET_GSO_ECN   0x80u
 #define VNET_S_LINK_UP 1u
 
-/* A guest's memory, as the data path needs it. */
-struct vnet_guest {
-	struct pmap *pm;
-	struct stage2 *s2;
-	const struct page_source *pages, *tables;
-};
+/* A guest's memory, as the data path needs it: the devices' common view (pmap/guestmem.h);
+ * `struct vnet_guest` is its old name, kept for existing callers. */
+#define vnet_guest guest_mem
 
 struct vnet_hdr {                     /* struct virtio_net_hdr_v1, decoded */
 	uint8_t flags, gso_type;

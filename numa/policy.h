@@ -46,8 +46,10 @@
  *                        Rosenblum, "Operating system support for improving data locality on
  *                        CC-NUMA compute servers" (ASPLOS 1996) -- the policy Disco's
  *                        section 4.2.3 reuses -- call it the trigger threshold; 128 is their
- *                        default. Our misses come from a modelled 1 MiB cache under TCG, so
- *                        the value is to be re-measured with tests/bench/numa.
+ *                        default as we recall it (these paper values were written down from
+ *                        memory: check them against the paper). Our misses come from a
+ *                        modelled 1 MiB cache under TCG, so every value here is to be
+ *                        re-measured with tests/bench/numa.
  *   share_threshold  32  misses per period that make a node a sharer of the page (their
  *                        sharing threshold, default 32).
  *   write_threshold   1  write misses per period that make the page "written" (their write

@@ -47,6 +47,8 @@ static struct {
 	uintptr_t qemu_map[MB_NCTR_MAX_NODES];             /* QEMU's mapping of each node file */
 	struct cache_model cache[MB_NCTR_MAX_CPUS];
 	uint64_t ignored;                                  /* accesses outside node RAM */
+	uint64_t check_ok, check_bad;                      /* the address-mapping self-check */
+	uint64_t bad_reported, bad_expected;
 } g;
 
 static uint64_t parse_size(const char *s, int *ok)
@@ -119,13 +121,32 @@ static void access_line(unsigned vcpu, int k, uint64_t maddr, int write)
 	}
 }
 
+/* The self-check of the data-address mapping: a PC-relative literal load whose target is
+ * in the instruction's own 4 KiB page reads the instruction's machine page, which we know
+ * from the instruction's host address; what locate() made of the reported address must
+ * agree. v (the load's udata): expected machine address + 1, node in the top byte.
+ * (QEMU 7.2 calls only one memory callback per instruction, measured: so this is part of
+ * mem_cb, not a callback of its own.) */
+static void check(int k, uint64_t maddr, uint64_t reported, uint64_t v)
+{
+	uint64_t want = (v & ((1ull << 56) - 1)) - 1;
+	if (k == (int)(v >> 56) && maddr == want) {
+		__atomic_fetch_add(&g.check_ok, 1, __ATOMIC_RELAXED);
+	} else if (__atomic_fetch_add(&g.check_bad, 1, __ATOMIC_RELAXED) == 0) {
+		g.bad_reported = reported;
+		g.bad_expected = want;
+	}
+}
+
 static void mem_cb(unsigned int vcpu, qemu_plugin_meminfo_t info, uint64_t vaddr, void *ud)
 {
 	struct qemu_plugin_hwaddr *h = qemu_plugin_get_hwaddr(info, vaddr);
 	if (!h || qemu_plugin_hwaddr_is_io(h))
 		return;
-	uint64_t maddr;
-	int k = locate(qemu_plugin_hwaddr_phys_addr(h), &maddr);
+	uint64_t maddr, reported = qemu_plugin_hwaddr_phys_addr(h);
+	int k = locate(reported, &maddr);
+	if (ud)
+		check(k, maddr, reported, (uint64_t)(uintptr_t)ud);
 	if (k < 0) {
 		g.ignored++;
 		return;
@@ -145,6 +166,18 @@ static void fetch_cb(unsigned int vcpu, void *ud)
 	access_line(vcpu, (int)(v >> 56), (v & ((1ull << 56) - 1)) - 1, 0);
 }
 
+/* An AArch64 LDR (literal) of a register or LDRSW (literal): its byte offset from the PC. */
+static bool literal_load(uint32_t insn, int64_t *off)
+{
+	if ((insn & 0x3b000000) != 0x18000000 || (insn >> 30) == 3)   /* opc 3 is PRFM */
+		return false;
+	int64_t imm19 = (int64_t)((insn >> 5) & 0x7ffff);
+	if (imm19 & 0x40000)
+		imm19 -= 0x80000;
+	*off = imm19 * 4;
+	return true;
+}
+
 static int locate_host(const void *haddr, uint64_t *maddr)
 {
 	uintptr_t a = (uintptr_t)haddr;
@@ -162,10 +195,22 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 	uint64_t last_line = ~0ull;
 	for (size_t i = 0; i < n; i++) {
 		struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
-		qemu_plugin_register_vcpu_mem_cb(insn, mem_cb, QEMU_PLUGIN_CB_NO_REGS, QEMU_PLUGIN_MEM_RW, NULL);
-		uint64_t maddr;
-		int k = locate_host(qemu_plugin_insn_haddr(insn), &maddr);
-		if (k < 0 || maddr / g.geo.line == last_line)
+		uint64_t maddr, check_v = 0;
+		const void *haddr = qemu_plugin_insn_haddr(insn);
+		int k = locate_host(haddr, &maddr);
+		if (k >= 0) {
+			uint32_t word;
+			int64_t off;
+			uint64_t pc = qemu_plugin_insn_vaddr(insn);
+			memcpy(&word, haddr, sizeof word);     /* guest and host are little-endian */
+			if (literal_load(word, &off) && ((pc + (uint64_t)off) >> 12) == (pc >> 12))
+				check_v = ((uint64_t)k << 56) | (maddr + (uint64_t)off + 1);
+		}
+		qemu_plugin_register_vcpu_mem_cb(insn, mem_cb, QEMU_PLUGIN_CB_NO_REGS, QEMU_PLUGIN_MEM_RW,
+						 (void *)(uintptr_t)check_v);
+		if (k < 0)
+			continue;
+		if (maddr / g.geo.line == last_line)
 			continue;
 		last_line = maddr / g.geo.line;
 		uint64_t v = ((uint64_t)k << 56) | (maddr + 1);
@@ -185,6 +230,11 @@ static void at_exit(qemu_plugin_id_t id, void *p)
 	say("mbnuma: %" PRIu64 " accesses, %" PRIu64 " local misses, %" PRIu64 " remote misses "
 	    "(%.1f%% local), modelled stall %.3f s, %" PRIu64 " accesses outside node RAM\n",
 	    acc, local, remote, local + remote ? 100.0 * local / (local + remote) : 0.0, stall / 1e9, g.ignored);
+	say("mbnuma: address check: %" PRIu64 " literal loads agreed, %" PRIu64 " disagreed%s\n",
+	    g.check_ok, g.check_bad, g.check_bad ? " -- THE COUNTS ARE WRONG" : "");
+	if (g.check_bad)
+		say("mbnuma: first disagreement: reported %#" PRIx64 ", expected machine offset %#" PRIx64 "\n",
+		    g.bad_reported, g.bad_expected);
 	if (!g.out)
 		return;
 	FILE *f = fopen(g.out, "w");
@@ -193,8 +243,9 @@ static void at_exit(qemu_plugin_id_t id, void *p)
 		return;
 	}
 	fprintf(f, "{\"accesses\": %" PRIu64 ", \"local\": %" PRIu64 ", \"remote\": %" PRIu64
-		", \"stall_ns\": %" PRIu64 ", \"ignored\": %" PRIu64 ", \"cpus\": [",
-		acc, local, remote, stall, g.ignored);
+		", \"stall_ns\": %" PRIu64 ", \"ignored\": %" PRIu64 ", \"addr_check_ok\": %" PRIu64
+		", \"addr_check_bad\": %" PRIu64 ", \"cpus\": [",
+		acc, local, remote, stall, g.ignored, g.check_ok, g.check_bad);
 	for (unsigned c = 0; c < g.ncpus; c++) {
 		struct mb_nctr_cpu *pc = &g.hdr[0]->cpu[c];
 		fprintf(f, "%s{\"accesses\": %" PRIu64 ", \"local\": %" PRIu64 ", \"remote\": %" PRIu64

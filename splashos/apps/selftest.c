@@ -1,7 +1,9 @@
 /* selftest: SPLASHOS's own checks of the interface splash.h promises (also runs on the host
  * over splash-host). Each check prints one line; the result line is PASS only if all pass.
- *   selftest [-r BARRIER_ROUNDS=500] [-l LOCK_ITERS=20000] [-F]
- * -F (fault injection) breaks the lock counter's expected value, so the check must fail. */
+ *   selftest [-r BARRIER_ROUNDS=500] [-l LOCK_ITERS=20000] [-F] [-C null|stack]
+ * -F (fault injection) breaks the lock counter's expected value, so the check must fail.
+ * -C crashes on purpose (a load from address 0 on the last thread, or unbounded recursion
+ * on thread 0), so a test can see SPLASHOS report an unexpected exception and power off. */
 #include "splash.h"
 
 #define MAX_T 64
@@ -84,9 +86,39 @@ static void malloc_worker(void *arg)
 	}
 }
 
+static volatile int crash_kind;
+
+static int recurse(int depth)
+{
+	volatile char pad[1024];
+	pad[0] = (char)depth;
+	if (depth > (1 << 30))
+		return 0;
+	return recurse(depth + 1) + pad[0];
+}
+
+static void crash_worker(void *arg)
+{
+	(void)arg;
+	if (crash_kind == 1 && sp_tid() == sp_nthreads() - 1) {
+		volatile int *null = (volatile int *)(uintptr_t)arg;
+		sp_printf("splash: selftest crashing on purpose: load from address 0 on thread %d\n", sp_tid());
+		(void)*null;
+	}
+	if (crash_kind == 2 && sp_tid() == 0) {
+		sp_printf("splash: selftest crashing on purpose: unbounded recursion on thread 0\n");
+		recurse(0);
+	}
+}
+
+static uint64_t last_check;
+
 static int check(const char *what, int ok, const char *detail)
 {
-	sp_printf("splash: selftest %s %s%s%s\n", what, ok ? "ok" : "FAILED", detail ? ": " : "", detail ? detail : "");
+	uint64_t now = sp_now_ns();
+	sp_printf("splash: selftest %s %s (%.1f ms)%s%s\n", what, ok ? "ok" : "FAILED", (double)(now - last_check) / 1e6,
+		  detail && *detail ? ": " : "", detail ? detail : "");
+	last_check = now;
 	return ok;
 }
 
@@ -155,12 +187,14 @@ int selftest_main(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "-F"))
 			fault = 1;
+		else if (!strcmp(argv[i], "-C") && i + 1 < argc)
+			crash_kind = !strcmp(argv[++i], "null") ? 1 : !strcmp(argv[i], "stack") ? 2 : 0;
 		else if (!strcmp(argv[i], "-r") && i + 1 < argc)
 			st.rounds = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "-l") && i + 1 < argc)
 			st.lock_iters = atoi(argv[++i]);
 		else {
-			sp_printf("usage: selftest [-r BARRIER_ROUNDS] [-l LOCK_ITERS] [-F]\n");
+			sp_printf("usage: selftest [-r BARRIER_ROUNDS] [-l LOCK_ITERS] [-F] [-C null|stack]\n");
 			return 1;
 		}
 	}
@@ -169,6 +203,11 @@ int selftest_main(int argc, char **argv)
 	if (n > MAX_T)
 		return sp_report_result("selftest", 0, 0, "too many threads");
 	uint64_t t0 = sp_now_ns();
+	last_check = t0;
+	if (crash_kind) {
+		sp_parallel(crash_worker, NULL);
+		return sp_report_result("selftest", 0, 0, "survived a crash on purpose");
+	}
 
 	/* timer: monotonic, and moving */
 	uint64_t prev = sp_now_ns(), first = prev;
@@ -212,13 +251,13 @@ int selftest_main(int argc, char **argv)
 	for (int t = 0; t < n; t++)
 		for (int i = 0; i < 64; i++)
 			sp_free(st.blocks[t][i]);
-	void *big = sp_malloc(64 << 20);
+	void *big = sp_malloc(16 << 20);
 	int big_ok = big != NULL;
 	if (big) {
-		memset(big, 1, 64 << 20);
+		memset(big, 1, 16 << 20);
 		sp_free(big);
 	}
-	ok &= check("malloc", !st.malloc_bad && big_ok, big_ok ? "64 blocks per thread and 64 MiB" : "64 MiB failed");
+	ok &= check("malloc", !st.malloc_bad && big_ok, big_ok ? "64 blocks per thread and 16 MiB" : "16 MiB failed");
 	unsigned char *z = sp_calloc(1000, 8);
 	int zero = z != NULL;
 	for (int i = 0; z && i < 8000; i++)

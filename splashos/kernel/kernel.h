@@ -75,6 +75,7 @@ uint64_t heap_used(void);
 
 /* files.c */
 void files_init(uint64_t start, uint64_t end);
+extern int output_suppressed;
 
 /* time */
 static inline uint64_t read_cntvct(void)

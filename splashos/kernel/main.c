@@ -118,6 +118,23 @@ static void run_script(const char *s, int *passed, int *failed)
 	}
 }
 
+/* bootargs word w present (whole words, before any "--") */
+static int has_word(const char *s, const char *w)
+{
+	size_t n = strlen(w);
+	while (s && *s) {
+		while (*s == ' ')
+			s++;
+		if (s[0] == '-' && s[1] == '-' && (s[2] == ' ' || !s[2]))
+			return 0;
+		if (!strncmp(s, w, n) && (s[n] == ' ' || !s[n]))
+			return 1;
+		while (*s && *s != ' ')
+			s++;
+	}
+	return 0;
+}
+
 static const char *after_dashdash(const char *s)
 {
 	for (; s && *s; s++)
@@ -161,6 +178,7 @@ void kernel_main(void *dtb)
 		heap_hi = boot.initrd_start;
 	heap_init(heap_lo, heap_hi);
 	files_init(boot.initrd_start, boot.initrd_end);
+	output_suppressed = has_word(boot.bootargs, "output=none");
 	int online = smp_start(ncpus);
 	sp_printf("splash: %d thread%s online, heap %llu MiB, inputs %llu bytes\n", online, online == 1 ? "" : "s",
 		  (unsigned long long)((heap_hi - heap_lo) >> 20),

@@ -24,6 +24,9 @@
  * |x|, is below 1e-9; and two bins of the forward result equal a direct DFT (O(n) each) to
  * 1e-9 of sum |x|. The input is regenerated from the seed for the check (x[j] is the j-th pair
  * of numbers of the seed's sequence), so no copy is kept.
+ * Phases: init, fft (forward and inverse), verify (the direct DFT bins and the round trip);
+ * fft.forward, fft.inverse, fft.transpose and fft.rows (row FFTs with the twiddles) break
+ * fft down, as seen by thread 0 between barriers.
  * work = points transformed in the thread's row FFTs (forward and inverse);
  * ms = the thread's busy time (barrier waits excluded). */
 #include "splash.h"
@@ -439,11 +442,13 @@ int fft_main(int argc, char **argv)
 	double rel = maxabs > 0 ? maxerr / maxabs : maxerr, binrel = sumabs > 0 ? binerr / sumabs : binerr;
 	int ok = rel <= TOL && binrel <= TOL;
 
+	/* init + fft + verify = the run; fft.* break fft down (transposes and row steps of both) */
 	sp_report_phase(APP, "init", c->t_init);
-	sp_report_phase(APP, "forward", c->t_fwd);
-	sp_report_phase(APP, "inverse", c->t_inv);
-	sp_report_phase(APP, "transpose", c->t_transpose);
-	sp_report_phase(APP, "rowfft", c->t_rows);
+	sp_report_phase(APP, "fft", c->t_fwd + c->t_inv);
+	sp_report_phase(APP, "fft.forward", c->t_fwd);
+	sp_report_phase(APP, "fft.inverse", c->t_inv);
+	sp_report_phase(APP, "fft.transpose", c->t_transpose);
+	sp_report_phase(APP, "fft.rows", c->t_rows);
 	sp_report_phase(APP, "verify", c->t_verify);
 	for (int t = 0; t < P; t++)
 		sp_report_thread(APP, t, c->th[t].points, c->th[t].busy_ns);

@@ -1,5 +1,6 @@
 /* Stage-1 identity map at EL1, 4 KiB granule, 32-bit VA (T0SZ = 32, walks start at level 1).
- *   0 .. 1 GiB   device memory (nGnRE) as one level-1 block: GIC, PL011 (no execute)
+ *   0 .. 2 MiB   unmapped, so a null pointer faults in SPLASHOS itself
+ *   2 MiB.. 1 GiB device memory (nGnRE), 2 MiB blocks: GIC, PL011 (no execute)
  *   RAM          normal write-back cacheable, inner shareable, no execute, 2 MiB blocks;
  *                the 2 MiB blocks that hold the image are split into pages: text read-only
  *                and executable, read-only data, data/bss read-write, and each stack with an
@@ -55,7 +56,9 @@ void mmu_init(uint64_t ram_base, uint64_t ram_size)
 	uint64_t ram_end = ram_base + ram_size;
 	if (ram_end > 4 * GIB)
 		ram_end = 4 * GIB;
-	l1[0] = 0 | PTE_VALID | PTE_BLOCK | DEVICE_RW;
+	for (int i2 = 1; i2 < 512; i2++)
+		l2[0][i2] = (uint64_t)i2 * MIB2 | PTE_VALID | PTE_BLOCK | DEVICE_RW;
+	l1[0] = (uintptr_t)l2[0] | PTE_VALID | PTE_TABLE;
 	uint64_t img_lo = (uintptr_t)_text & ~(MIB2 - 1);
 	uint64_t img_hi = ((uintptr_t)_end + MIB2 - 1) & ~(MIB2 - 1);
 	int nl3 = 0;

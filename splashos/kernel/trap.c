@@ -48,6 +48,15 @@ static char *hex(char *p, uint64_t v)
 	return p;
 }
 
+static char *hex2(char *p, unsigned v)
+{
+	*p++ = '0';
+	*p++ = 'x';
+	*p++ = "0123456789abcdef"[(v >> 4) & 15];
+	*p++ = "0123456789abcdef"[v & 15];
+	return p;
+}
+
 static char *dec(char *p, uint64_t v)
 {
 	char t[24];
@@ -81,7 +90,7 @@ void trap_report(uint64_t *frame, uint64_t kind)
 	p = put(p, "\nsplash: FATAL: ESR=");
 	p = hex(p, esr);
 	p = put(p, " EC=");
-	p = hex(p, ec);
+	p = hex2(p, ec);
 	p = put(p, " ELR=");
 	p = hex(p, elr);
 	p = put(p, " FAR=");

@@ -11,6 +11,8 @@
  * 2m red-black SOR sweeps (optimal factor), so any GRID >= 3 works (just more slowly if
  * GRID-1 is odd: then there is one level, e.g. GRID=130, SPLASH-2's 2^k+2).
  *
+ * Coarse levels of at most 32 intervals are relaxed by thread 0 alone (fewer barriers).
+ *
  * Checks (recomputed serially after the solve, after -F has corrupted one point):
  *  - res: ||f - A u||_2 / ||f||_2 below the tolerance;
  *  - disc: u against the exact discrete solution (sin(pi x) sin(pi y) is an eigenvector of the
@@ -26,6 +28,7 @@
 #define MAXLEV 24
 #define NU1 2			/* pre-smoothing red-black sweeps */
 #define NU2 2			/* post-smoothing */
+#define SERIAL_M 32		/* coarse levels this small: thread 0 alone */
 
 struct level {
 	int m;			/* intervals per side: (m+1)^2 points, interior 1..m-1 */
@@ -49,14 +52,26 @@ static struct {
 
 #define IX(L, i, j) ((size_t)(i) * (size_t)((L)->m + 1) + (size_t)(j))
 
-/* This thread's block of interior rows [*i0, *i1) and columns [*j0, *j1) at a level. */
+/* This thread's block of interior rows [*i0, *i1) and columns [*j0, *j1) at a level;
+ * tid < 0: the whole grid (thread 0 alone on a coarse level). */
 static void block(const struct level *L, int tid, int *i0, int *i1, int *j0, int *j1)
 {
+	if (tid < 0) {
+		*i0 = *j0 = 1;
+		*i1 = *j1 = L->m;
+		return;
+	}
 	int ty = tid / G.px, tx = tid % G.px, n = L->m - 1;
 	*i0 = 1 + (int)((long)n * ty / G.py);
 	*i1 = 1 + (int)((long)n * (ty + 1) / G.py);
 	*j0 = 1 + (int)((long)n * tx / G.px);
 	*j1 = 1 + (int)((long)n * (tx + 1) / G.px);
+}
+
+static void sync(int tid)
+{
+	if (tid >= 0)
+		sp_barrier(&G.bar);
 }
 
 /* One red-black Gauss-Seidel sweep (both colours) over this thread's block. */
@@ -75,8 +90,8 @@ static void rb_sweep(struct level *L, int tid, double omega)
 			}
 		}
 		if (i1 > i0 && j1 > j0)
-			G.slot[tid].work += ((uint64_t)(i1 - i0) * (j1 - j0) + colour) / 2;
-		sp_barrier(&G.bar);
+			G.slot[tid < 0 ? 0 : tid].work += ((uint64_t)(i1 - i0) * (j1 - j0) + colour) / 2;
+		sync(tid);
 	}
 }
 
@@ -135,6 +150,9 @@ static void prolong_add(struct level *C, struct level *F, int tid)
 		}
 }
 
+/* One V-cycle from level l down; tid < 0: thread 0 alone, no barriers. Levels of at most
+ * SERIAL_M intervals are done by thread 0 alone while the others wait at one barrier: there
+ * the barriers would cost more than the work. */
 static void vcycle(int l, int tid)
 {
 	struct level *L = &G.lev[l];
@@ -147,12 +165,18 @@ static void vcycle(int l, int tid)
 	for (int s = 0; s < NU1; s++)
 		rb_sweep(L, tid, 1.0);
 	residual(L, tid);
-	sp_barrier(&G.bar);
+	sync(tid);
 	restrict_to(L, &G.lev[l + 1], tid);
-	sp_barrier(&G.bar);
-	vcycle(l + 1, tid);		/* ends with a barrier */
+	sync(tid);
+	if (tid >= 0 && G.lev[l + 1].m <= SERIAL_M) {
+		if (tid == 0)
+			vcycle(l + 1, -1);
+		sp_barrier(&G.bar);
+	} else {
+		vcycle(l + 1, tid);	/* ends with a barrier (if tid >= 0) */
+	}
 	prolong_add(&G.lev[l + 1], L, tid);
-	sp_barrier(&G.bar);
+	sync(tid);
 	for (int s = 0; s < NU2; s++)
 		rb_sweep(L, tid, 1.0);
 }

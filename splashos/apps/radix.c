@@ -9,8 +9,8 @@
  *      sort stays stable); the per-slice totals are then scanned and added back, giving every
  *      thread the first destination index of each digit value;
  *   3. each thread moves its keys into the other array (ping-pong buffers) at those ranks:
- *      through a small buffer per digit value (16 keys, one cache line), written out to the
- *      destination when full, so that a key move touches one of a few hot pages and only
+ *      through a small buffer per digit value (16 keys, one cache line), written out when it
+ *      completes an aligned line of the destination, so that a key move touches one of a few hot pages and only
  *      every 16th goes to one of RADIX destination pages; -d moves every key straight to
  *      its destination, as SPLASH-2 does. (Under QEMU TCG the direct moves thrash its
  *      direct-mapped software TLB when the RADIX streams are a power of two pages apart:
@@ -46,7 +46,7 @@ struct rx {
 	uint64_t maxkey, seed;
 	int nthreads, fault, buffered;
 	uint32_t *keys[2];
-	uint32_t *buf;			/* buffered: per thread, radix * BUF keys then radix counts */
+	uint32_t *buf;			/* buffered: per thread, radix * BUF keys, then radix starts */
 	size_t buf_stride;		/* in uint32_t */
 	uint32_t *rank;			/* nthreads rows of hist_stride counters */
 	uint32_t hist_stride;
@@ -188,25 +188,35 @@ static void rx_worker(void *arg)
 
 		/* 3. permutation into the other array */
 		if (c->buffered) {
+			/* Slot p & 15 of digit d's buffer holds the key bound for dst[p]; a buffer is
+			 * written out when it completes an aligned 16-key line of dst (the first line of
+			 * my range of d may start inside a line: only from first[d] on is mine). */
 			uint32_t *buf = c->buf + (size_t)t * c->buf_stride;
-			uint8_t *cnt = (uint8_t *)(buf + (size_t)c->radix * BUF);
-			memset(cnt, 0, c->radix);
+			uint32_t *first = buf + (size_t)c->radix * BUF;
+			for (uint32_t d = 0; d < c->radix; d++)
+				first[d] = my[d];
 			for (uint32_t i = lo; i < hi; i++) {
 				uint32_t v = src[i], d = (v >> shift) & mask;
-				uint32_t *b = buf + d * BUF, k = cnt[d];
-				b[k++] = v;
-				if (k == BUF) {
-					uint32_t *o = dst + my[d];
-					for (int j = 0; j < BUF; j++)
-						o[j] = b[j];
-					my[d] += BUF;
-					k = 0;
+				uint32_t p = my[d]++;
+				uint32_t *b = buf + d * BUF;
+				b[p & (BUF - 1)] = v;
+				if ((p & (BUF - 1)) == BUF - 1) {
+					uint32_t from = p - (BUF - 1);
+					if (from >= first[d]) {
+						__builtin_memcpy(dst + from, b, BUF * sizeof *b);
+					} else {
+						for (uint32_t q = first[d]; q <= p; q++)
+							dst[q] = b[q & (BUF - 1)];
+					}
 				}
-				cnt[d] = (uint8_t)k;
 			}
-			for (uint32_t d = 0; d < c->radix; d++)
-				for (uint32_t j = 0; j < cnt[d]; j++)
-					dst[my[d]++] = buf[d * BUF + j];
+			for (uint32_t d = 0; d < c->radix; d++) {	/* the partial last lines */
+				uint32_t end = my[d], from = end & ~(uint32_t)(BUF - 1);
+				if (from < first[d])
+					from = first[d];
+				for (uint32_t q = from; q < end; q++)
+					dst[q] = buf[d * BUF + (q & (BUF - 1))];
+			}
 		} else {
 			for (uint32_t i = lo; i < hi; i++) {
 				uint32_t v = src[i];
@@ -324,7 +334,7 @@ int radix_main(int argc, char **argv)
 	c->th = sp_malloc_aligned((size_t)P * sizeof *c->th, 64);
 	c->buffered = !direct && c->radix <= MAX_BUF_RADIX;
 	if (c->buffered) {
-		c->buf_stride = ((size_t)c->radix * BUF + (c->radix + 3) / 4 + 15) & ~(size_t)15;
+		c->buf_stride = ((size_t)c->radix * (BUF + 1) + 15) & ~(size_t)15;
 		c->buf = sp_malloc_aligned((size_t)P * c->buf_stride * 4, 64);
 	}
 	int rc = 2;

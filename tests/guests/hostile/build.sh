@@ -13,9 +13,10 @@ trap 'rm -rf "$tmp"' EXIT
 CFLAGS="-ffreestanding -nostdlib -mgeneral-regs-only -O2 -mstrict-align -fno-pic -fno-pie
         -fno-stack-protector -fno-builtin -Wall -Wextra -Werror -march=armv8-a"
 ${CROSS}gcc $CFLAGS -c "$src/start.S" -o "$tmp/start.o"
-${CROSS}gcc $CFLAGS -c "$src/hostile.c" -o "$tmp/hostile.o"
+${CROSS}gcc $CFLAGS -c "$src/hostile.c" -o "$tmp/hostile.o"   # (it includes disk.c and net.c)
+${CROSS}gcc $CFLAGS -c "$src/virtio.c" -o "$tmp/virtio.o"
 ${CROSS}gcc $CFLAGS -static -no-pie -Wl,--build-id=none -Wl,--no-warn-rwx-segments -Wl,-T,"$src/hostile.ld" \
-	"$tmp/start.o" "$tmp/hostile.o" -o "$tmp/hostile.elf" -lgcc
+	"$tmp/start.o" "$tmp/hostile.o" "$tmp/virtio.o" -o "$tmp/hostile.elf" -lgcc
 ${CROSS}objcopy -O binary "$tmp/hostile.elf" "$tmp/hostile.img"
 # The loader only accepts an arm64 Image: check the header we meant to write.
 python3 - "$tmp/hostile.img" <<'PY'

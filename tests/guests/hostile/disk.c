@@ -1,8 +1,8 @@
 /* Hostile test guest, virtio-blk phase (included by hostile.c: it uses its checking and
- * console helpers). The VM's disks are modern virtio-mmio devices at 0x0A000000 + i*0x200
- * (the device tree's virtio_mmio nodes, SPI 16+i). For each disk: a bring-up like Linux's,
- * good reads (copied and zero-copy), writes on the writable one; then everything a driver
- * must not do, each answer checked:
+ * console helpers, and virtio.c's registers, rings and bring-up steps). The VM's disks are
+ * modern virtio-mmio devices at 0x0A000000 + i*0x200 (the device tree's virtio_mmio nodes,
+ * SPI 16+i). For each disk: a bring-up like Linux's, good reads (copied and zero-copy),
+ * writes on the writable one; then everything a driver must not do, each answer checked:
  *   - bad requests: IOERR (1) or UNSUPP (2) in the status byte, used length 1, the device
  *     stays live; a chain without a writable byte is dropped (used length 0);
  *   - broken queues (loops, bad indices, buffers outside RAM, bad indirect tables, ...):
@@ -29,45 +29,6 @@
 #define VIO_STRIDE    0x200UL
 #define VIO_SPI0      16
 
-#define R_MAGIC            0x000
-#define R_VERSION          0x004
-#define R_DEVICE_ID        0x008
-#define R_VENDOR_ID        0x00c
-#define R_DEV_FEATURES     0x010
-#define R_DEV_FEATURES_SEL 0x014
-#define R_DRV_FEATURES     0x020
-#define R_DRV_FEATURES_SEL 0x024
-#define R_QUEUE_SEL        0x030
-#define R_QUEUE_NUM_MAX    0x034
-#define R_QUEUE_NUM        0x038
-#define R_QUEUE_READY      0x044
-#define R_NOTIFY           0x050
-#define R_INT_STATUS       0x060
-#define R_INT_ACK          0x064
-#define R_STATUS           0x070
-#define R_DESC_LO          0x080
-#define R_DESC_HI          0x084
-#define R_DRIVER_LO        0x090
-#define R_DRIVER_HI        0x094
-#define R_DEVICE_LO        0x0a0
-#define R_DEVICE_HI        0x0a4
-#define R_SHM_SEL          0x0ac
-#define R_SHM_LEN_LO       0x0b0
-#define R_SHM_LEN_HI       0x0b4
-#define R_SHM_BASE_LO      0x0b8
-#define R_SHM_BASE_HI      0x0bc
-#define R_QUEUE_RESET      0x0c0
-#define R_CONFIG_GEN       0x0fc
-#define R_CONFIG           0x100
-
-#define S_ACK         0x01u
-#define S_DRIVER      0x02u
-#define S_DRIVER_OK   0x04u
-#define S_FEATURES_OK 0x08u
-#define S_NEEDS_RESET 0x40u
-#define S_FAILED      0x80u
-#define S_LIVE        (S_ACK | S_DRIVER | S_FEATURES_OK | S_DRIVER_OK)
-
 #define F_BARRIER     (1u << 0)
 #define F_SIZE_MAX    (1u << 1)
 #define F_SEG_MAX     (1u << 2)
@@ -76,16 +37,6 @@
 #define F_FLUSH       (1u << 9)
 #define F_INDIRECT    (1u << 28)
 #define F_EVENT_IDX   (1u << 29)
-/* high word (bits 32..63) */
-#define FH_VERSION_1  (1u << 0)
-#define FH_PACKED     (1u << 2)     /* 34 */
-#define FH_NOTIF_DATA (1u << 6)     /* 38 */
-#define FH_RING_RESET (1u << 8)     /* 40 */
-
-#define D_NEXT     1
-#define D_WRITE    2
-#define D_INDIRECT 4
-
 #define T_IN     0u
 #define T_OUT    1u
 #define T_FLUSH  4u
@@ -114,58 +65,8 @@
 
 #define QNUM 8
 
-#define WAIT_LONG  (tick_hz() / 10)    /* a completion we expect (they are synchronous) */
-#define WAIT_SHORT (tick_hz() / 500)   /* one we expect not to come */
-
-static inline void st8(u64 a, u8 v) { *(volatile u8 *)a = v; }
-static inline void st16(u64 a, u16 v) { *(volatile u16 *)a = v; }
-static inline void st32(u64 a, u32 v) { *(volatile u32 *)a = v; }
-static inline void st64(u64 a, u64 v) { *(volatile u64 *)a = v; }
-static inline u8 ld8(u64 a) { return *(volatile u8 *)a; }
-static inline u16 ld16(u64 a) { return *(volatile u16 *)a; }
-static inline u32 ld32(u64 a) { return *(volatile u32 *)a; }
-static inline u64 ld64(u64 a) { return *(volatile u64 *)a; }
-static inline void dsb(void) { __asm__ volatile("dsb sy" ::: "memory"); }
-
-/* MMIO of any size (1/2/4/8) with the value */
-static u64 mmio_rd(u64 a, int size)
-{
-	u64 v = 0;
-	switch (size) {
-	case 1: __asm__ volatile("ldrb %w0, [%1]" : "=r"(v) : "r"(a) : "memory"); break;
-	case 2: __asm__ volatile("ldrh %w0, [%1]" : "=r"(v) : "r"(a) : "memory"); break;
-	case 4: __asm__ volatile("ldr %w0, [%1]" : "=r"(v) : "r"(a) : "memory"); break;
-	default: __asm__ volatile("ldr %0, [%1]" : "=r"(v) : "r"(a) : "memory"); break;
-	}
-	return v;
-}
-
-static void mmio_wr(u64 a, int size, u64 v)
-{
-	switch (size) {
-	case 1: __asm__ volatile("strb %w0, [%1]" :: "r"(v), "r"(a) : "memory"); break;
-	case 2: __asm__ volatile("strh %w0, [%1]" :: "r"(v), "r"(a) : "memory"); break;
-	case 4: __asm__ volatile("str %w0, [%1]" :: "r"(v), "r"(a) : "memory"); break;
-	default: __asm__ volatile("str %0, [%1]" :: "r"(v), "r"(a) : "memory"); break;
-	}
-}
-
-static void fill(u64 a, u64 n, u8 v)
-{
-	u64 v8 = 0x0101010101010101UL * v;
-	while (n && (a & 7)) { st8(a++, v); n--; }
-	for (; n >= 8; n -= 8, a += 8) st64(a, v8);
-	while (n--) st8(a++, v);
-}
-
-static void copy_bytes(u64 dst, u64 src, u64 n) { while (n--) st8(dst++, ld8(src++)); }
-
 struct vdev {
-	int slot;
-	u64 mmio, dma;
-	u64 desc, avail, used;       /* ring addresses the bring-up programs */
-	u32 num;
-	u16 avail_idx, used_idx;     /* our shadows */
+	struct vq q;                 /* slot, window, DMA memory, the request queue */
 	u64 cap;
 	u32 feat_lo, feat_hi, blk_size;
 	int ro;
@@ -181,37 +82,13 @@ static int nvdev;
 
 static void dmis(const struct vdev *d, const char *what, const char *field, u64 arg, u64 got, u64 want)
 {
-	mismatches++;
-	if (mismatches > MAX_MISMATCH_LINES)
-		return;
-	puts_("hostile: MISMATCH disk");
-	put_dec(d ? d->slot : -1);
-	puts_(" ");
-	puts_(what);
-	if (field) {
-		puts_(": ");
-		puts_(field);
-	}
-	puts_(" arg=");
-	put_hex(arg);
-	puts_(" got=");
-	put_hex(got);
-	puts_(" want=");
-	put_hex(want);
-	puts_("\n");
+	vq_mis(&d->q, what, field, arg, got, want);
 }
 
 static int dcheck(const struct vdev *d, const char *what, const char *field, u64 arg, u64 got, u64 want)
 {
-	checks++;
-	if (got == want)
-		return 1;
-	dmis(d, what, field, arg, got, want);
-	return 0;
+	return vq_check(&d->q, what, field, arg, got, want);
 }
-
-static u32 vr(const struct vdev *d, u32 off) { return mmio_r32(d->mmio + off); }
-static void vw(const struct vdev *d, u32 off, u32 v) { mmio_w32(d->mmio + off, v); }
 
 /* ---- the pattern ---- */
 
@@ -246,66 +123,7 @@ static int check_data(const struct vdev *d, const char *what, u64 buf, u64 secto
 	return 1;
 }
 
-/* ---- rings ---- */
-
-static void put_desc_at(u64 table, u32 i, u64 addr, u32 len, u16 flags, u16 next)
-{
-	u64 a = table + 16UL * i;
-	st64(a, addr);
-	st32(a + 8, len);
-	st16(a + 12, flags);
-	st16(a + 14, next);
-}
-
-static void put_desc(struct vdev *d, u32 i, u64 addr, u32 len, u16 flags, u16 next)
-{
-	put_desc_at(d->desc, i, addr, len, flags, next);
-}
-
-static void publish(struct vdev *d, u16 head)
-{
-	st16(d->avail + 4 + 2UL * (d->avail_idx & (d->num - 1)), head);
-	dsb();
-	d->avail_idx++;
-	st16(d->avail + 2, d->avail_idx);
-	dsb();
-}
-
-static void kick(const struct vdev *d) { vw(d, R_NOTIFY, 0); }
-
-/* The next used element within `wait` ticks: 1 (and *id, *len) or 0. */
-static int used_next(struct vdev *d, u32 *id, u32 *len, u64 wait)
-{
-	u64 t0 = now_ticks();
-	while (ld16(d->used + 2) == d->used_idx)
-		if (now_ticks() - t0 > wait)
-			return 0;
-	dsb();
-	u64 e = d->used + 4 + 8UL * (d->used_idx & (d->num - 1));
-	*id = ld32(e);
-	*len = ld32(e + 4);
-	d->used_idx++;
-	return 1;
-}
-
-struct seg { u64 addr; u32 len; u16 flags; };
-
-/* Lays out a chain of n descriptors from slot (avail_idx mod num) on, wrapping around the
- * table, publishes its head and (unless nokick) kicks. */
-static int nokick;
-
-static u16 post(struct vdev *d, const struct seg *s, int n)
-{
-	u16 first = d->avail_idx & (d->num - 1);
-	for (int i = 0; i < n; i++) {
-		u16 me = (first + i) & (d->num - 1), nx = (first + i + 1) & (d->num - 1);
-		put_desc(d, me, s[i].addr, s[i].len, s[i].flags | (i + 1 < n ? D_NEXT : 0), i + 1 < n ? nx : 0);
-	}
-	publish(d, first);
-	if (!nokick)
-		kick(d);
-	return first;
-}
+/* ---- requests ---- */
 
 static void set_hdr(u64 a, u32 type, u64 sector)
 {
@@ -320,7 +138,7 @@ static struct res finish(struct vdev *d, u16 head, u64 status_addr)
 {
 	struct res r = { 0, 0, 0, -1 };
 	d->requests++;
-	r.done = used_next(d, &r.id, &r.len, WAIT_LONG);
+	r.done = used_next(&d->q, &r.id, &r.len, WAIT_LONG);
 	if (r.done && status_addr)
 		r.status = ld8(status_addr);
 	if (r.done)
@@ -331,7 +149,7 @@ static struct res finish(struct vdev *d, u16 head, u64 status_addr)
 /* [header 16, R][data len, W for IN and the rest, R for OUT][status 1, W]; not waited for */
 static u16 post_blk(struct vdev *d, u32 type, u64 sector, u64 data, u32 len)
 {
-	u64 hdr = d->dma + O_HDR, st = d->dma + O_STATUS;
+	u64 hdr = d->q.dma + O_HDR, st = d->q.dma + O_STATUS;
 	set_hdr(hdr, type, sector);
 	st8(st, 0xFF);
 	struct seg s[3];
@@ -340,48 +158,29 @@ static u16 post_blk(struct vdev *d, u32 type, u64 sector, u64 data, u32 len)
 	if (len)
 		s[n++] = (struct seg){ data, len, type == T_OUT ? 0 : D_WRITE };
 	s[n++] = (struct seg){ st, 1, D_WRITE };
-	return post(d, s, n);
+	return post(&d->q, s, n);
 }
 
 static struct res blk(struct vdev *d, u32 type, u64 sector, u64 data, u32 len)
 {
-	return finish(d, post_blk(d, type, sector, data, len), d->dma + O_STATUS);
+	return finish(d, post_blk(d, type, sector, data, len), d->q.dma + O_STATUS);
 }
 
 /* ---- bring-up ---- */
 
 static void std_rings(struct vdev *d)
 {
-	d->desc = d->dma + O_DESC;
-	d->avail = d->dma + O_AVAIL;
-	d->used = d->dma + O_USED;
-	d->num = QNUM;
-}
-
-static void program_queue(struct vdev *d)
-{
-	vw(d, R_QUEUE_NUM, d->num);
-	vw(d, R_DESC_LO, (u32)d->desc);
-	vw(d, R_DESC_HI, (u32)(d->desc >> 32));
-	vw(d, R_DRIVER_LO, (u32)d->avail);
-	vw(d, R_DRIVER_HI, (u32)(d->avail >> 32));
-	vw(d, R_DEVICE_LO, (u32)d->used);
-	vw(d, R_DEVICE_HI, (u32)(d->used >> 32));
+	d->q.desc = d->q.dma + O_DESC;
+	d->q.avail = d->q.dma + O_AVAIL;
+	d->q.used = d->q.dma + O_USED;
+	d->q.num = QNUM;
 }
 
 static void reset_to_driver(struct vdev *d)
 {
-	vw(d, R_STATUS, 0);
-	vw(d, R_STATUS, S_ACK);
-	vw(d, R_STATUS, S_ACK | S_DRIVER);
-}
-
-static void zero_rings(struct vdev *d)
-{
-	fill(d->desc, 16UL * d->num, 0);
-	fill(d->avail, 6 + 2UL * d->num, 0);
-	fill(d->used, 6 + 8UL * d->num, 0);
-	d->avail_idx = d->used_idx = 0;
+	vw(&d->q, R_STATUS, 0);
+	vw(&d->q, R_STATUS, S_ACK);
+	vw(&d->q, R_STATUS, S_ACK | S_DRIVER);
 }
 
 #define UP_FULL      0
@@ -392,43 +191,25 @@ static void zero_rings(struct vdev *d)
 static int vblk_up(struct vdev *d, u32 feat_lo, int how)
 {
 	const char *w = "bring-up";
-	int ok = 1;
-	vw(d, R_STATUS, 0);
-	ok &= dcheck(d, w, "status after reset", 0, vr(d, R_STATUS), 0);
-	ok &= dcheck(d, w, "interrupt status after reset", 0, vr(d, R_INT_STATUS), 0);
-	vw(d, R_STATUS, S_ACK);
-	ok &= dcheck(d, w, "status ACKNOWLEDGE", 0, vr(d, R_STATUS), S_ACK);
-	vw(d, R_STATUS, S_ACK | S_DRIVER);
-	ok &= dcheck(d, w, "status DRIVER", 0, vr(d, R_STATUS), S_ACK | S_DRIVER);
-	vw(d, R_DEV_FEATURES_SEL, 0);
-	u32 lo = vr(d, R_DEV_FEATURES);
-	vw(d, R_DEV_FEATURES_SEL, 1);
-	u32 hi = vr(d, R_DEV_FEATURES);
+	int ok = vio_reset_to_driver(&d->q, w, 1);
+	u32 lo, hi;
+	vio_dev_features(&d->q, &lo, &hi);
 	ok &= dcheck(d, w, "VERSION_1 offered (bit 32)", hi, hi & FH_VERSION_1, FH_VERSION_1);
 	dcheck(d, w, "no packed ring / notification data / queue reset offered", hi,
 	       hi & (FH_PACKED | FH_NOTIF_DATA | FH_RING_RESET), 0);
-	vw(d, R_DEV_FEATURES_SEL, 2);
-	dcheck(d, w, "device features word 2", 0, vr(d, R_DEV_FEATURES), 0);
+	vw(&d->q, R_DEV_FEATURES_SEL, 2);
+	dcheck(d, w, "device features word 2", 0, vr(&d->q, R_DEV_FEATURES), 0);
 	d->feat_lo = lo;
 	d->feat_hi = hi;
-	vw(d, R_DRV_FEATURES_SEL, 0);
-	vw(d, R_DRV_FEATURES, feat_lo & lo);
-	vw(d, R_DRV_FEATURES_SEL, 1);
-	vw(d, R_DRV_FEATURES, FH_VERSION_1);
-	vw(d, R_STATUS, S_ACK | S_DRIVER | S_FEATURES_OK);
-	ok &= dcheck(d, w, "FEATURES_OK read back", feat_lo, vr(d, R_STATUS), S_ACK | S_DRIVER | S_FEATURES_OK);
-	vw(d, R_QUEUE_SEL, 0);
-	u32 max = vr(d, R_QUEUE_NUM_MAX);
-	ok &= dcheck(d, w, "QueueNumMax >= our size, a power of 2", max, max >= d->num && !(max & (max - 1)), 1);
-	ok &= dcheck(d, w, "QueueReady before setup", 0, vr(d, R_QUEUE_READY), 0);
-	zero_rings(d);
-	program_queue(d);
-	vw(d, R_QUEUE_READY, 1);
-	ok &= dcheck(d, w, "QueueReady read back", d->desc, vr(d, R_QUEUE_READY), 1);
+	ok &= vio_features_ok(&d->q, w, feat_lo & lo, FH_VERSION_1, feat_lo);
+	vw(&d->q, R_QUEUE_SEL, 0);
+	u32 max = vr(&d->q, R_QUEUE_NUM_MAX);
+	ok &= dcheck(d, w, "QueueNumMax >= our size, a power of 2", max, max >= d->q.num && !(max & (max - 1)), 1);
+	zero_rings(&d->q);
+	ok &= vio_queue_ready(&d->q, w, 0, d->q.desc);
 	if (how == UP_NO_DRV_OK)
 		return ok ? 0 : -1;
-	vw(d, R_STATUS, S_LIVE);
-	ok &= dcheck(d, w, "DRIVER_OK read back", 0, vr(d, R_STATUS), S_LIVE);
+	ok &= vio_driver_ok(&d->q, w);
 	return ok ? 0 : -1;
 }
 
@@ -441,8 +222,8 @@ static void recover(struct vdev *d)
 {
 	std_rings(d);
 	if (vblk_up(d, FEAT_WANT, UP_FULL))
-		dmis(d, "recover", "bring-up after reset failed", 0, vr(d, R_STATUS), S_LIVE);
-	good_read(d, "read after reset", 1, 1, d->dma + O_DATA);
+		dmis(d, "recover", "bring-up after reset failed", 0, vr(&d->q, R_STATUS), S_LIVE);
+	good_read(d, "read after reset", 1, 1, d->q.dma + O_DATA);
 }
 
 /* r completed with status `want` and used length want_len, the device still live. */
@@ -459,7 +240,7 @@ static void expect_res(struct vdev *d, const char *what, u64 arg, struct res r, 
 	else if (r.status == ST_UNSUPP) d->n_unsupp++;
 	if (want == ST_IOERR)
 		d->want_bad++;
-	if (!dcheck(d, what, "device status afterwards", arg, vr(d, R_STATUS), S_LIVE))
+	if (!dcheck(d, what, "device status afterwards", arg, vr(&d->q, R_STATUS), S_LIVE))
 		recover(d);
 }
 
@@ -488,31 +269,31 @@ static void expect_broken(struct vdev *d, const char *what, u64 arg)
 {
 	u32 id, len;
 	checks++;
-	if (used_next(d, &id, &len, WAIT_SHORT))
+	if (used_next(&d->q, &id, &len, WAIT_SHORT))
 		dmis(d, what, "a broken chain completed (used length)", arg, len, 0);
-	u32 st = vr(d, R_STATUS);
+	u32 st = vr(&d->q, R_STATUS);
 	if (dcheck(d, what, "status DEVICE_NEEDS_RESET", arg, st, S_LIVE | S_NEEDS_RESET))
 		d->breaks++;
-	u32 is = vr(d, R_INT_STATUS);
+	u32 is = vr(&d->q, R_INT_STATUS);
 	dcheck(d, what, "config-change interrupt", arg, is & 2, 2);
-	vw(d, R_INT_ACK, is);
+	vw(&d->q, R_INT_ACK, is);
 	/* a good request now: nothing may happen */
-	u64 buf = d->dma + O_DATA;
+	u64 buf = d->q.dma + O_DATA;
 	fill(buf, 512, 0xEE);
-	d->avail_idx = ld16(d->avail + 2);         /* (some attacks left it anywhere) */
+	d->q.avail_idx = ld16(d->q.avail + 2);         /* (some attacks left it anywhere) */
 	post_blk(d, T_IN, 1, buf, 512);
-	kick(d);
+	kick(&d->q);
 	checks++;
-	if (ld16(d->used + 2) != d->used_idx || ld8(d->dma + O_STATUS) != 0xFF || ld64(buf) != 0xEEEEEEEEEEEEEEEEUL)
-		dmis(d, what, "a kick after DEVICE_NEEDS_RESET did something (used.idx)", arg, ld16(d->used + 2), d->used_idx);
-	vw(d, R_STATUS, S_LIVE);                   /* the driver's copy of NEEDS_RESET: ignored */
-	dcheck(d, what, "status after the driver wrote it without NEEDS_RESET", arg, vr(d, R_STATUS), S_LIVE | S_NEEDS_RESET);
-	vw(d, R_QUEUE_READY, 0);
-	vw(d, R_QUEUE_READY, 1);
-	kick(d);
+	if (ld16(d->q.used + 2) != d->q.used_idx || ld8(d->q.dma + O_STATUS) != 0xFF || ld64(buf) != 0xEEEEEEEEEEEEEEEEUL)
+		dmis(d, what, "a kick after DEVICE_NEEDS_RESET did something (used.idx)", arg, ld16(d->q.used + 2), d->q.used_idx);
+	vw(&d->q, R_STATUS, S_LIVE);                   /* the driver's copy of NEEDS_RESET: ignored */
+	dcheck(d, what, "status after the driver wrote it without NEEDS_RESET", arg, vr(&d->q, R_STATUS), S_LIVE | S_NEEDS_RESET);
+	vw(&d->q, R_QUEUE_READY, 0);
+	vw(&d->q, R_QUEUE_READY, 1);
+	kick(&d->q);
 	checks++;
-	if (ld16(d->used + 2) != d->used_idx || ld8(d->dma + O_STATUS) != 0xFF)
-		dmis(d, what, "re-arming the queue revived a broken device (used.idx)", arg, ld16(d->used + 2), d->used_idx);
+	if (ld16(d->q.used + 2) != d->q.used_idx || ld8(d->q.dma + O_STATUS) != 0xFF)
+		dmis(d, what, "re-arming the queue revived a broken device (used.idx)", arg, ld16(d->q.used + 2), d->q.used_idx);
 	recover(d);
 }
 
@@ -523,20 +304,20 @@ static const char *const slot_name[] = { "slot0", "slot1", "slot2", "slot3" };
 static void disk_identify(struct vdev *d)
 {
 	const char *w = "identity";
-	dcheck(d, w, "magic", 0, vr(d, R_MAGIC), 0x74726976);
-	dcheck(d, w, "version (modern)", 0, vr(d, R_VERSION), 2);
-	dcheck(d, w, "device id (block)", 0, vr(d, R_DEVICE_ID), 2);
-	dcheck(d, w, "vendor id", 0, vr(d, R_VENDOR_ID), 0x4D42414C);
-	dcheck(d, w, "device tree reg", d->slot, dt_vio_base[d->slot], d->mmio);
-	dcheck(d, w, "device tree interrupts: SPI", d->slot, dt_vio_irq[d->slot][0], 0);
-	dcheck(d, w, "device tree interrupts: number", d->slot, dt_vio_irq[d->slot][1], VIO_SPI0 + d->slot);
+	dcheck(d, w, "magic", 0, vr(&d->q, R_MAGIC), 0x74726976);
+	dcheck(d, w, "version (modern)", 0, vr(&d->q, R_VERSION), 2);
+	dcheck(d, w, "device id (block)", 0, vr(&d->q, R_DEVICE_ID), 2);
+	dcheck(d, w, "vendor id", 0, vr(&d->q, R_VENDOR_ID), 0x4D42414C);
+	dcheck(d, w, "device tree reg", d->q.slot, dt_vio_base[d->q.slot], d->q.mmio);
+	dcheck(d, w, "device tree interrupts: SPI", d->q.slot, dt_vio_irq[d->q.slot][0], 0);
+	dcheck(d, w, "device tree interrupts: number", d->q.slot, dt_vio_irq[d->q.slot][1], VIO_SPI0 + d->q.slot);
 	std_rings(d);
 	vblk_up(d, FEAT_WANT, UP_FULL);
 	d->ro = !!(d->feat_lo & F_RO);
 	d->seed = d->ro ? SEED_RO : SEED_RW;
-	d->cap = (u64)vr(d, R_CONFIG + 4) << 32 | vr(d, R_CONFIG);
-	d->blk_size = vr(d, R_CONFIG + 20);
-	u32 size_max = vr(d, R_CONFIG + 8), seg_max = vr(d, R_CONFIG + 12);
+	d->cap = (u64)vr(&d->q, R_CONFIG + 4) << 32 | vr(&d->q, R_CONFIG);
+	d->blk_size = vr(&d->q, R_CONFIG + 20);
+	u32 size_max = vr(&d->q, R_CONFIG + 8), seg_max = vr(&d->q, R_CONFIG + 12);
 	dcheck(d, w, "capacity: whole 4 KiB blocks, not 0", d->cap, d->cap && !(d->cap & 7), 1);
 	dcheck(d, w, "features: SIZE_MAX SEG_MAX BLK_SIZE FLUSH INDIRECT", d->feat_lo,
 	       d->feat_lo & (F_SIZE_MAX | F_SEG_MAX | F_BLK_SIZE | F_FLUSH | F_INDIRECT),
@@ -545,7 +326,7 @@ static void disk_identify(struct vdev *d)
 	       d->blk_size >= 512 && d->blk_size <= 4096 && !(d->blk_size & (d->blk_size - 1)), 1);
 	dcheck(d, w, "size_max >= 4096, seg_max >= 1", (u64)size_max << 32 | seg_max, size_max >= 4096 && seg_max >= 1, 1);
 	puts_("hostile: disk ");
-	puts_(slot_name[d->slot]);
+	puts_(slot_name[d->q.slot]);
 	puts_(": capacity ");
 	put_dec(d->cap);
 	puts_(" sectors, features ");
@@ -562,7 +343,7 @@ static void disk_identify(struct vdev *d)
 
 static void disk_good(struct vdev *d)
 {
-	u64 data = d->dma + O_DATA, data2 = d->dma + O_DATA2;
+	u64 data = d->q.dma + O_DATA, data2 = d->q.dma + O_DATA2;
 	good_read(d, "read sector 0", 0, 1, data);
 	good_read(d, "read block 0 into a page (zero-copy)", 0, 8, data);
 	good_read(d, "read sectors 1..7 unaligned", 1, 7, data2 + 512);
@@ -570,14 +351,14 @@ static void disk_good(struct vdev *d)
 	good_read(d, "read the last block", d->cap - 8, 8, data + 0x1000);
 	good_read(d, "read 64 KiB", 8, 128, data);
 	/* GET_ID: 20 bytes, "mb-<disk name>" */
-	u64 id = d->dma + O_SCRATCH;
+	u64 id = d->q.dma + O_SCRATCH;
 	fill(id, 32, 0xEE);
 	struct res r = blk(d, T_GET_ID, 0, id, 20);
 	expect_res(d, "get id", 0, r, ST_OK, 21);
 	dcheck(d, "get id", "starts with mb-", 0, ld32(id) & 0xFFFFFF, 0x2D626D);
 	dcheck(d, "get id", "bytes past 20 untouched", 0, ld8(id + 20), 0xEE);
 	puts_("hostile: disk ");
-	puts_(slot_name[d->slot]);
+	puts_(slot_name[d->q.slot]);
 	puts_(": id ");
 	for (int i = 0; i < 20 && ld8(id + i) >= 0x20 && ld8(id + i) < 0x7F; i++)
 		putc_(ld8(id + i));
@@ -611,7 +392,7 @@ static void disk_good(struct vdev *d)
 /* A standard request expected to fail with `want`, its data buffer untouched. */
 static void bad_io(struct vdev *d, const char *what, u32 type, u64 sector, u32 len, int want)
 {
-	u64 buf = d->dma + O_DATA;
+	u64 buf = d->q.dma + O_DATA;
 	fill(buf, 8192, 0xEE);
 	struct res r = blk(d, type, sector, buf, len);
 	expect_res(d, what, sector, r, want, 1);
@@ -626,9 +407,9 @@ static void bad_io(struct vdev *d, const char *what, u32 type, u64 sector, u32 l
 /* A custom chain, expected to complete with status `want` and used length want_len. */
 static struct res custom(struct vdev *d, const char *what, u64 arg, const struct seg *s, int n, int want, u32 want_len)
 {
-	u64 st = d->dma + O_STATUS;
+	u64 st = d->q.dma + O_STATUS;
 	st8(st, 0xFF);
-	struct res r = finish(d, post(d, s, n), st);
+	struct res r = finish(d, post(&d->q, s, n), st);
 	if (want == RAW)
 		return r;
 	if (want >= 0) {
@@ -641,14 +422,14 @@ static struct res custom(struct vdev *d, const char *what, u64 arg, const struct
 		d->n_dropped++;
 		d->want_bad++;
 	}
-	if (!dcheck(d, what, "device status afterwards", arg, vr(d, R_STATUS), S_LIVE))
+	if (!dcheck(d, what, "device status afterwards", arg, vr(&d->q, R_STATUS), S_LIVE))
 		recover(d);
 	return r;
 }
 
 static void disk_bad_requests(struct vdev *d)
 {
-	u64 cap = d->cap, hdr = d->dma + O_HDR, st = d->dma + O_STATUS, buf = d->dma + O_DATA;
+	u64 cap = d->cap, hdr = d->q.dma + O_HDR, st = d->q.dma + O_STATUS, buf = d->q.dma + O_DATA;
 	if (!quiet)
 		puts_("hostile: disk bad requests\n");
 	bad_io(d, "read of 100 bytes", T_IN, 0, 100, ST_IOERR);
@@ -719,7 +500,7 @@ static void disk_bad_requests(struct vdev *d)
 	else
 		d->n_ok++;
 	check_data(d, "data and status in one descriptor", buf, 3, 1);
-	dcheck(d, "data and status in one descriptor", "device status", 0, vr(d, R_STATUS), S_LIVE);
+	dcheck(d, "data and status in one descriptor", "device status", 0, vr(&d->q, R_STATUS), S_LIVE);
 	/* scattered data: 100 + 312 + 100 bytes */
 	set_hdr(hdr, T_IN, 4);
 	fill(buf, 4096, 0xEE);
@@ -729,7 +510,7 @@ static void disk_bad_requests(struct vdev *d)
 	s[3] = (struct seg){ buf + 2048 + 4, 100, D_WRITE };
 	s[4] = (struct seg){ st, 1, D_WRITE };
 	r = custom(d, "read scattered 100+312+100", 4, s, 5, ST_OK, 513);
-	u64 scratch = d->dma + O_SCRATCH;
+	u64 scratch = d->q.dma + O_SCRATCH;
 	copy_bytes(scratch, buf, 100);
 	copy_bytes(scratch + 100, buf + 1024, 312);
 	copy_bytes(scratch + 412, buf + 2048 + 4, 100);
@@ -748,7 +529,7 @@ static void disk_bad_requests(struct vdev *d)
 		     0, (u64)r.len << 16 | (u64)ld8(buf + 511) << 8 | ld8(st), 1 << 16 | ST_IOERR << 8 | 0xFF);
 	else
 		d->n_ioerr++, d->want_bad++;
-	dcheck(d, "zero-length status descriptor", "device status", 0, vr(d, R_STATUS), S_LIVE);
+	dcheck(d, "zero-length status descriptor", "device status", 0, vr(&d->q, R_STATUS), S_LIVE);
 	/* no writable byte at all: dropped, the queue goes on */
 	set_hdr(hdr, T_IN, 0);
 	s[0] = (struct seg){ hdr, 16, 0 };
@@ -774,12 +555,12 @@ static void disk_registers(struct vdev *d)
 	const u32 ro_regs[] = { R_MAGIC, R_VERSION, R_DEVICE_ID, R_VENDOR_ID, R_DEV_FEATURES, R_QUEUE_NUM_MAX,
 				R_INT_STATUS, R_CONFIG_GEN, R_SHM_LEN_LO, R_SHM_LEN_HI, R_SHM_BASE_LO, R_SHM_BASE_HI };
 	for (unsigned i = 0; i < sizeof(ro_regs) / sizeof(ro_regs[0]); i++) {
-		u32 before = vr(d, ro_regs[i]);
-		vw(d, ro_regs[i], ~before);
-		vw(d, ro_regs[i], (u32)rnd());
-		dcheck(d, w, "read-only register after writes", ro_regs[i], vr(d, ro_regs[i]), before);
+		u32 before = vr(&d->q, ro_regs[i]);
+		vw(&d->q, ro_regs[i], ~before);
+		vw(&d->q, ro_regs[i], (u32)rnd());
+		dcheck(d, w, "read-only register after writes", ro_regs[i], vr(&d->q, ro_regs[i]), before);
 	}
-	dcheck(d, w, "SHM length (none)", 0, vr(d, R_SHM_LEN_LO), 0xFFFFFFFF);
+	dcheck(d, w, "SHM length (none)", 0, vr(&d->q, R_SHM_LEN_LO), 0xFFFFFFFF);
 	/* write-only, reserved and unimplemented registers read as 0 */
 	for (u32 off = 0; off < R_CONFIG; off += 4) {
 		switch (off) {
@@ -788,7 +569,7 @@ static void disk_registers(struct vdev *d)
 		case R_SHM_LEN_LO: case R_SHM_LEN_HI: case R_SHM_BASE_LO: case R_SHM_BASE_HI:
 			continue;
 		}
-		dcheck(d, w, "write-only or reserved register reads 0", off, vr(d, off), 0);
+		dcheck(d, w, "write-only or reserved register reads 0", off, vr(&d->q, off), 0);
 	}
 	/* reserved / QueueReset / legacy offsets: writes of junk go nowhere */
 	for (u32 off = 0; off < R_CONFIG; off += 4) {
@@ -800,13 +581,13 @@ static void disk_registers(struct vdev *d)
 		case R_DEVICE_LO: case R_DEVICE_HI: case R_SHM_SEL: case R_CONFIG_GEN:
 			continue;
 		}
-		vw(d, off, (u32)rnd());
+		vw(&d->q, off, (u32)rnd());
 	}
-	dcheck(d, w, "status after junk in reserved registers", 0, vr(d, R_STATUS), S_LIVE);
+	dcheck(d, w, "status after junk in reserved registers", 0, vr(&d->q, R_STATUS), S_LIVE);
 	/* bad sizes: 1, 2 and 8-byte accesses to 32-bit registers are RAZ/WI */
 	const u32 some[] = { R_MAGIC, R_VERSION, R_STATUS, R_QUEUE_READY, R_QUEUE_NUM_MAX, R_DEV_FEATURES };
 	for (unsigned i = 0; i < sizeof(some) / sizeof(some[0]); i++) {
-		u64 a = d->mmio + some[i];
+		u64 a = d->q.mmio + some[i];
 		dcheck(d, w, "1-byte read of a register", some[i], mmio_rd(a, 1), 0);
 		dcheck(d, w, "1-byte read of a register + 3", some[i], mmio_rd(a + 3, 1), 0);
 		dcheck(d, w, "2-byte read of a register", some[i], mmio_rd(a, 2), 0);
@@ -818,37 +599,37 @@ static void disk_registers(struct vdev *d)
 		if (sz == 4)
 			continue;
 		u64 m = sz == 8 ? ~7UL : ~0UL;           /* (aligned: our MMU is off) */
-		mmio_wr(d->mmio + R_STATUS, sz, 0);
-		mmio_wr((d->mmio + R_QUEUE_READY) & m, sz, 0);
-		mmio_wr(d->mmio + R_QUEUE_SEL, sz, 0xFF);
-		mmio_wr((d->mmio + R_INT_ACK) & m, sz, ~0UL);
-		dcheck(d, w, "status after a wrong-size write of 0", sz, vr(d, R_STATUS), S_LIVE);
-		dcheck(d, w, "QueueReady after a wrong-size write of 0", sz, vr(d, R_QUEUE_READY), 1);
+		mmio_wr(d->q.mmio + R_STATUS, sz, 0);
+		mmio_wr((d->q.mmio + R_QUEUE_READY) & m, sz, 0);
+		mmio_wr(d->q.mmio + R_QUEUE_SEL, sz, 0xFF);
+		mmio_wr((d->q.mmio + R_INT_ACK) & m, sz, ~0UL);
+		dcheck(d, w, "status after a wrong-size write of 0", sz, vr(&d->q, R_STATUS), S_LIVE);
+		dcheck(d, w, "QueueReady after a wrong-size write of 0", sz, vr(&d->q, R_QUEUE_READY), 1);
 	}
 	/* a wrong-size kick is no kick, nor is a kick of another queue */
-	u64 buf = d->dma + O_DATA;
+	u64 buf = d->q.dma + O_DATA;
 	u32 id, len;
 	fill(buf, 512, 0xEE);
 	{
-		u64 hdr = d->dma + O_HDR, st = d->dma + O_STATUS;
+		u64 hdr = d->q.dma + O_HDR, st = d->q.dma + O_STATUS;
 		set_hdr(hdr, T_IN, 6);
 		st8(st, 0xFF);
-		u16 first = d->avail_idx & (d->num - 1), n1 = (first + 1) & (d->num - 1), n2 = (first + 2) & (d->num - 1);
-		put_desc(d, first, hdr, 16, D_NEXT, n1);
-		put_desc(d, n1, buf, 512, D_WRITE | D_NEXT, n2);
-		put_desc(d, n2, st, 1, D_WRITE, 0);
-		publish(d, first);
-		mmio_wr(d->mmio + R_NOTIFY, 8, 0);
-		mmio_wr(d->mmio + R_NOTIFY, 2, 0);
-		mmio_wr(d->mmio + R_NOTIFY, 1, 0);
-		vw(d, R_NOTIFY, 5);                      /* no queue 5 */
-		vw(d, R_NOTIFY, 1);
-		vw(d, R_NOTIFY, 0xFFFFFFFF);
-		vw(d, R_NOTIFY, 0x10000);                /* queue 0 with junk above the index */
+		u16 first = d->q.avail_idx & (d->q.num - 1), n1 = (first + 1) & (d->q.num - 1), n2 = (first + 2) & (d->q.num - 1);
+		put_desc(&d->q, first, hdr, 16, D_NEXT, n1);
+		put_desc(&d->q, n1, buf, 512, D_WRITE | D_NEXT, n2);
+		put_desc(&d->q, n2, st, 1, D_WRITE, 0);
+		publish(&d->q, first);
+		mmio_wr(d->q.mmio + R_NOTIFY, 8, 0);
+		mmio_wr(d->q.mmio + R_NOTIFY, 2, 0);
+		mmio_wr(d->q.mmio + R_NOTIFY, 1, 0);
+		vw(&d->q, R_NOTIFY, 5);                      /* no queue 5 */
+		vw(&d->q, R_NOTIFY, 1);
+		vw(&d->q, R_NOTIFY, 0xFFFFFFFF);
+		vw(&d->q, R_NOTIFY, 0x10000);                /* queue 0 with junk above the index */
 		checks++;
-		if (used_next(d, &id, &len, WAIT_SHORT))
+		if (used_next(&d->q, &id, &len, WAIT_SHORT))
 			dmis(d, w, "a wrong-size kick or a kick of another queue served queue 0", 0, len, 0);
-		kick(d);
+		kick(&d->q);
 		struct res r = finish(d, first, st);
 		expect_res(d, "the request after the bad kicks", 6, r, ST_OK, 513);
 		if (r.done && r.status == ST_OK)
@@ -857,58 +638,58 @@ static void disk_registers(struct vdev *d)
 	/* QueueSel out of range */
 	const u32 sels[] = { 1, 3, 4, 0x100, 0x80000000u, 0xFFFFFFFFu };
 	for (unsigned i = 0; i < sizeof(sels) / sizeof(sels[0]); i++) {
-		vw(d, R_QUEUE_SEL, sels[i]);
-		dcheck(d, w, "QueueNumMax of an absent queue", sels[i], vr(d, R_QUEUE_NUM_MAX), 0);
-		dcheck(d, w, "QueueReady of an absent queue", sels[i], vr(d, R_QUEUE_READY), 0);
-		vw(d, R_QUEUE_NUM, 8);
-		vw(d, R_DESC_LO, 0);
-		vw(d, R_QUEUE_READY, 1);
-		dcheck(d, w, "QueueReady of an absent queue after writing 1", sels[i], vr(d, R_QUEUE_READY), 0);
-		vw(d, R_NOTIFY, sels[i]);
+		vw(&d->q, R_QUEUE_SEL, sels[i]);
+		dcheck(d, w, "QueueNumMax of an absent queue", sels[i], vr(&d->q, R_QUEUE_NUM_MAX), 0);
+		dcheck(d, w, "QueueReady of an absent queue", sels[i], vr(&d->q, R_QUEUE_READY), 0);
+		vw(&d->q, R_QUEUE_NUM, 8);
+		vw(&d->q, R_DESC_LO, 0);
+		vw(&d->q, R_QUEUE_READY, 1);
+		dcheck(d, w, "QueueReady of an absent queue after writing 1", sels[i], vr(&d->q, R_QUEUE_READY), 0);
+		vw(&d->q, R_NOTIFY, sels[i]);
 	}
-	vw(d, R_QUEUE_SEL, 0);
-	dcheck(d, w, "queue 0 still ready", 0, vr(d, R_QUEUE_READY), 1);
+	vw(&d->q, R_QUEUE_SEL, 0);
+	dcheck(d, w, "queue 0 still ready", 0, vr(&d->q, R_QUEUE_READY), 1);
 	/* a live queue's size and addresses cannot change */
-	vw(d, R_QUEUE_NUM, 4);
-	vw(d, R_QUEUE_NUM, 3);
-	vw(d, R_DESC_LO, 0);
-	vw(d, R_DRIVER_LO, 0x1234);
-	vw(d, R_DEVICE_LO, 2);
-	vw(d, R_DEVICE_HI, 0xFFFF);
-	vw(d, R_QUEUE_READY, 2);
-	dcheck(d, w, "QueueReady after writing 2", 0, vr(d, R_QUEUE_READY), 1);
-	vw(d, R_QUEUE_READY, 1);
+	vw(&d->q, R_QUEUE_NUM, 4);
+	vw(&d->q, R_QUEUE_NUM, 3);
+	vw(&d->q, R_DESC_LO, 0);
+	vw(&d->q, R_DRIVER_LO, 0x1234);
+	vw(&d->q, R_DEVICE_LO, 2);
+	vw(&d->q, R_DEVICE_HI, 0xFFFF);
+	vw(&d->q, R_QUEUE_READY, 2);
+	dcheck(d, w, "QueueReady after writing 2", 0, vr(&d->q, R_QUEUE_READY), 1);
+	vw(&d->q, R_QUEUE_READY, 1);
 	for (int i = 0; i < 12; i++)                 /* 12 > QNUM: the ring wraps */
 		good_read(d, "read after changing a live queue's registers", 8 + i, 1, buf);
 	/* status junk on a live device */
 	const u32 bad_status[] = { S_ACK | S_DRIVER, S_ACK, S_LIVE | 0x10, S_LIVE | 0x20, 0xFFFFFFFFu,
 				   S_LIVE | 0x100, S_LIVE | S_NEEDS_RESET, S_LIVE & ~S_FEATURES_OK };
 	for (unsigned i = 0; i < sizeof(bad_status) / sizeof(bad_status[0]); i++) {
-		vw(d, R_STATUS, bad_status[i]);
-		dcheck(d, w, "status after a refused status write", bad_status[i], vr(d, R_STATUS), S_LIVE);
+		vw(&d->q, R_STATUS, bad_status[i]);
+		dcheck(d, w, "status after a refused status write", bad_status[i], vr(&d->q, R_STATUS), S_LIVE);
 	}
 	/* interrupts: a completion raises bit 0, ACK clears only what it names */
-	vw(d, R_INT_ACK, 0xFFFFFFFF);
-	dcheck(d, w, "interrupt status after ack all", 0, vr(d, R_INT_STATUS), 0);
+	vw(&d->q, R_INT_ACK, 0xFFFFFFFF);
+	dcheck(d, w, "interrupt status after ack all", 0, vr(&d->q, R_INT_STATUS), 0);
 	good_read(d, "read for an interrupt", 7, 1, buf);
-	dcheck(d, w, "interrupt status after a completion", 0, vr(d, R_INT_STATUS), 1);
-	vw(d, R_INT_ACK, 2);
-	dcheck(d, w, "interrupt status after acking another bit", 0, vr(d, R_INT_STATUS), 1);
-	vw(d, R_INT_STATUS, 0);
-	dcheck(d, w, "interrupt status after writing it", 0, vr(d, R_INT_STATUS), 1);
-	vw(d, R_INT_ACK, 1);
-	dcheck(d, w, "interrupt status after ack", 0, vr(d, R_INT_STATUS), 0);
-	st16(d->avail, 1);                           /* VIRTQ_AVAIL_F_NO_INTERRUPT */
+	dcheck(d, w, "interrupt status after a completion", 0, vr(&d->q, R_INT_STATUS), 1);
+	vw(&d->q, R_INT_ACK, 2);
+	dcheck(d, w, "interrupt status after acking another bit", 0, vr(&d->q, R_INT_STATUS), 1);
+	vw(&d->q, R_INT_STATUS, 0);
+	dcheck(d, w, "interrupt status after writing it", 0, vr(&d->q, R_INT_STATUS), 1);
+	vw(&d->q, R_INT_ACK, 1);
+	dcheck(d, w, "interrupt status after ack", 0, vr(&d->q, R_INT_STATUS), 0);
+	st16(d->q.avail, 1);                           /* VIRTQ_AVAIL_F_NO_INTERRUPT */
 	good_read(d, "read with interrupts suppressed", 7, 1, buf);
-	dcheck(d, w, "interrupt status with NO_INTERRUPT", 0, vr(d, R_INT_STATUS), 0);
-	st16(d->avail, 0);
+	dcheck(d, w, "interrupt status with NO_INTERRUPT", 0, vr(&d->q, R_INT_STATUS), 0);
+	st16(d->q.avail, 0);
 	/* config space: the fields in every size, writes ignored, nothing past it */
-	u64 cfg = d->mmio + R_CONFIG;
+	u64 cfg = d->q.mmio + R_CONFIG;
 	dcheck(d, w, "config capacity, 8-byte read", 0, mmio_rd(cfg, 8), d->cap);
 	dcheck(d, w, "config capacity, 2-byte read", 0, mmio_rd(cfg, 2), d->cap & 0xFFFF);
 	dcheck(d, w, "config capacity byte 1", 0, mmio_rd(cfg + 1, 1), (d->cap >> 8) & 0xFF);
 	dcheck(d, w, "config blk_size byte 1", 0, mmio_rd(cfg + 21, 1), (d->blk_size >> 8) & 0xFF);
-	u32 gen = vr(d, R_CONFIG_GEN);
+	u32 gen = vr(&d->q, R_CONFIG_GEN);
 	const u32 cfg_offs[] = { 0, 4, 8, 12, 16, 20, 24, 32, 36, 0x40, 0xF8, 0xFC };
 	for (unsigned i = 0; i < sizeof(cfg_offs) / sizeof(cfg_offs[0]); i++)
 		for (int sz = 1; sz <= 8; sz *= 2)
@@ -916,8 +697,8 @@ static void disk_registers(struct vdev *d)
 				mmio_wr(cfg + cfg_offs[i], sz, rnd());
 	mmio_wr(cfg + 0xFF, 1, 0xFF);
 	dcheck(d, w, "capacity after config writes", 0, mmio_rd(cfg, 8), d->cap);
-	dcheck(d, w, "blk_size after config writes", 0, vr(d, R_CONFIG + 20), d->blk_size);
-	dcheck(d, w, "config generation unchanged", 0, vr(d, R_CONFIG_GEN), gen);
+	dcheck(d, w, "blk_size after config writes", 0, vr(&d->q, R_CONFIG + 20), d->blk_size);
+	dcheck(d, w, "config generation unchanged", 0, vr(&d->q, R_CONFIG_GEN), gen);
 	const u32 past[] = { 36, 40, 0x40, 0x80, 0xF8, 0xFC };
 	for (unsigned i = 0; i < sizeof(past) / sizeof(past[0]); i++) {
 		dcheck(d, w, "config read past its end (4 bytes)", past[i], mmio_rd(cfg + past[i], 4), 0);
@@ -926,7 +707,7 @@ static void disk_registers(struct vdev *d)
 			dcheck(d, w, "config read past its end (8 bytes)", past[i], mmio_rd(cfg + past[i], 8), 0);
 	}
 	dcheck(d, w, "config read across its end (8 bytes at 32)", 32, mmio_rd(cfg + 32, 8), 0);
-	dcheck(d, w, "status after the register junk", 0, vr(d, R_STATUS), S_LIVE);
+	dcheck(d, w, "status after the register junk", 0, vr(&d->q, R_STATUS), S_LIVE);
 	good_read(d, "read after the register junk", 0, 8, buf);
 	checks++;
 	if (exc[0].sync != s0.sync)
@@ -942,116 +723,116 @@ static void disk_negotiation(struct vdev *d)
 		puts_("hostile: disk negotiation junk\n");
 	/* DRIVER_OK without FEATURES_OK */
 	reset_to_driver(d);
-	vw(d, R_STATUS, S_ACK | S_DRIVER | S_DRIVER_OK);
-	dcheck(d, w, "DRIVER_OK without FEATURES_OK", 0, vr(d, R_STATUS), S_ACK | S_DRIVER);
-	vw(d, R_STATUS, S_LIVE);                     /* features 0: no VERSION_1 */
-	dcheck(d, w, "FEATURES_OK with no features", 0, vr(d, R_STATUS), S_ACK | S_DRIVER);
+	vw(&d->q, R_STATUS, S_ACK | S_DRIVER | S_DRIVER_OK);
+	dcheck(d, w, "DRIVER_OK without FEATURES_OK", 0, vr(&d->q, R_STATUS), S_ACK | S_DRIVER);
+	vw(&d->q, R_STATUS, S_LIVE);                     /* features 0: no VERSION_1 */
+	dcheck(d, w, "FEATURES_OK with no features", 0, vr(&d->q, R_STATUS), S_ACK | S_DRIVER);
 	/* the status can go nowhere but up, and only through known bits */
-	vw(d, R_STATUS, S_ACK);
-	dcheck(d, w, "status bit cleared by the driver", 0, vr(d, R_STATUS), S_ACK | S_DRIVER);
-	vw(d, R_STATUS, S_ACK | S_DRIVER | 0x10);
-	dcheck(d, w, "status with an unknown bit", 0, vr(d, R_STATUS), S_ACK | S_DRIVER);
+	vw(&d->q, R_STATUS, S_ACK);
+	dcheck(d, w, "status bit cleared by the driver", 0, vr(&d->q, R_STATUS), S_ACK | S_DRIVER);
+	vw(&d->q, R_STATUS, S_ACK | S_DRIVER | 0x10);
+	dcheck(d, w, "status with an unknown bit", 0, vr(&d->q, R_STATUS), S_ACK | S_DRIVER);
 	/* feature sets the device must refuse: FEATURES_OK reads back clear */
 	const u32 bad_lo[] = { F_INDIRECT, F_BARRIER | F_INDIRECT, F_EVENT_IDX, 0, 0, 0 };
 	const u32 bad_hi[] = { 0, FH_VERSION_1, FH_VERSION_1, FH_VERSION_1 | FH_PACKED, FH_VERSION_1 | FH_RING_RESET,
 			       FH_VERSION_1 | 0x80000000u };
 	for (unsigned i = 0; i < sizeof(bad_lo) / sizeof(bad_lo[0]); i++) {
 		reset_to_driver(d);
-		vw(d, R_DRV_FEATURES_SEL, 0);
-		vw(d, R_DRV_FEATURES, bad_lo[i]);
-		vw(d, R_DRV_FEATURES_SEL, 1);
-		vw(d, R_DRV_FEATURES, bad_hi[i]);
-		vw(d, R_STATUS, S_ACK | S_DRIVER | S_FEATURES_OK);
+		vw(&d->q, R_DRV_FEATURES_SEL, 0);
+		vw(&d->q, R_DRV_FEATURES, bad_lo[i]);
+		vw(&d->q, R_DRV_FEATURES_SEL, 1);
+		vw(&d->q, R_DRV_FEATURES, bad_hi[i]);
+		vw(&d->q, R_STATUS, S_ACK | S_DRIVER | S_FEATURES_OK);
 		dcheck(d, w, "refused feature set: FEATURES_OK clear", (u64)bad_hi[i] << 32 | bad_lo[i],
-		       vr(d, R_STATUS), S_ACK | S_DRIVER);
+		       vr(&d->q, R_STATUS), S_ACK | S_DRIVER);
 		/* the queue cannot go live without FEATURES_OK */
 		std_rings(d);
-		zero_rings(d);
-		vw(d, R_QUEUE_SEL, 0);
-		program_queue(d);
-		vw(d, R_QUEUE_READY, 1);
-		dcheck(d, w, "QueueReady without FEATURES_OK", i, vr(d, R_QUEUE_READY), 0);
-		vw(d, R_STATUS, S_LIVE);
-		dcheck(d, w, "DRIVER_OK after refused features", i, vr(d, R_STATUS), S_ACK | S_DRIVER);
+		zero_rings(&d->q);
+		vw(&d->q, R_QUEUE_SEL, 0);
+		program_queue(&d->q);
+		vw(&d->q, R_QUEUE_READY, 1);
+		dcheck(d, w, "QueueReady without FEATURES_OK", i, vr(&d->q, R_QUEUE_READY), 0);
+		vw(&d->q, R_STATUS, S_LIVE);
+		dcheck(d, w, "DRIVER_OK after refused features", i, vr(&d->q, R_STATUS), S_ACK | S_DRIVER);
 	}
 	/* DriverFeaturesSel 2 and up go nowhere; then a good set is accepted */
 	reset_to_driver(d);
-	vw(d, R_DRV_FEATURES_SEL, 2);
-	vw(d, R_DRV_FEATURES, 0xFFFFFFFF);
-	vw(d, R_DRV_FEATURES_SEL, 7);
-	vw(d, R_DRV_FEATURES, 0xFFFFFFFF);
-	vw(d, R_DRV_FEATURES_SEL, 0);
-	vw(d, R_DRV_FEATURES, F_INDIRECT);
-	vw(d, R_DRV_FEATURES_SEL, 1);
-	vw(d, R_DRV_FEATURES, FH_VERSION_1);
-	vw(d, R_STATUS, S_ACK | S_DRIVER | S_FEATURES_OK);
-	dcheck(d, w, "features accepted after writes to selector 2 and 7", 0, vr(d, R_STATUS), S_ACK | S_DRIVER | S_FEATURES_OK);
+	vw(&d->q, R_DRV_FEATURES_SEL, 2);
+	vw(&d->q, R_DRV_FEATURES, 0xFFFFFFFF);
+	vw(&d->q, R_DRV_FEATURES_SEL, 7);
+	vw(&d->q, R_DRV_FEATURES, 0xFFFFFFFF);
+	vw(&d->q, R_DRV_FEATURES_SEL, 0);
+	vw(&d->q, R_DRV_FEATURES, F_INDIRECT);
+	vw(&d->q, R_DRV_FEATURES_SEL, 1);
+	vw(&d->q, R_DRV_FEATURES, FH_VERSION_1);
+	vw(&d->q, R_STATUS, S_ACK | S_DRIVER | S_FEATURES_OK);
+	dcheck(d, w, "features accepted after writes to selector 2 and 7", 0, vr(&d->q, R_STATUS), S_ACK | S_DRIVER | S_FEATURES_OK);
 	/* frozen once accepted */
-	vw(d, R_DRV_FEATURES_SEL, 1);
-	vw(d, R_DRV_FEATURES, FH_VERSION_1 | FH_PACKED);
+	vw(&d->q, R_DRV_FEATURES_SEL, 1);
+	vw(&d->q, R_DRV_FEATURES, FH_VERSION_1 | FH_PACKED);
 	/* QueueNum: not a power of 2, 0, above the maximum: ignored (the last good one stays) */
 	std_rings(d);
-	zero_rings(d);
-	vw(d, R_QUEUE_SEL, 0);
-	program_queue(d);
+	zero_rings(&d->q);
+	vw(&d->q, R_QUEUE_SEL, 0);
+	program_queue(&d->q);
 	const u32 bad_num[] = { 0, 3, 12, 129, 256, 0x10000, 0xFFFFFFFFu };
 	for (unsigned i = 0; i < sizeof(bad_num) / sizeof(bad_num[0]); i++)
-		vw(d, R_QUEUE_NUM, bad_num[i]);
+		vw(&d->q, R_QUEUE_NUM, bad_num[i]);
 	/* bad ring addresses: QueueReady stays 0 */
-	const u64 bad_desc[] = { d->dma + O_DESC + 8, 0, 0x08000000UL, VIO_BASE, ram_end - 64, ram_end, 0x1000000000000UL };
+	const u64 bad_desc[] = { d->q.dma + O_DESC + 8, 0, 0x08000000UL, VIO_BASE, ram_end - 64, ram_end, 0x1000000000000UL };
 	for (unsigned i = 0; i < sizeof(bad_desc) / sizeof(bad_desc[0]); i++) {
-		vw(d, R_DESC_LO, (u32)bad_desc[i]);
-		vw(d, R_DESC_HI, (u32)(bad_desc[i] >> 32));
-		vw(d, R_QUEUE_READY, 1);
-		dcheck(d, w, "QueueReady with a bad descriptor table address", bad_desc[i], vr(d, R_QUEUE_READY), 0);
+		vw(&d->q, R_DESC_LO, (u32)bad_desc[i]);
+		vw(&d->q, R_DESC_HI, (u32)(bad_desc[i] >> 32));
+		vw(&d->q, R_QUEUE_READY, 1);
+		dcheck(d, w, "QueueReady with a bad descriptor table address", bad_desc[i], vr(&d->q, R_QUEUE_READY), 0);
 	}
-	vw(d, R_DESC_LO, (u32)d->desc);
-	vw(d, R_DESC_HI, (u32)(d->desc >> 32));
-	const u64 bad_avail[] = { d->avail + 1, 0, ram_end - 4, 0xFFFFFFFFFFFFFFF0UL };
+	vw(&d->q, R_DESC_LO, (u32)d->q.desc);
+	vw(&d->q, R_DESC_HI, (u32)(d->q.desc >> 32));
+	const u64 bad_avail[] = { d->q.avail + 1, 0, ram_end - 4, 0xFFFFFFFFFFFFFFF0UL };
 	for (unsigned i = 0; i < sizeof(bad_avail) / sizeof(bad_avail[0]); i++) {
-		vw(d, R_DRIVER_LO, (u32)bad_avail[i]);
-		vw(d, R_DRIVER_HI, (u32)(bad_avail[i] >> 32));
-		vw(d, R_QUEUE_READY, 1);
-		dcheck(d, w, "QueueReady with a bad driver area address", bad_avail[i], vr(d, R_QUEUE_READY), 0);
+		vw(&d->q, R_DRIVER_LO, (u32)bad_avail[i]);
+		vw(&d->q, R_DRIVER_HI, (u32)(bad_avail[i] >> 32));
+		vw(&d->q, R_QUEUE_READY, 1);
+		dcheck(d, w, "QueueReady with a bad driver area address", bad_avail[i], vr(&d->q, R_QUEUE_READY), 0);
 	}
-	vw(d, R_DRIVER_LO, (u32)d->avail);
-	vw(d, R_DRIVER_HI, (u32)(d->avail >> 32));
-	const u64 bad_used[] = { d->used + 2, 0, GICD_BASE, UART_BASE, d->mmio, ram_end - 16 };
+	vw(&d->q, R_DRIVER_LO, (u32)d->q.avail);
+	vw(&d->q, R_DRIVER_HI, (u32)(d->q.avail >> 32));
+	const u64 bad_used[] = { d->q.used + 2, 0, GICD_BASE, UART_BASE, d->q.mmio, ram_end - 16 };
 	for (unsigned i = 0; i < sizeof(bad_used) / sizeof(bad_used[0]); i++) {
-		vw(d, R_DEVICE_LO, (u32)bad_used[i]);
-		vw(d, R_DEVICE_HI, (u32)(bad_used[i] >> 32));
-		vw(d, R_QUEUE_READY, 1);
-		dcheck(d, w, "QueueReady with a bad device area address", bad_used[i], vr(d, R_QUEUE_READY), 0);
+		vw(&d->q, R_DEVICE_LO, (u32)bad_used[i]);
+		vw(&d->q, R_DEVICE_HI, (u32)(bad_used[i] >> 32));
+		vw(&d->q, R_QUEUE_READY, 1);
+		dcheck(d, w, "QueueReady with a bad device area address", bad_used[i], vr(&d->q, R_QUEUE_READY), 0);
 	}
 	/* (a ring that straddles a page boundary: legal for the spec, refused by this device;
 	 * informational) */
-	vw(d, R_DEVICE_LO, (u32)(d->used + 0xFF0));
-	vw(d, R_DEVICE_HI, (u32)((d->used + 0xFF0) >> 32));
-	vw(d, R_QUEUE_READY, 1);
-	u32 straddle = vr(d, R_QUEUE_READY);
+	vw(&d->q, R_DEVICE_LO, (u32)(d->q.used + 0xFF0));
+	vw(&d->q, R_DEVICE_HI, (u32)((d->q.used + 0xFF0) >> 32));
+	vw(&d->q, R_QUEUE_READY, 1);
+	u32 straddle = vr(&d->q, R_QUEUE_READY);
 	if (straddle) {
-		vw(d, R_QUEUE_READY, 0);
+		vw(&d->q, R_QUEUE_READY, 0);
 	}
 	if (!quiet) {
 		puts_("hostile: note: a used ring across a page boundary: QueueReady reads ");
 		put_dec(straddle);
 		puts_("\n");
 	}
-	vw(d, R_DEVICE_LO, (u32)d->used);
-	vw(d, R_DEVICE_HI, (u32)(d->used >> 32));
-	vw(d, R_QUEUE_READY, 1);
-	dcheck(d, w, "QueueReady with good addresses", 0, vr(d, R_QUEUE_READY), 1);
+	vw(&d->q, R_DEVICE_LO, (u32)d->q.used);
+	vw(&d->q, R_DEVICE_HI, (u32)(d->q.used >> 32));
+	vw(&d->q, R_QUEUE_READY, 1);
+	dcheck(d, w, "QueueReady with good addresses", 0, vr(&d->q, R_QUEUE_READY), 1);
 	/* a kick before DRIVER_OK is held back; DRIVER_OK serves what was queued */
-	u64 buf = d->dma + O_DATA;
+	u64 buf = d->q.dma + O_DATA;
 	fill(buf, 1024, 0xEE);
 	u16 head = post_blk(d, T_IN, 10, buf, 1024);
 	u32 id, len;
 	checks++;
-	if (used_next(d, &id, &len, WAIT_SHORT))
+	if (used_next(&d->q, &id, &len, WAIT_SHORT))
 		dmis(d, w, "served before DRIVER_OK", 0, len, 0);
-	vw(d, R_STATUS, S_LIVE);
-	dcheck(d, w, "DRIVER_OK", 0, vr(d, R_STATUS), S_LIVE);
-	struct res r = finish(d, head, d->dma + O_STATUS);
+	vw(&d->q, R_STATUS, S_LIVE);
+	dcheck(d, w, "DRIVER_OK", 0, vr(&d->q, R_STATUS), S_LIVE);
+	struct res r = finish(d, head, d->q.dma + O_STATUS);
 	expect_res(d, "request queued before DRIVER_OK", 10, r, ST_OK, 1025);
 	if (r.done && r.status == ST_OK)
 		check_data(d, "request queued before DRIVER_OK", buf, 10, 2);
@@ -1059,8 +840,8 @@ static void disk_negotiation(struct vdev *d)
 	for (int i = 0; i < 2 * QNUM + 1; i++)
 		good_read(d, "read after the QueueNum junk", (u64)i * 3, 1 + (i & 3), buf);
 	/* FAILED is a status the driver may set: then a reset brings it back */
-	vw(d, R_STATUS, S_LIVE | S_FAILED);
-	dcheck(d, w, "status FAILED", 0, vr(d, R_STATUS), S_LIVE | S_FAILED);
+	vw(&d->q, R_STATUS, S_LIVE | S_FAILED);
+	dcheck(d, w, "status FAILED", 0, vr(&d->q, R_STATUS), S_LIVE | S_FAILED);
 	recover(d);
 	checks++;
 	if (exc[0].sync != s0.sync)
@@ -1071,64 +852,64 @@ static void disk_negotiation(struct vdev *d)
 
 static void break_with(struct vdev *d, const char *what, u64 arg, const struct seg *s, int n)
 {
-	post(d, s, n);
+	post(&d->q, s, n);
 	expect_broken(d, what, arg);
 }
 
 static void disk_break(struct vdev *d)
 {
-	u64 hdr = d->dma + O_HDR, st = d->dma + O_STATUS, buf = d->dma + O_DATA, ind = d->dma + O_IND;
+	u64 hdr = d->q.dma + O_HDR, st = d->q.dma + O_STATUS, buf = d->q.dma + O_DATA, ind = d->q.dma + O_IND;
 	struct seg s[4];
 	if (!quiet)
 		puts_("hostile: disk queue breaking\n");
 	set_hdr(hdr, T_IN, 0);
 	/* descriptor loops */
-	u16 h = d->avail_idx & (d->num - 1), h1 = (h + 1) & (d->num - 1);
-	put_desc(d, h, hdr, 16, D_NEXT, h1);
-	put_desc(d, h1, hdr, 16, D_NEXT, h);
-	publish(d, h);
-	kick(d);
+	u16 h = d->q.avail_idx & (d->q.num - 1), h1 = (h + 1) & (d->q.num - 1);
+	put_desc(&d->q, h, hdr, 16, D_NEXT, h1);
+	put_desc(&d->q, h1, hdr, 16, D_NEXT, h);
+	publish(&d->q, h);
+	kick(&d->q);
 	expect_broken(d, "descriptor loop of 2", h);
-	h = d->avail_idx & (d->num - 1);
-	put_desc(d, h, hdr, 16, D_NEXT, h);
-	publish(d, h);
-	kick(d);
+	h = d->q.avail_idx & (d->q.num - 1);
+	put_desc(&d->q, h, hdr, 16, D_NEXT, h);
+	publish(&d->q, h);
+	kick(&d->q);
 	expect_broken(d, "descriptor pointing at itself", h);
 	/* a loop among writable descriptors after a good start */
-	h = d->avail_idx & (d->num - 1);
-	h1 = (h + 1) & (d->num - 1);
-	u16 h2 = (h + 2) & (d->num - 1);
-	put_desc(d, h, hdr, 16, D_NEXT, h1);
-	put_desc(d, h1, buf, 512, D_WRITE | D_NEXT, h2);
-	put_desc(d, h2, st, 1, D_WRITE | D_NEXT, h1);
-	publish(d, h);
-	kick(d);
+	h = d->q.avail_idx & (d->q.num - 1);
+	h1 = (h + 1) & (d->q.num - 1);
+	u16 h2 = (h + 2) & (d->q.num - 1);
+	put_desc(&d->q, h, hdr, 16, D_NEXT, h1);
+	put_desc(&d->q, h1, buf, 512, D_WRITE | D_NEXT, h2);
+	put_desc(&d->q, h2, st, 1, D_WRITE | D_NEXT, h1);
+	publish(&d->q, h);
+	kick(&d->q);
 	expect_broken(d, "descriptor loop after a good start", h);
 	/* next and head out of range */
 	const u16 bad_next[] = { QNUM, QNUM + 1, 0x7FFF, 0x8000, 0xFFFF };
 	for (unsigned i = 0; i < sizeof(bad_next) / sizeof(bad_next[0]); i++) {
-		h = d->avail_idx & (d->num - 1);
-		put_desc(d, h, hdr, 16, D_NEXT, bad_next[i]);
-		publish(d, h);
-		kick(d);
+		h = d->q.avail_idx & (d->q.num - 1);
+		put_desc(&d->q, h, hdr, 16, D_NEXT, bad_next[i]);
+		publish(&d->q, h);
+		kick(&d->q);
 		expect_broken(d, "next index >= queue size", bad_next[i]);
 	}
 	const u16 bad_head[] = { QNUM, 0x100, 0xFFFF };
 	for (unsigned i = 0; i < sizeof(bad_head) / sizeof(bad_head[0]); i++) {
-		publish(d, bad_head[i]);
-		kick(d);
+		publish(&d->q, bad_head[i]);
+		kick(&d->q);
 		expect_broken(d, "head index >= queue size", bad_head[i]);
 	}
 	/* avail.idx runs ahead of what the driver may have made available */
 	const u16 jumps[] = { QNUM + 1, 0x8000, 0xFFFF };
 	for (unsigned i = 0; i < sizeof(jumps) / sizeof(jumps[0]); i++) {
-		d->avail_idx += jumps[i] - 1;
+		d->q.avail_idx += jumps[i] - 1;
 		post_blk(d, T_IN, 0, buf, 512);
 		expect_broken(d, "avail.idx jumps ahead", jumps[i]);
 	}
 	/* buffers outside guest RAM (or wrapping the address space) */
 	const u64 bad_buf[] = { 0, 0x1000, 0x1000000000000UL, ram_end, ram_end - 256, RAM_BASE - 256,
-				0x08000000UL, VIO_BASE, d->mmio, 0xFFFFFFFFFFFFFF00UL, 0x3FFFFFFFFFFUL };
+				0x08000000UL, VIO_BASE, d->q.mmio, 0xFFFFFFFFFFFFFF00UL, 0x3FFFFFFFFFFUL };
 	for (unsigned i = 0; i < sizeof(bad_buf) / sizeof(bad_buf[0]); i++) {
 		post_blk(d, T_IN, 0, bad_buf[i], 512);
 		expect_broken(d, "data buffer outside RAM", bad_buf[i]);
@@ -1204,12 +985,12 @@ static void disk_break(struct vdev *d)
 	s[0] = (struct seg){ ind + 0x800, 16, D_INDIRECT };
 	break_with(d, "indirect table pointing at itself", 0, s, 1);
 	/* INDIRECT with NEXT */
-	h = d->avail_idx & (d->num - 1);
-	h1 = (h + 1) & (d->num - 1);
-	put_desc(d, h, ind, 48, D_INDIRECT | D_NEXT, h1);
-	put_desc(d, h1, st, 1, D_WRITE, 0);
-	publish(d, h);
-	kick(d);
+	h = d->q.avail_idx & (d->q.num - 1);
+	h1 = (h + 1) & (d->q.num - 1);
+	put_desc(&d->q, h, ind, 48, D_INDIRECT | D_NEXT, h1);
+	put_desc(&d->q, h1, st, 1, D_WRITE, 0);
+	publish(&d->q, h);
+	kick(&d->q);
 	expect_broken(d, "indirect with NEXT", h);
 	/* next out of the table, loops inside it */
 	put_desc_at(ind, 0, hdr, 16, D_NEXT, 3);
@@ -1234,10 +1015,10 @@ static void disk_break(struct vdev *d)
 	put_desc_at(ind + 0xFF0, 2, st, 1, D_WRITE, 0);
 	s[0] = (struct seg){ ind + 0xFF0, 48, D_INDIRECT };
 	st8(st, 0xFF);
-	post(d, s, 1);
+	post(&d->q, s, 1);
 	u32 id, len;
-	int done = used_next(d, &id, &len, WAIT_SHORT);
-	u32 stat = vr(d, R_STATUS);
+	int done = used_next(&d->q, &id, &len, WAIT_SHORT);
+	u32 stat = vr(&d->q, R_STATUS);
 	if (!quiet) {
 		puts_("hostile: note: indirect table across a page boundary: ");
 		puts_(done ? "served, status byte " : "not served, device status ");
@@ -1265,7 +1046,7 @@ static void disk_break(struct vdev *d)
  * or broke the queue; either way a reset must bring it back. */
 static void after_overlap(struct vdev *d, const char *what)
 {
-	u32 st = vr(d, R_STATUS);
+	u32 st = vr(&d->q, R_STATUS);
 	if (st & S_NEEDS_RESET)
 		d->breaks++;
 	if (!quiet) {
@@ -1280,38 +1061,38 @@ static void after_overlap(struct vdev *d, const char *what)
 
 static void disk_overlap(struct vdev *d)
 {
-	u64 hdr = d->dma + O_HDR, st = d->dma + O_STATUS, buf = d->dma + O_DATA;
+	u64 hdr = d->q.dma + O_HDR, st = d->q.dma + O_STATUS, buf = d->q.dma + O_DATA;
 	struct seg s[4];
 	struct res r;
 	if (!quiet)
 		puts_("hostile: disk data buffers over the rings\n");
 	/* a whole block (zero-copy) into the used ring's page: the push that follows writes
 	 * our copy; the rest of the page holds the block */
-	r = blk(d, T_IN, 8, d->used, 4096);
+	r = blk(d, T_IN, 8, d->q.used, 4096);
 	checks++;
 	if (!r.done || r.status != ST_OK || r.len != 4097)
 		dmis(d, "block into the used ring page", "done / status / used length", 8, (u64)r.done << 32 | (u64)(r.status & 0xFF) << 16 | r.len, 1UL << 32 | 4097);
 	else
 		d->n_ok++;
-	check_data(d, "block into the used ring page (past the ring)", d->used + 512, 9, 7);
+	check_data(d, "block into the used ring page (past the ring)", d->q.used + 512, 9, 7);
 	after_overlap(d, "used ring page");
 	/* 512 bytes (copied) over the used ring itself */
-	r = blk(d, T_IN, 9, d->used, 512);
+	r = blk(d, T_IN, 9, d->q.used, 512);
 	dcheck(d, "sector over the used ring", "completed (used.idx the device's)", 9, r.done, 1);
 	after_overlap(d, "used ring");
 	/* a whole block into the descriptor table's page */
-	r = blk(d, T_IN, 16, d->desc, 4096);
+	r = blk(d, T_IN, 16, d->q.desc, 4096);
 	dcheck(d, "block into the descriptor table page", "completed", 16, r.done && r.status == ST_OK, 1);
 	after_overlap(d, "descriptor table page");
 	/* a whole block into the available ring's page: avail.idx becomes disk data; choose a
 	 * sector whose data puts it far ahead, so the device must call the queue broken */
 	u64 sec = 64;
-	while ((u16)((pat(d->seed, sec, 0) >> 16) - (d->avail_idx + 1)) <= QNUM)
+	while ((u16)((pat(d->seed, sec, 0) >> 16) - (d->q.avail_idx + 1)) <= QNUM)
 		sec += 8;
-	post_blk(d, T_IN, sec, d->avail, 4096);
+	post_blk(d, T_IN, sec, d->q.avail, 4096);
 	checks++;
-	if (!(vr(d, R_STATUS) & S_NEEDS_RESET))
-		dmis(d, "block into the available ring page", "device status (avail.idx is junk now)", sec, vr(d, R_STATUS), S_LIVE | S_NEEDS_RESET);
+	if (!(vr(&d->q, R_STATUS) & S_NEEDS_RESET))
+		dmis(d, "block into the available ring page", "device status (avail.idx is junk now)", sec, vr(&d->q, R_STATUS), S_LIVE | S_NEEDS_RESET);
 	after_overlap(d, "available ring page");
 	/* data over the header it came with */
 	set_hdr(hdr, T_IN, 17);
@@ -1346,7 +1127,7 @@ static void disk_overlap(struct vdev *d)
 		d->n_ok++;
 	/* one page twice in one request, and 16 times through an indirect table: the device
 	 * maps cache pages over it again and again; the last block wins */
-	u64 pg = d->dma + O_DATA2;
+	u64 pg = d->q.dma + O_DATA2;
 	set_hdr(hdr, T_IN, 32);
 	s[0] = (struct seg){ hdr, 16, 0 };
 	s[1] = (struct seg){ pg, 4096, D_WRITE };
@@ -1355,7 +1136,7 @@ static void disk_overlap(struct vdev *d)
 	r = custom(d, "one page twice", 32, s, 4, ST_OK, 8193);
 	if (r.done && r.status == ST_OK)
 		check_data(d, "one page twice", pg, 40, 8);
-	u64 ind = d->dma + O_IND;
+	u64 ind = d->q.dma + O_IND;
 	put_desc_at(ind, 0, hdr, 16, D_NEXT, 1);
 	for (u32 i = 1; i <= 16; i++)
 		put_desc_at(ind, i, pg, 4096, D_WRITE | D_NEXT, (u16)(i + 1));
@@ -1376,15 +1157,15 @@ static void disk_overlap(struct vdev *d)
 		check_data(d, "data over its indirect table", ind, 48, 8);
 	/* a write from the ring pages, then read back */
 	if (!d->ro) {
-		r = blk(d, T_OUT, 56, d->desc, 1024);
+		r = blk(d, T_OUT, 56, d->q.desc, 1024);
 		expect_res(d, "write from the descriptor table", 56, r, ST_OK, 1);
-		copy_bytes(d->dma + O_SCRATCH, d->desc, 1024);
+		copy_bytes(d->q.dma + O_SCRATCH, d->q.desc, 1024);
 		r = blk(d, T_IN, 56, buf, 1024);
 		expect_res(d, "read back what came from the descriptor table", 56, r, ST_OK, 1025);
 		checks++;
 		for (u64 i = 0; i < 1024; i += 8)
-			if (ld64(buf + i) != ld64(d->dma + O_SCRATCH + i)) {
-				dmis(d, "write from the descriptor table", "read back", i, ld64(buf + i), ld64(d->dma + O_SCRATCH + i));
+			if (ld64(buf + i) != ld64(d->q.dma + O_SCRATCH + i)) {
+				dmis(d, "write from the descriptor table", "read back", i, ld64(buf + i), ld64(d->q.dma + O_SCRATCH + i));
 				break;
 			}
 		/* (sectors 56..57 are not the pattern any more: nothing reads them again) */
@@ -1459,11 +1240,11 @@ static void disk_concurrent(struct vdev *d, int nvcpus)
 		return;
 	if (!quiet)
 		puts_("hostile: disk requests while vcpu1 kicks\n");
-	kick_mmio = d->mmio;
+	kick_mmio = d->q.mmio;
 	kick_stop = 0;
 	kick_count = 0;
 	start_vcpu1(d, DISK_KICKER_CTX, "cpu_on vcpu1 (disk kicker)");
-	u64 buf = d->dma + O_DATA;
+	u64 buf = d->q.dma + O_DATA;
 	u64 by_vcpu1 = 0;
 	for (int i = 0; i < 64; i++) {
 		u64 sector = (u64)(i * 5) % 40;
@@ -1475,13 +1256,13 @@ static void disk_concurrent(struct vdev *d, int nvcpus)
 		u16 head = post_blk(d, T_IN, sector, b, n * 512);
 		nokick = 0;
 		u64 t0 = now_ticks();
-		while (ld16(d->used + 2) == d->used_idx && now_ticks() - t0 < WAIT_SHORT)
+		while (ld16(d->q.used + 2) == d->q.used_idx && now_ticks() - t0 < WAIT_SHORT)
 			;
-		if (ld16(d->used + 2) != d->used_idx)
+		if (ld16(d->q.used + 2) != d->q.used_idx)
 			by_vcpu1++;
 		else
-			kick(d);
-		struct res r = finish(d, head, d->dma + O_STATUS);
+			kick(&d->q);
+		struct res r = finish(d, head, d->q.dma + O_STATUS);
 		expect_res(d, "read while vcpu1 kicks", sector, r, ST_OK, n * 512 + 1);
 		if (r.done && r.status == ST_OK)
 			check_data(d, "read while vcpu1 kicks", b, sector, n);
@@ -1498,54 +1279,54 @@ static void disk_concurrent(struct vdev *d, int nvcpus)
 	/* vCPU 1 keeps the ring full while vCPU 0 is inside one kick: how long does the monitor
 	 * stay in that one trap? (one vCPU's guest time; the pCPU runs nothing else meanwhile) */
 	const u64 N = 3000;
-	u64 hdr = d->dma + O_HDR, st = d->dma + O_STATUS;
+	u64 hdr = d->q.dma + O_HDR, st = d->q.dma + O_STATUS;
 	set_hdr(hdr, T_IN, 7);
 	fill(buf, 512, 0xEE);
 	st8(st, 0xFF);
-	put_desc(d, 0, hdr, 16, D_NEXT, 1);
-	put_desc(d, 1, buf, 512, D_WRITE | D_NEXT, 2);
-	put_desc(d, 2, st, 1, D_WRITE, 0);
-	for (u32 i = 0; i < d->num; i++)
-		st16(d->avail + 4 + 2 * i, 0);
+	put_desc(&d->q, 0, hdr, 16, D_NEXT, 1);
+	put_desc(&d->q, 1, buf, 512, D_WRITE | D_NEXT, 2);
+	put_desc(&d->q, 2, st, 1, D_WRITE, 0);
+	for (u32 i = 0; i < d->q.num; i++)
+		st16(d->q.avail + 4 + 2 * i, 0);
 	dsb();
-	u16 used0 = ld16(d->used + 2);
-	dcheck(d, "feeder", "nothing outstanding", used0, ld16(d->avail + 2), used0);
-	feed_avail = d->avail;
-	feed_used = d->used;
-	feed_num = d->num;
+	u16 used0 = ld16(d->q.used + 2);
+	dcheck(d, "feeder", "nothing outstanding", used0, ld16(d->q.avail + 2), used0);
+	feed_avail = d->q.avail;
+	feed_used = d->q.used;
+	feed_num = d->q.num;
 	feed_n = N;
 	feed_done = 0;
 	start_vcpu1(d, DISK_FEEDER_CTX, "cpu_on vcpu1 (disk feeder)");
 	u64 t0 = now_ticks();
-	while (ld16(d->avail + 2) == used0 && now_ticks() - t0 < tick_hz())
+	while (ld16(d->q.avail + 2) == used0 && now_ticks() - t0 < tick_hz())
 		;
 	u64 kicks = 0, most = 0, most_ticks = 0;
-	while ((u16)(ld16(d->used + 2) - used0) != (u16)N && now_ticks() - t0 < 6 * tick_hz()) {
-		if (ld16(d->avail + 2) == ld16(d->used + 2))
+	while ((u16)(ld16(d->q.used + 2) - used0) != (u16)N && now_ticks() - t0 < 6 * tick_hz()) {
+		if (ld16(d->q.avail + 2) == ld16(d->q.used + 2))
 			continue;
-		u16 before = ld16(d->used + 2);
+		u16 before = ld16(d->q.used + 2);
 		u64 tk = now_ticks();
-		kick(d);
+		kick(&d->q);
 		tk = now_ticks() - tk;
-		u16 served = ld16(d->used + 2) - before;
+		u16 served = ld16(d->q.used + 2) - before;
 		kicks++;
 		if (served > most)
 			most = served, most_ticks = tk;
 	}
-	dcheck(d, "feeder", "requests completed", N, (u16)(ld16(d->used + 2) - used0), (u16)N);
+	dcheck(d, "feeder", "requests completed", N, (u16)(ld16(d->q.used + 2) - used0), (u16)N);
 	dcheck(d, "feeder", "vcpu1 fed them all", N, feed_done, N);
 	dcheck(d, "feeder", "last status byte", 0, ld8(st), ST_OK);
 	check_data(d, "feeder", buf, 7, 1);
-	dcheck(d, "feeder", "device status", 0, vr(d, R_STATUS), S_LIVE);
+	dcheck(d, "feeder", "device status", 0, vr(&d->q, R_STATUS), S_LIVE);
 	d->requests += N;
 	d->n_ok += N;
-	d->avail_idx = ld16(d->avail + 2);
-	d->used_idx = ld16(d->used + 2);
+	d->q.avail_idx = ld16(d->q.avail + 2);
+	d->q.used_idx = ld16(d->q.used + 2);
 	dcheck(d, "feeder", "vcpu1 off afterwards", 0, (u64)wait_affinity(1, 1), 1);
 
 	/* vCPU 1 writes all over a page while our zero-copy reads map disk cache pages there:
 	 * its writes must land in copies, never in the cache (the Linux VM reads these blocks) */
-	u64 page = d->dma + O_SCRATCH;
+	u64 page = d->q.dma + O_SCRATCH;
 	scribble_page = page;
 	scribbles = 0;
 	kick_stop = 0;
@@ -1558,8 +1339,8 @@ static void disk_concurrent(struct vdev *d, int nvcpus)
 	dsb();
 	dcheck(d, "scribbler", "vcpu1 off afterwards", 0, (u64)wait_affinity(1, 1), 1);
 	for (int i = 0; i < 8; i++) {
-		good_read(d, "block after the scribbling (zero-copy)", 64 + 8 * i, 8, d->dma + O_DATA + 0x1000 * i);
-		good_read(d, "sector after the scribbling (copied)", 64 + 8 * i + 3, 1, d->dma + O_DATA2 + 512);
+		good_read(d, "block after the scribbling (zero-copy)", 64 + 8 * i, 8, d->q.dma + O_DATA + 0x1000 * i);
+		good_read(d, "sector after the scribbling (copied)", 64 + 8 * i + 3, 1, d->q.dma + O_DATA2 + 512);
 	}
 	if (!quiet) {
 		puts_("hostile: note: one kick served up to ");
@@ -1595,9 +1376,10 @@ static void phase_disks(int nvcpus, int after_reboot)
 	for (int i = 0; i < dt_nvio; i++) {
 		struct vdev *d = &vdevs[nvdev];
 		memset(d, 0, sizeof(*d));
-		d->slot = i;
-		d->mmio = VIO_BASE + (u64)i * VIO_STRIDE;
-		d->dma = DMA_BASE + (u64)i * DMA_SLOT;
+		d->q.kind = "disk";
+		d->q.slot = i;
+		d->q.mmio = VIO_BASE + (u64)i * VIO_STRIDE;
+		d->q.dma = DMA_BASE + (u64)i * DMA_SLOT;
 		nvdev++;
 	}
 	/* slots without a disk, and past the last slot: nothing there, every access aborts */
@@ -1626,11 +1408,11 @@ static void phase_disks(int nvcpus, int after_reboot)
 	int rw = -1, ro = -1;
 	for (int i = 0; i < nvdev && after_reboot; i++) {
 		struct vdev *d = &vdevs[i];
-		dcheck(d, "after reboot", "status", 0, vr(d, R_STATUS), 0);
-		dcheck(d, "after reboot", "interrupt status", 0, vr(d, R_INT_STATUS), 0);
-		vw(d, R_QUEUE_SEL, 0);
-		dcheck(d, "after reboot", "QueueReady", 0, vr(d, R_QUEUE_READY), 0);
-		dcheck(d, "after reboot", "config generation", 0, vr(d, R_CONFIG_GEN), 0);
+		dcheck(d, "after reboot", "status", 0, vr(&d->q, R_STATUS), 0);
+		dcheck(d, "after reboot", "interrupt status", 0, vr(&d->q, R_INT_STATUS), 0);
+		vw(&d->q, R_QUEUE_SEL, 0);
+		dcheck(d, "after reboot", "QueueReady", 0, vr(&d->q, R_QUEUE_READY), 0);
+		dcheck(d, "after reboot", "config generation", 0, vr(&d->q, R_CONFIG_GEN), 0);
 	}
 	for (int i = 0; i < nvdev; i++) {
 		disk_identify(&vdevs[i]);
@@ -1651,31 +1433,31 @@ static void phase_disks(int nvcpus, int after_reboot)
 		disk_overlap(d);
 		disk_concurrent(d, nvcpus);
 		/* our writes outlived every reset (they live as long as the VM) */
-		good_read(d, "written sectors after all the resets", 0, 32, d->dma + O_DATA);
+		good_read(d, "written sectors after all the resets", 0, 32, d->q.dma + O_DATA);
 	}
 	if (ro >= 0) {
 		/* a few on the read-only disk too */
 		struct vdev *d = &vdevs[ro];
-		u64 hdr = d->dma + O_HDR;
+		u64 hdr = d->q.dma + O_HDR;
 		set_hdr(hdr, T_IN, 0);
-		u16 h = d->avail_idx & (d->num - 1);
-		put_desc(d, h, hdr, 16, D_NEXT, h);
-		publish(d, h);
-		kick(d);
+		u16 h = d->q.avail_idx & (d->q.num - 1);
+		put_desc(&d->q, h, hdr, 16, D_NEXT, h);
+		publish(&d->q, h);
+		kick(&d->q);
 		expect_broken(d, "descriptor loop (read-only disk)", h);
 		post_blk(d, T_IN, 0, 0x1000000000000UL, 4096);
 		expect_broken(d, "buffer outside RAM (read-only disk)", 0);
 		disk_overlap(d);
 	}
 	if (nvdev)
-		good_read(&vdevs[0], "last read", 0, 8, vdevs[0].dma + O_DATA);
+		good_read(&vdevs[0], "last read", 0, 8, vdevs[0].q.dma + O_DATA);
 	checks++;
 	if (exc[0].sync - s0.sync != probes)
 		mismatch("exceptions in the disk phase (besides the probes)", exc[0].last_esr, exc[0].sync - s0.sync, probes);
 	for (int i = 0; i < nvdev; i++) {
 		struct vdev *d = &vdevs[i];
 		puts_("hostile: disk slot=");
-		put_dec(d->slot);
+		put_dec(d->q.slot);
 		puts_(" ro=");
 		put_dec(d->ro);
 		puts_(" capacity=");
@@ -1725,17 +1507,17 @@ static void phase_disks_reboot(int nvcpus, u32 boot)
 		struct vdev *d = &vdevs[i];
 		recover(d);
 		if (!d->ro)
-			good_write(d, "write before the reboot", 5, 1, d->dma + O_DATA);
-		good_read(d, "zero-copy read before the reboot", 8, 16, d->dma + O_DATA2);
-		dcheck(d, "before the reboot", "interrupt pending", 0, vr(d, R_INT_STATUS) & 1, 1);
+			good_write(d, "write before the reboot", 5, 1, d->q.dma + O_DATA);
+		good_read(d, "zero-copy read before the reboot", 8, 16, d->q.dma + O_DATA2);
+		dcheck(d, "before the reboot", "interrupt pending", 0, vr(&d->q, R_INT_STATUS) & 1, 1);
 		if (d->ro) {
 			post_blk(d, T_IN, 0, 0, 512);
 			expect_broken(d, "buffer at 0 before the reboot", 0);
 			post_blk(d, T_IN, 0, 0, 512);
-			dcheck(d, "before the reboot", "broken", 0, vr(d, R_STATUS), S_LIVE | S_NEEDS_RESET);
+			dcheck(d, "before the reboot", "broken", 0, vr(&d->q, R_STATUS), S_LIVE | S_NEEDS_RESET);
 		} else {
 			nokick = 1;
-			post_blk(d, T_IN, 1, d->dma + O_DATA, 512);
+			post_blk(d, T_IN, 1, d->q.dma + O_DATA, 512);
 			nokick = 0;
 		}
 	}

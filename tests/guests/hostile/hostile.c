@@ -20,12 +20,8 @@
  * SYSTEM_OFF. With "disk-reboot" on its command line it runs only the disk phase, reboots
  * once with its disks in a mess and runs it again (disk.c, phase_disks_reboot). */
 
-typedef unsigned long u64;
-typedef long s64;
-typedef unsigned int u32;
-typedef int s32;
-typedef unsigned short u16;
-typedef unsigned char u8;
+#include "hostile.h"
+#include "virtio.h"
 
 #define RAM_BASE    0x40000000UL
 #define GICD_BASE   0x08000000UL
@@ -71,7 +67,6 @@ typedef unsigned char u8;
 #define EC_IABT_CUR  0x21
 #define EC_DABT_CUR  0x25
 
-#define MAX_MISMATCH_LINES 40
 #define ROUNDS 4
 
 /* ------------------------------------------------------------------ basics */
@@ -92,15 +87,6 @@ void *memcpy(void *d, const void *s, unsigned long n)
 		*p++ = *q++;
 	return d;
 }
-
-static inline void mmio_w32(u64 a, u32 v) { __asm__ volatile("str %w0, [%1]" :: "r"(v), "r"(a) : "memory"); }
-static inline u32 mmio_r32(u64 a) { u32 v; __asm__ volatile("ldr %w0, [%1]" : "=r"(v) : "r"(a) : "memory"); return v; }
-
-#define MRS(reg) ({ u64 _v; __asm__ volatile("mrs %0, " reg : "=r"(_v) :: "memory"); _v; })
-#define MSR(reg, val) __asm__ volatile("msr " reg ", %0" :: "r"((u64)(val)) : "memory")
-
-static u64 now_ticks(void) { __asm__ volatile("isb" ::: "memory"); return MRS("cntvct_el0"); }
-static u64 tick_hz(void) { u64 f = MRS("cntfrq_el0"); return f ? f : 62500000; }
 
 /* xorshift64*: fixed seed, so every run does the same things */
 static u64 rng_state = 0x4D6972726F72ULL;   /* "Mirror" */
@@ -136,9 +122,9 @@ static void putc_(char c)
 	putc_raw(c);
 }
 
-static void puts_(const char *s) { while (*s) putc_(*s++); }
+void puts_(const char *s) { while (*s) putc_(*s++); }
 
-static void put_hex(u64 v)
+void put_hex(u64 v)
 {
 	char buf[19];
 	int n = 0;
@@ -156,7 +142,7 @@ static void put_hex(u64 v)
 	puts_(buf);
 }
 
-static void put_dec(s64 v)
+void put_dec(s64 v)
 {
 	char buf[24];
 	int n = 0;
@@ -222,7 +208,8 @@ u64 exc_handler(u64 kg, u64 esr, u64 far, u64 elr, u64 lr, u64 *frame)
 
 /* ------------------------------------------------------------------ checking */
 
-static u64 mismatches, psci_errors_ok, checks;
+u64 mismatches, checks;
+static u64 psci_errors_ok;
 
 static void mismatch(const char *what, u64 a, u64 got, u64 want)
 {

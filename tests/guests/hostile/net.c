@@ -1,8 +1,9 @@
 /* Hostile test guest, virtio-net phase (included by hostile.c after disk.c: it uses their
- * checking, console and ring helpers). The VM's network cards are modern virtio-mmio devices
- * at 0x0A000000 + (4+i)*0x200 (SPI 16+4+i), the device tree's virtio_mmio nodes at those
- * addresses; /chosen has mirrorball,net<i> ("A.B.C.D/P") and mirrorball,net<i>-mac. On the
- * first card, with a Linux VM (the peer: our address with last byte 1) on the same network:
+ * checking and console helpers, and virtio.c's registers, rings and bring-up steps). The
+ * VM's network cards are modern virtio-mmio devices at 0x0A000000 + (4+i)*0x200 (SPI
+ * 16+4+i), the device tree's virtio_mmio nodes at those addresses; /chosen has
+ * mirrorball,net<i> ("A.B.C.D/P") and mirrorball,net<i>-mac. On the first card, with a
+ * Linux VM (the peer: our address with last byte 1) on the same network:
  *   - a Linux-like bring-up (VERSION_1, MRG_RXBUF, CSUM, HOST_TSO4, MAC, MTU, STATUS;
  *     FEATURES_OK read back), config space (MAC as in /chosen, link up, MTU 1500);
  *   - RX buffers posted, an ARP request for the peer and an ICMP echo to it (checksums ours):
@@ -57,7 +58,7 @@
 struct ndev {
 	int slot;                 /* 4 + i */
 	u64 mmio, dma;
-	struct vdev rx, tx;       /* the two queues (disk.c's ring helpers) */
+	struct vq rx, tx;         /* the two queues */
 	u8 mac[6], peer_mac[6];
 	u32 ip, peer_ip;
 	int have_peer;
@@ -73,33 +74,14 @@ static struct ndev ndevs[VNET_MAX];
 
 static void nmis(const struct ndev *n, const char *what, const char *field, u64 arg, u64 got, u64 want)
 {
-	mismatches++;
-	if (mismatches > MAX_MISMATCH_LINES)
-		return;
-	puts_("hostile: MISMATCH net");
-	put_dec(n ? n->slot : -1);
-	puts_(" ");
-	puts_(what);
-	if (field) {
-		puts_(": ");
-		puts_(field);
-	}
-	puts_(" arg=");
-	put_hex(arg);
-	puts_(" got=");
-	put_hex(got);
-	puts_(" want=");
-	put_hex(want);
-	puts_("\n");
+	const struct vq id = { .kind = "net", .slot = n ? n->slot : -1 };
+	vq_mis(&id, what, field, arg, got, want);
 }
 
 static int ncheck(const struct ndev *n, const char *what, const char *field, u64 arg, u64 got, u64 want)
 {
-	checks++;
-	if (got == want)
-		return 1;
-	nmis(n, what, field, arg, got, want);
-	return 0;
+	const struct vq id = { .kind = "net", .slot = n ? n->slot : -1 };
+	return vq_check(&id, what, field, arg, got, want);
 }
 
 static u32 nr(const struct ndev *n, u32 off) { return mmio_r32(n->mmio + off); }
@@ -168,11 +150,16 @@ static int parse_ip(const char *s, u32 *ip)
 
 /* ---- queues ---- */
 
-static void nq_init(struct ndev *n)
+static void nq_ident(struct ndev *n)              /* whose queues they are */
 {
+	n->rx.kind = n->tx.kind = "net";
 	n->rx.slot = n->tx.slot = n->slot;
 	n->rx.mmio = n->tx.mmio = n->mmio;
 	n->rx.dma = n->tx.dma = n->dma;
+}
+
+static void nq_init(struct ndev *n)
+{
 	n->rx.desc = n->dma + N_RXDESC;
 	n->rx.avail = n->dma + N_RXAVAIL;
 	n->rx.used = n->dma + N_RXUSED;
@@ -205,39 +192,23 @@ static u32 net_extra_feat;    /* more low feature bits to ask for (net-remap's r
 static int net_up(struct ndev *n, int how)
 {
 	const char *w = "bring-up";
-	int ok = 1;
-	nw(n, R_STATUS, 0);
-	ok &= ncheck(n, w, "status after reset", 0, nr(n, R_STATUS), 0);
-	ok &= ncheck(n, w, "interrupt status after reset", 0, nr(n, R_INT_STATUS), 0);
-	nw(n, R_STATUS, S_ACK);
-	nw(n, R_STATUS, S_ACK | S_DRIVER);
-	ok &= ncheck(n, w, "status DRIVER", 0, nr(n, R_STATUS), S_ACK | S_DRIVER);
-	nw(n, R_DEV_FEATURES_SEL, 0);
-	u32 lo = nr(n, R_DEV_FEATURES);
-	nw(n, R_DEV_FEATURES_SEL, 1);
-	u32 hi = nr(n, R_DEV_FEATURES);
+	nq_ident(n);
+	int ok = vio_reset_to_driver(&n->rx, w, 0);
+	u32 lo, hi;
+	vio_dev_features(&n->rx, &lo, &hi);
 	ok &= ncheck(n, w, "features offered (ours)", lo, lo & NET_FEAT, NET_FEAT);
 	ok &= ncheck(n, w, "VERSION_1 offered", hi, hi & FH_VERSION_1, FH_VERSION_1);
-	nw(n, R_DRV_FEATURES_SEL, 0);
-	nw(n, R_DRV_FEATURES, NET_FEAT | (net_extra_feat & lo));
-	nw(n, R_DRV_FEATURES_SEL, 1);
-	nw(n, R_DRV_FEATURES, FH_VERSION_1);
-	nw(n, R_STATUS, S_ACK | S_DRIVER | S_FEATURES_OK);
-	ok &= ncheck(n, w, "FEATURES_OK read back", 0, nr(n, R_STATUS), S_ACK | S_DRIVER | S_FEATURES_OK);
+	ok &= vio_features_ok(&n->rx, w, NET_FEAT | (net_extra_feat & lo), FH_VERSION_1, 0);
 	nq_init(n);
-	struct vdev *q[2] = { &n->rx, &n->tx };
+	struct vq *q[2] = { &n->rx, &n->tx };
 	for (u32 i = 0; i < 2; i++) {
 		nw(n, R_QUEUE_SEL, i);
 		ok &= ncheck(n, w, "QueueNumMax", i, nr(n, R_QUEUE_NUM_MAX), 256);
-		ok &= ncheck(n, w, "QueueReady before setup", i, nr(n, R_QUEUE_READY), 0);
-		program_queue(q[i]);
-		nw(n, R_QUEUE_READY, 1);
-		ok &= ncheck(n, w, "QueueReady read back", i, nr(n, R_QUEUE_READY), 1);
+		ok &= vio_queue_ready(q[i], w, i, i);
 	}
 	nw(n, R_QUEUE_SEL, 2);
 	ok &= ncheck(n, w, "QueueNumMax of queue 2 (none)", 2, nr(n, R_QUEUE_NUM_MAX), 0);
-	nw(n, R_STATUS, S_LIVE);
-	ok &= ncheck(n, w, "DRIVER_OK read back", 0, nr(n, R_STATUS), S_LIVE);
+	ok &= vio_driver_ok(&n->rx, w);
 	if (how != NUP_NO_RXBUFS)
 		rx_fill(n);
 	return ok ? 0 : -1;
@@ -511,7 +482,7 @@ static int ping_peer(struct ndev *n, const char *what, int split)
 
 /* The last kick (TX) or frame (RX) must have broken the device: no used element, Status
  * live | NEEDS_RESET with a config interrupt; then a reset and a fresh bring-up work. */
-static void net_expect_broken(struct ndev *n, struct vdev *q, const char *what, u64 arg, u64 wait)
+static void net_expect_broken(struct ndev *n, struct vq *q, const char *what, u64 arg, u64 wait)
 {
 	u32 id, len;
 	u64 t0 = now_ticks();

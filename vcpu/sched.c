@@ -180,6 +180,7 @@ void sched_loop(void)
 		int others;
 		maybe_live_report(p);
 		nets_poll();            /* no lock held here: the uplink's frames go to the VMs */
+		console_flush();        /* a guest line without its newline yet (a prompt) */
 		struct vcpu *v = pick(p, &others);
 		if (!v) {
 			program_timer(p, 0);

@@ -9,7 +9,7 @@ APP(radix) APP(fft) APP(lu) APP(ocean) APP(water) APP(raytrace) APP(selftest)
 const struct sp_app sp_apps[] = {
 	{ "radix", radix_main, "radix [-n KEYS=2097152] [-r RADIX=256] [-m MAXKEY=2^31] [-s SEED=1] [-d (direct moves)] [-F]  work=keys  (default: 16 MiB, ~80 ms native at 1 thread)" },
 	{ "fft", fft_main, "fft [-m LOG2_POINTS=20 | -n POINTS] [-s SEED=1] [-F]  work=points  (default: 32 MiB, ~70 ms compute native at 1 thread)" },
-	{ "lu", lu_main, "lu [-n N=512] [-b BLOCK=16] [-s SEED=1] [-F]  work=blocks  (default: 2 MiB, ~50 ms native at 1 thread)" },
+	{ "lu", lu_main, "lu [-n N=512] [-b BLOCK=16] [-s SEED=1] [-F]  work=blocks  (default: 2 MiB, ~30 ms native at 1 thread)" },
 	{ "ocean", ocean_main, "ocean [-n GRID=513] [-i MAX_VCYCLES=100] [-F]  work=points (GRID-1 = 2^k for multigrid)" },
 	{ "water", water_main, "water [-m MOLECULES=864 (>=108)] [-s STEPS=30] [-F]  work=pairs (single-site Lennard-Jones molecules)" },
 	{ "raytrace", raytrace_main, "raytrace [-s SCENE_FILE=built-in] [-w WIDTH=128] [-h HEIGHT=128] [-o FILE=raytrace.ppm] [-c EXPECTED_CRC32] [-F]  work=rays" },

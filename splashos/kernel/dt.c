@@ -98,7 +98,10 @@ int dt_parse(const void *dtb, struct bootinfo *bi)
 				return -1;
 			}
 			names[depth++] = name;
-			is_pl011 = is_gic = 0;
+			if (depth == 2) {       /* a device under the root; children (a GIC's ITS) keep it */
+				is_pl011 = is_gic = 0;
+				pl011_reg = gic_reg = 0;
+			}
 			is_cpu = depth == 3 && streq(names[1], "cpus") && starts(name, "cpu@");
 			if (is_cpu)
 				bi->ncpus++;
@@ -107,12 +110,12 @@ int dt_parse(const void *dtb, struct bootinfo *bi)
 				bi->problem = "device tree nodes unbalanced";
 				return -1;
 			}
-			if (is_pl011 && pl011_reg && !bi->uart_base && pl011_len >= 4u * (acells + scells))
+			if (depth == 2 && is_pl011 && pl011_reg && !bi->uart_base && pl011_len >= 4u * (acells + scells))
 				bi->uart_base = cells(pl011_reg, acells);
-			if (is_gic && gic_reg && gic_len >= 8u * (acells + scells))
+			if (depth == 2 && is_gic && gic_reg && gic_len >= 8u * (acells + scells)) {
+				bi->gicd_base = cells(gic_reg, acells);
 				bi->gicr_base = cells(gic_reg + 4 * (acells + scells), acells);
-			is_pl011 = is_gic = 0;
-			pl011_reg = gic_reg = 0;
+			}
 			depth--;
 		} else if (tok == FDT_PROP) {
 			if (s + 8 > end)

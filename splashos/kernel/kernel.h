@@ -34,7 +34,7 @@ struct bootinfo {
 	uint64_t uart_base;
 	int psci_smc;                   /* conduit: 0 hvc, 1 smc */
 	uint64_t dtb, dtb_size;
-	uint64_t gicr_base;
+	uint64_t gicd_base, gicr_base;  /* GICv3 distributor and first redistributor */
 	const char *problem;            /* first thing that looked wrong, or NULL */
 };
 extern struct bootinfo boot;

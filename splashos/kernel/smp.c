@@ -359,10 +359,66 @@ int smp_start(int ncpus)
 	return online;
 }
 
-/* GIC CPU interface setup for SGI wake-ups: system-register interface, priority mask open,
- * group 1 enabled. Interrupts stay masked in PSTATE. */
+/* GICv3 for SGI wake-ups, as real hardware needs it: the distributor with affinity routing
+ * and group 1 on (vCPU 0), this vCPU's redistributor awake with the wake-up SGI in group 1
+ * and enabled, then the CPU interface (system registers, priority mask open, group 1 on).
+ * Interrupts stay masked in PSTATE: a pending SGI only ends WFI. */
+#define GICD_CTLR          0x0000
+#define GICD_CTLR_ARE      (1u << 4)
+#define GICD_CTLR_GRP1     (1u << 1)
+#define GICD_CTLR_RWP      (1u << 31)
+#define GICR_STRIDE        0x20000u
+#define GICR_TYPER         0x0008
+#define GICR_TYPER_LAST    (1u << 4)
+#define GICR_WAKER         0x0014
+#define GICR_WAKER_SLEEP   (1u << 1)
+#define GICR_WAKER_ASLEEP  (1u << 2)
+#define GICR_SGI           0x10000u
+#define GICR_IGROUPR0      0x0080
+#define GICR_ISENABLER0    0x0100
+#define GICR_IPRIORITYR    0x0400
+
+static inline uint32_t mmio_r32(uint64_t a) { return *(volatile uint32_t *)(uintptr_t)a; }
+static inline uint64_t mmio_r64(uint64_t a) { return *(volatile uint64_t *)(uintptr_t)a; }
+static inline void mmio_w32(uint64_t a, uint32_t v) { *(volatile uint32_t *)(uintptr_t)a = v; }
+static inline void mmio_w8(uint64_t a, uint8_t v) { *(volatile uint8_t *)(uintptr_t)a = v; }
+
+/* This vCPU's redistributor frame, found by affinity (GICR_TYPER[63:32]); 0 if none. */
+static uint64_t my_gicr(void)
+{
+	uint64_t mpidr = read_sysreg(mpidr_el1);
+	uint32_t aff = (uint32_t)((mpidr & 0xFFFFFF) | (mpidr >> 32 & 0xFF) << 24);
+	uint64_t f = boot.gicr_base;
+	for (int i = 0; f && i < 4 * MAX_CPUS; i++, f += GICR_STRIDE) {
+		uint64_t typer = mmio_r64(f + GICR_TYPER);
+		if ((uint32_t)(typer >> 32) == aff)
+			return f;
+		if (typer & GICR_TYPER_LAST)
+			break;
+	}
+	return 0;
+}
+
 void gic_cpu_init(void)
 {
+	if (boot.gicd_base && this_tid() == 0) {
+		mmio_w32(boot.gicd_base + GICD_CTLR, mmio_r32(boot.gicd_base + GICD_CTLR) | GICD_CTLR_ARE);
+		mmio_w32(boot.gicd_base + GICD_CTLR, mmio_r32(boot.gicd_base + GICD_CTLR) | GICD_CTLR_GRP1);
+		for (int i = 0; i < 100000 && (mmio_r32(boot.gicd_base + GICD_CTLR) & GICD_CTLR_RWP); i++)
+			;
+	}
+	uint64_t r = my_gicr();
+	if (r) {
+		mmio_w32(r + GICR_WAKER, mmio_r32(r + GICR_WAKER) & ~GICR_WAKER_SLEEP);
+		for (int i = 0; i < 100000 && (mmio_r32(r + GICR_WAKER) & GICR_WAKER_ASLEEP); i++)
+			;
+		mmio_w32(r + GICR_SGI + GICR_IGROUPR0, mmio_r32(r + GICR_SGI + GICR_IGROUPR0) | 1u << SGI_WAKE);
+		mmio_w8(r + GICR_SGI + GICR_IPRIORITYR + SGI_WAKE, 0x80);
+		mmio_w32(r + GICR_SGI + GICR_ISENABLER0, 1u << SGI_WAKE);
+	} else {
+		sp_printf("splash: warning: no GIC redistributor for this vCPU (MPIDR %#llx): wake-ups rely on the defaults\n",
+			  (unsigned long long)read_sysreg(mpidr_el1));
+	}
 	write_sysreg(S3_0_C12_C12_5, read_sysreg(S3_0_C12_C12_5) | 1);   /* ICC_SRE_EL1.SRE */
 	isb();
 	write_sysreg(S3_0_C4_C6_0, 0xFF);       /* ICC_PMR_EL1 */

@@ -3,6 +3,8 @@
 # the input archive:   build.sh OUT_IMAGE [OUT_CPIO]
 #   OUT_IMAGE  e.g. build/guest/splashos.img (an .elf with symbols is left beside it)
 #   OUT_CPIO   e.g. build/guest/splash-inputs.cpio: newc archive of splashos/inputs/
+# SPLASHOS_LINK_ADDR (default 0x40000000, where mball loads it) links it elsewhere:
+# 0x40200000 is where plain QEMU's -kernel puts an Image (tests/bench/splash runs it there).
 set -euo pipefail
 [ $# -ge 1 ] && [ $# -le 2 ] || { echo "usage: $0 OUT_IMAGE [OUT_CPIO]" >&2; exit 2; }
 out=$1
@@ -37,8 +39,11 @@ for f in "$here"/apps/*.c; do
 	${CROSS}gcc $AFLAGS -c "$f" -o "$o"
 	objs+=("$o")
 done
+link=${SPLASHOS_LINK_ADDR:-0x40000000}
+sed "s/^\t\. = 0x40000000;/\t. = $link;/" "$here/kernel/kernel.ld" >"$tmp/kernel.ld"
+grep -q "^	\. = $link;" "$tmp/kernel.ld" || { echo "splashos: cannot set the link address in kernel.ld" >&2; exit 1; }
 ${CROSS}gcc -nostdlib -static -no-pie -Wl,--build-id=none -Wl,--no-warn-rwx-segments -Wl,--gc-sections \
-	-Wl,-T,"$here/kernel/kernel.ld" "${objs[@]}" -o "$tmp/splashos.elf" -lgcc
+	-Wl,-T,"$tmp/kernel.ld" "${objs[@]}" -o "$tmp/splashos.elf" -lgcc
 ${CROSS}objcopy -O binary "$tmp/splashos.elf" "$tmp/splashos.img"
 # The loader only accepts an arm64 Image: check the header we meant to write.
 python3 - "$tmp/splashos.img" <<'PY'

@@ -29,7 +29,7 @@
  * fft down, as seen by thread 0 between barriers.
  * work = points transformed in the thread's row FFTs (forward and inverse);
  * ms = the thread's busy time (barrier waits excluded). */
-#include "splash.h"
+#include "common.h"
 
 #define APP "fft"
 #define MIN_M 2
@@ -41,7 +41,8 @@
 typedef struct { double re, im; } cplx;
 
 struct ft_thread {
-	uint64_t busy_ns, mark, points;
+	struct app_clock clk;
+	uint64_t points;
 	cplx bin[2];			/* partial direct DFTs of the check bins */
 	double maxerr, maxabs, sumabs;
 	char pad[64];
@@ -60,37 +61,6 @@ struct ft {
 	sp_barrier_t bar;
 	uint64_t t_init, t_fwd, t_dft, t_inv, t_verify, t_transpose, t_rows;
 };
-
-static void ft_error(const char *msg)
-{
-	sp_printf("splash: app=" APP " error: %s\n", msg);
-}
-
-static void ft_free(void *p)
-{
-	if (p)
-		sp_free(p);
-}
-
-static int ft_number(const char *s, uint64_t *v)
-{
-	char *end;
-	if (!s || !*s || *s == '-')
-		return -1;
-	unsigned long x = strtoul(s, &end, 0);
-	if (end == s || *end)
-		return -1;
-	*v = x;
-	return 0;
-}
-
-static void ft_barrier(struct ft *c, struct ft_thread *me)
-{
-	uint64_t t = sp_now_ns();
-	me->busy_ns += t - me->mark;
-	sp_barrier(&c->bar);
-	me->mark = sp_now_ns();
-}
 
 /* x[j]: real and imaginary parts uniform in [-1, 1), numbers 2j and 2j+1 of the sequence. */
 static inline cplx ft_input(uint64_t seed, uint64_t j)
@@ -186,8 +156,8 @@ static void ft_transpose(const cplx *src, cplx *dst, uint32_t R, uint32_t C, int
 static void ft_step_time(struct ft_thread *me, int t, uint64_t *last, uint64_t *acc)
 {
 	if (t == 0) {
-		*acc += me->mark - *last;
-		*last = me->mark;
+		*acc += me->clk.mark - *last;
+		*last = me->clk.mark;
 	}
 }
 
@@ -197,10 +167,10 @@ static void ft_six_step(struct ft *c, struct ft_thread *me, int t, cplx *a, cplx
 {
 	int P = c->nthreads;
 	uint32_t n1 = c->n1, n2 = c->n2;
-	uint64_t last = me->mark;
+	uint64_t last = me->clk.mark;
 
 	ft_transpose(a, b, n2, n1, t, P, 1.0);			/* 1 */
-	ft_barrier(c, me);
+	app_barrier(&c->bar, &me->clk);
 	ft_step_time(me, t, &last, &c->t_transpose);
 
 	for (uint32_t j1 = ft_band(n1, t, P); j1 < ft_band(n1, t + 1, P); j1++) {	/* 2, 3 */
@@ -210,22 +180,22 @@ static void ft_six_step(struct ft *c, struct ft_thread *me, int t, cplx *a, cplx
 			row[k2] = ft_mul(row[k2], ft_twiddle(c, (uint64_t)j1 * k2, inv));
 		me->points += n2;
 	}
-	ft_barrier(c, me);
+	app_barrier(&c->bar, &me->clk);
 	ft_step_time(me, t, &last, &c->t_rows);
 
 	ft_transpose(b, a, n1, n2, t, P, 1.0);			/* 4 */
-	ft_barrier(c, me);
+	app_barrier(&c->bar, &me->clk);
 	ft_step_time(me, t, &last, &c->t_transpose);
 
 	for (uint32_t k2 = ft_band(n2, t, P); k2 < ft_band(n2, t + 1, P); k2++) {	/* 5 */
 		ft_row(c, a + (size_t)k2 * n1, n1, inv);
 		me->points += n1;
 	}
-	ft_barrier(c, me);
+	app_barrier(&c->bar, &me->clk);
 	ft_step_time(me, t, &last, &c->t_rows);
 
 	ft_transpose(a, b, n2, n1, t, P, scale);			/* 6 */
-	ft_barrier(c, me);
+	app_barrier(&c->bar, &me->clk);
 	ft_step_time(me, t, &last, &c->t_transpose);
 }
 
@@ -236,8 +206,8 @@ static void ft_worker(void *arg)
 	struct ft_thread *me = &c->th[t];
 	uint64_t lo = c->n * t / P, hi = c->n * (t + 1) / P, t0, t1;
 
-	me->mark = sp_now_ns();
-	t0 = me->mark;
+	app_clock_start(&me->clk);
+	t0 = me->clk.mark;
 
 	/* init: roots (thread 0: O(sqrt n) sin/cos), the input, first touch of y */
 	if (t == 0) {
@@ -260,16 +230,16 @@ static void ft_worker(void *arg)
 	for (uint64_t j = lo; j < hi; j++)
 		c->x[j] = ft_input(c->seed, j);
 	memset(c->y + lo, 0, (size_t)(hi - lo) * sizeof(cplx));
-	ft_barrier(c, me);
+	app_barrier(&c->bar, &me->clk);
 	if (t == 0) {
-		t1 = me->mark;
+		t1 = me->clk.mark;
 		c->t_init = t1 - t0;
 		t0 = t1;
 	}
 
 	ft_six_step(c, me, t, c->x, c->y, 0, 1.0);		/* forward: x -> y */
 	if (t == 0) {
-		t1 = me->mark;
+		t1 = me->clk.mark;
 		c->t_fwd = t1 - t0;
 		t0 = t1;
 	}
@@ -285,7 +255,7 @@ static void ft_worker(void *arg)
 		}
 		me->bin[b] = s;
 	}
-	ft_barrier(c, me);
+	app_barrier(&c->bar, &me->clk);
 	if (t == 0) {	/* y is not written again before step 4 of the inverse, two barriers on */
 		for (int b = 0; b < 2; b++)
 			c->fwd_bin[b] = c->y[c->bin_k[b]];
@@ -296,13 +266,13 @@ static void ft_worker(void *arg)
 
 	ft_six_step(c, me, t, c->y, c->x, 1, 1.0 / (double)c->n);	/* inverse: y -> x */
 	if (t == 0) {
-		t1 = me->mark;
+		t1 = me->clk.mark;
 		c->t_inv = t1 - t0;
 		t0 = t1;
 		if (c->fault)	/* fault injection: one point of the result changed */
 			c->x[c->n / 3].re += 1.0;
 	}
-	ft_barrier(c, me);
+	app_barrier(&c->bar, &me->clk);
 
 	/* verify: round trip against the regenerated input */
 	{
@@ -321,9 +291,9 @@ static void ft_worker(void *arg)
 		me->maxabs = maxabs;
 		me->sumabs = sumabs;
 	}
-	ft_barrier(c, me);
+	app_barrier(&c->bar, &me->clk);
 	if (t == 0)
-		c->t_verify = me->mark - t0 + c->t_dft;
+		c->t_verify = me->clk.mark - t0 + c->t_dft;
 }
 
 static double ft_abs(cplx a, cplx b)
@@ -337,58 +307,27 @@ int fft_main(int argc, char **argv)
 	uint64_t m = 20, seed = 1, npoints = ~0ull;
 	int fault = 0;
 
-	for (int i = 1; i < argc; i++) {
-		const char *o = argv[i];
-		uint64_t *dst = NULL;
-		if (!strcmp(o, "-F")) {
-			fault = 1;
-			continue;
-		}
-		if (!strcmp(o, "-m"))
-			dst = &m;
-		else if (!strcmp(o, "-n"))
-			dst = &npoints;
-		else if (!strcmp(o, "-s"))
-			dst = &seed;
-		else {
-			char e[96];
-			sp_snprintf(e, sizeof e, "unknown option %.40s", o);
-			ft_error(e);
-			return 2;
-		}
-		if (i + 1 >= argc || ft_number(argv[i + 1], dst)) {
-			char e[96];
-			sp_snprintf(e, sizeof e, "option %.40s needs a number", o);
-			ft_error(e);
-			return 2;
-		}
-		i++;
-	}
-	int P = sp_nthreads();
-	if (P < 1) {
-		ft_error("no threads");
+	const struct app_opt opts[] = {
+		{ "-F", .flag = &fault }, { "-m", .num = &m }, { "-n", .num = &npoints }, { "-s", .num = &seed },
+		{ NULL },
+	};
+	if (app_options(APP, argc, argv, opts, "unknown option %.40s", "option %.40s needs a number"))
 		return 2;
-	}
+	int P = sp_nthreads();
+	if (P < 1)
+		return app_error(APP, "no threads");
 	if (npoints != ~0ull) {	/* -n POINTS instead of -m */
-		if (!npoints || (npoints & (npoints - 1))) {
-			char e[96];
-			sp_snprintf(e, sizeof e, "-n POINTS must be a power of two (%llu is not)", (unsigned long long)npoints);
-			ft_error(e);
-			return 2;
-		}
+		if (!npoints || (npoints & (npoints - 1)))
+			return app_error(APP, "-n POINTS must be a power of two (%llu is not)", (unsigned long long)npoints);
 		for (m = 0; (1ull << m) < npoints; m++)
 			;
 	}
-	if (m < MIN_M || m > MAX_M) {
-		ft_error("-m LOG2_POINTS must be 2 .. 22 (-n POINTS 4 .. 2^22; two arrays of 16-byte points must fit in memory)");
-		return 2;
-	}
+	if (m < MIN_M || m > MAX_M)
+		return app_error(APP, "-m LOG2_POINTS must be 2 .. 22 (-n POINTS 4 .. 2^22; two arrays of 16-byte points must fit in memory)");
 
 	struct ft *c = sp_calloc(1, sizeof *c);
-	if (!c) {
-		ft_error("out of memory");
-		return 2;
-	}
+	if (!c)
+		return app_error(APP, "out of memory");
 	c->m = (int)m;
 	c->n = 1ull << m;
 	c->n1 = 1u << (m / 2);
@@ -408,10 +347,8 @@ int fft_main(int argc, char **argv)
 	c->th = sp_malloc_aligned((size_t)P * sizeof *c->th, 64);
 	int rc = 2;
 	if (!c->x || !c->y || !c->root || !c->tw_lo || !c->tw_hi || !c->th) {
-		char e[96];
-		sp_snprintf(e, sizeof e, "out of memory for 2^%d points (%llu MiB)", c->m,
-			    (unsigned long long)(c->n * 2 * sizeof(cplx) >> 20));
-		ft_error(e);
+		app_error(APP, "out of memory for 2^%d points (%llu MiB)", c->m,
+			  (unsigned long long)(c->n * 2 * sizeof(cplx) >> 20));
 		goto out;
 	}
 	memset(c->th, 0, (size_t)P * sizeof *c->th);
@@ -451,18 +388,18 @@ int fft_main(int argc, char **argv)
 	sp_report_phase(APP, "fft.rows", c->t_rows);
 	sp_report_phase(APP, "verify", c->t_verify);
 	for (int t = 0; t < P; t++)
-		sp_report_thread(APP, t, c->th[t].points, c->th[t].busy_ns);
+		sp_report_thread(APP, t, c->th[t].points, c->th[t].clk.busy_ns);
 	char check[160];
 	sp_snprintf(check, sizeof check, "%s n=2^%d %ux%u maxerr=%.2e dfterr=%.2e (relative, bound 1e-9)",
 		    ok ? "round-trip" : "WRONG", c->m, c->n2, c->n1, rel, binrel);
 	rc = sp_report_result(APP, ok, total, check);
 out:
-	ft_free(c->x);
-	ft_free(c->y);
-	ft_free(c->root);
-	ft_free(c->tw_lo);
-	ft_free(c->tw_hi);
-	ft_free(c->th);
+	sp_free(c->x);
+	sp_free(c->y);
+	sp_free(c->root);
+	sp_free(c->tw_lo);
+	sp_free(c->tw_hi);
+	sp_free(c->th);
 	sp_free(c);
 	return rc;
 }

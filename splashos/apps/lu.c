@@ -23,7 +23,7 @@
  * error ||x - x0|| / ||x0|| (infinity norms, A regenerated) must be below 1e-10.
  * work = block operations of the thread (factor, perimeter solve, interior update);
  * ms = the thread's busy time (barrier waits excluded). */
-#include "splash.h"
+#include "common.h"
 
 #define APP "lu"
 #define MAX_N 4096			/* 128 MiB of doubles */
@@ -32,7 +32,8 @@
 #define TOL 1e-10
 
 struct lu_thread {
-	uint64_t busy_ns, mark, blocks;
+	struct app_clock clk;
+	uint64_t blocks;
 	char pad[64];
 };
 
@@ -46,37 +47,6 @@ struct lu {
 	sp_barrier_t bar;
 	uint64_t t_init, t_factor, t_verify;
 };
-
-static void lu_error(const char *msg)
-{
-	sp_printf("splash: app=" APP " error: %s\n", msg);
-}
-
-static void lu_free(void *p)
-{
-	if (p)
-		sp_free(p);
-}
-
-static int lu_number(const char *s, uint64_t *v)
-{
-	char *end;
-	if (!s || !*s || *s == '-')
-		return -1;
-	unsigned long x = strtoul(s, &end, 0);
-	if (end == s || *end)
-		return -1;
-	*v = x;
-	return 0;
-}
-
-static void lu_barrier(struct lu *c, struct lu_thread *me)
-{
-	uint64_t t = sp_now_ns();
-	me->busy_ns += t - me->mark;
-	sp_barrier(&c->bar);
-	me->mark = sp_now_ns();
-}
 
 static inline double lu_uniform(uint64_t *st)
 {
@@ -175,8 +145,8 @@ static void lu_worker(void *arg)
 	uint32_t nb = c->nb, B = c->B, n = c->n;
 	uint64_t t0, t1;
 
-	me->mark = sp_now_ns();
-	t0 = me->mark;
+	app_clock_start(&me->clk);
+	t0 = me->clk.mark;
 
 	/* init: my blocks; my rows of x0 and b = A x0 (band of rows, A regenerated) */
 	for (uint32_t I = 0; I < nb; I++)
@@ -196,7 +166,7 @@ static void lu_worker(void *arg)
 			uint64_t st = (c->seed ^ 0x5DEECE66Dull) + (uint64_t)i * GOLDEN;
 			c->x0[i] = lu_uniform(&st);
 		}
-		lu_barrier(c, me);	/* x0 complete */
+		app_barrier(&c->bar, &me->clk);	/* x0 complete */
 		for (uint32_t i = r0; i < r1; i++) {
 			double s = 0;
 			for (uint32_t j = 0; j < n; j++)
@@ -204,9 +174,9 @@ static void lu_worker(void *arg)
 			c->b[i] = s;
 		}
 	}
-	lu_barrier(c, me);
+	app_barrier(&c->bar, &me->clk);
 	if (t == 0) {
-		t1 = me->mark;
+		t1 = me->clk.mark;
 		c->t_init = t1 - t0;
 		t0 = t1;
 	}
@@ -218,7 +188,7 @@ static void lu_worker(void *arg)
 			lu_factor_diag(D, s, B);
 			me->blocks++;
 		}
-		lu_barrier(c, me);
+		app_barrier(&c->bar, &me->clk);
 		for (uint32_t J = K + 1; J < nb; J++)
 			if (lu_owner(c, K, J) == t) {
 				lu_solve_row(D, lu_block(c, K, J), s, lu_bs(c, J), B);
@@ -229,7 +199,7 @@ static void lu_worker(void *arg)
 				lu_solve_col(D, lu_block(c, I, K), lu_bs(c, I), s, B);
 				me->blocks++;
 			}
-		lu_barrier(c, me);
+		app_barrier(&c->bar, &me->clk);
 		/* my interior blocks: rows I = K+1.. in my grid row, columns in my grid column */
 		uint32_t myr = (uint32_t)t / c->pc, myc = (uint32_t)t % c->pc;
 		uint32_t I0 = K + 1 + (myr + c->pr - (K + 1) % c->pr) % c->pr;
@@ -242,9 +212,9 @@ static void lu_worker(void *arg)
 			}
 		}
 	}
-	lu_barrier(c, me);
+	app_barrier(&c->bar, &me->clk);
 	if (t == 0) {
-		c->t_factor = me->mark - t0;
+		c->t_factor = me->clk.mark - t0;
 		if (c->fault)	/* fault injection: one element of the factors changed */
 			*lu_elem(c, n / 2, n / 3) += 1.0;
 	}
@@ -296,52 +266,23 @@ int lu_main(int argc, char **argv)
 	uint64_t n = 512, B = 16, seed = 1;
 	int fault = 0;
 
-	for (int i = 1; i < argc; i++) {
-		const char *o = argv[i];
-		uint64_t *dst = NULL;
-		if (!strcmp(o, "-F")) {
-			fault = 1;
-			continue;
-		}
-		if (!strcmp(o, "-n"))
-			dst = &n;
-		else if (!strcmp(o, "-b"))
-			dst = &B;
-		else if (!strcmp(o, "-s"))
-			dst = &seed;
-		else {
-			char e[96];
-			sp_snprintf(e, sizeof e, "unknown option %.40s", o);
-			lu_error(e);
-			return 2;
-		}
-		if (i + 1 >= argc || lu_number(argv[i + 1], dst)) {
-			char e[96];
-			sp_snprintf(e, sizeof e, "option %.40s needs a number", o);
-			lu_error(e);
-			return 2;
-		}
-		i++;
-	}
+	const struct app_opt opts[] = {
+		{ "-F", .flag = &fault }, { "-n", .num = &n }, { "-b", .num = &B }, { "-s", .num = &seed },
+		{ NULL },
+	};
+	if (app_options(APP, argc, argv, opts, "unknown option %.40s", "option %.40s needs a number"))
+		return 2;
 	int P = sp_nthreads();
-	if (P < 1) {
-		lu_error("no threads");
-		return 2;
-	}
-	if (n < 1 || n > MAX_N) {
-		lu_error("-n N must be 1 .. 4096 (the n x n matrix of doubles must fit in memory)");
-		return 2;
-	}
-	if (B < 1 || B > MAX_B || B > n) {
-		lu_error("-b BLOCK must be 1 .. min(N, 256)");
-		return 2;
-	}
+	if (P < 1)
+		return app_error(APP, "no threads");
+	if (n < 1 || n > MAX_N)
+		return app_error(APP, "-n N must be 1 .. 4096 (the n x n matrix of doubles must fit in memory)");
+	if (B < 1 || B > MAX_B || B > n)
+		return app_error(APP, "-b BLOCK must be 1 .. min(N, 256)");
 
 	struct lu *c = sp_calloc(1, sizeof *c);
-	if (!c) {
-		lu_error("out of memory");
-		return 2;
-	}
+	if (!c)
+		return app_error(APP, "out of memory");
 	c->n = (uint32_t)n;
 	c->B = (uint32_t)B;
 	c->nb = (c->n + c->B - 1) / c->B;
@@ -361,10 +302,8 @@ int lu_main(int argc, char **argv)
 	c->th = sp_malloc_aligned((size_t)P * sizeof *c->th, 64);
 	int rc = 2;
 	if (!c->a || !c->b || !c->x0 || !c->x || !c->th) {
-		char e[96];
-		sp_snprintf(e, sizeof e, "out of memory for a %ux%u matrix (%llu MiB)", c->n, c->n,
-			    (unsigned long long)(elems * sizeof(double) >> 20));
-		lu_error(e);
+		app_error(APP, "out of memory for a %ux%u matrix (%llu MiB)", c->n, c->n,
+			  (unsigned long long)(elems * sizeof(double) >> 20));
 		goto out;
 	}
 	memset(c->th, 0, (size_t)P * sizeof *c->th);
@@ -383,17 +322,17 @@ int lu_main(int argc, char **argv)
 	sp_report_phase(APP, "factor", c->t_factor);
 	sp_report_phase(APP, "verify", c->t_verify);
 	for (int t = 0; t < P; t++)
-		sp_report_thread(APP, t, c->th[t].blocks, c->th[t].busy_ns);
+		sp_report_thread(APP, t, c->th[t].blocks, c->th[t].clk.busy_ns);
 	char check[160];
 	sp_snprintf(check, sizeof check, "%s n=%u b=%u grid=%ux%u resid=%.2e xerr=%.2e (bound 1e-10)",
 		    ok ? "solved" : "WRONG", c->n, c->B, c->pr, c->pc, resid, xerr);
 	rc = sp_report_result(APP, ok, end - start, check);
 out:
-	lu_free(c->a);
-	lu_free(c->b);
-	lu_free(c->x0);
-	lu_free(c->x);
-	lu_free(c->th);
+	sp_free(c->a);
+	sp_free(c->b);
+	sp_free(c->x0);
+	sp_free(c->x);
+	sp_free(c->th);
 	sp_free(c);
 	return rc;
 }

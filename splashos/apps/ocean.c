@@ -22,7 +22,7 @@
  *  - flux: conservation, the total source sum(f) h^2 equals the net outflow through the
  *    boundary edges sum(u_inner - u_boundary) (exact for the discrete solution).
  * work = point relaxations (all levels) per thread. */
-#include "splash.h"
+#include "common.h"
 
 #define APP "ocean"
 #define MAXLEV 24
@@ -231,41 +231,18 @@ static void free_all(double *sn)
 	memset(&G, 0, sizeof G);
 }
 
-static int bad(const char *msg, const char *arg)
-{
-	sp_printf("splash: app=" APP " error: %s%s%s\n", msg, arg ? " " : "", arg ? arg : "");
-	return 2;
-}
-
-static int getint(const char *s, long lo, long hi, long *out)
-{
-	char *end;
-	long v = strtol(s, &end, 0);
-	if (!*s || *end || v < lo || v > hi)
-		return -1;
-	*out = v;
-	return 0;
-}
-
 int ocean_main(int argc, char **argv)
 {
-	long n = 513, iters = 100;
+	uint64_t n = 513, iters = 100;
 	int fault = 0;
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "-F")) {
-			fault = 1;
-		} else if (!strcmp(argv[i], "-n") || !strcmp(argv[i], "-i")) {
-			if (i + 1 >= argc)
-				return bad("missing value for", argv[i]);
-			long *dst = argv[i][1] == 'n' ? &n : &iters;
-			if (getint(argv[i + 1], argv[i][1] == 'n' ? 3 : 1, argv[i][1] == 'n' ? 4097 : 100000, dst))
-				return bad(argv[i][1] == 'n' ? "-n GRID must be 3..4097, not" : "-i ITERS must be 1..100000, not",
-					   argv[i + 1]);
-			i++;
-		} else {
-			return bad("unknown option", argv[i]);
-		}
-	}
+	const struct app_opt opts[] = {
+		{ "-F", .flag = &fault },
+		{ "-n", .num = &n, .lo = 3, .hi = 4097, .range = "-n GRID must be 3..4097, not" },
+		{ "-i", .num = &iters, .lo = 1, .hi = 100000, .range = "-i ITERS must be 1..100000, not" },
+		{ NULL },
+	};
+	if (app_options(APP, argc, argv, opts, "unknown option %s", "missing value for %s"))
+		return 2;
 	memset(&G, 0, sizeof G);
 	int T = sp_nthreads();
 	uint64_t t_start = sp_now_ns();
@@ -292,7 +269,7 @@ int ocean_main(int argc, char **argv)
 		L->r = sp_calloc(np, sizeof(double));
 		if (!L->u || !L->f || !L->r) {
 			free_all(NULL);
-			return bad("out of memory", NULL);
+			return app_error(APP, "out of memory");
 		}
 		if (m % 2 || m / 2 < 2 || G.nlev == MAXLEV)
 			break;
@@ -301,7 +278,7 @@ int ocean_main(int argc, char **argv)
 	G.slot = sp_malloc_aligned((size_t)T * sizeof(struct slot), 128);
 	if (!G.slot) {
 		free_all(NULL);
-		return bad("out of memory", NULL);
+		return app_error(APP, "out of memory");
 	}
 	memset(G.slot, 0, (size_t)T * sizeof(struct slot));
 	sp_barrier_init(&G.bar, T);
@@ -315,7 +292,7 @@ int ocean_main(int argc, char **argv)
 	double h = 1.0 / m, *sn = sp_malloc((size_t)(m + 1) * sizeof(double));
 	if (!sn) {
 		free_all(NULL);
-		return bad("out of memory", NULL);
+		return app_error(APP, "out of memory");
 	}
 	for (int i = 0; i <= m; i++)
 		sn[i] = (i == 0 || i == m) ? 0.0 : sin(M_PI * i * h);

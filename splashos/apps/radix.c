@@ -23,7 +23,7 @@
  * Phases: init, sort, verify; sort.histogram, sort.prefix and sort.permute break sort down
  * (wall time between barriers, as seen by thread 0).
  * work = keys in the thread's slice; ms = the thread's busy time (barrier waits excluded). */
-#include "splash.h"
+#include "common.h"
 
 #define APP "radix"
 #define MAX_KEYS (1u << 24)		/* two arrays of 4-byte keys: 128 MiB */
@@ -33,7 +33,7 @@
 #define GOLDEN 0x9E3779B97F4A7C15ull
 
 struct rx_thread {
-	uint64_t busy_ns, mark;
+	struct app_clock clk;
 	uint64_t sum, xor;		/* checksum of the slice: before, then after */
 	uint64_t sum_after, xor_after;
 	uint32_t slice_total;		/* step 2: the keys counted by the thread's digit slice */
@@ -56,46 +56,6 @@ struct rx {
 	uint64_t t_init, t_sort, t_verify, t_hist, t_prefix, t_permute;
 };
 
-static void rx_error(const char *msg, const char *arg)
-{
-	sp_printf("splash: app=" APP " error: %s%s%s\n", msg, arg ? " " : "", arg ? arg : "");
-}
-
-static void rx_free(void *p)
-{
-	if (p)
-		sp_free(p);
-}
-
-/* A number: decimal, 0x hex or 2^K. */
-static int rx_number(const char *s, uint64_t *v)
-{
-	char *end;
-	if (!s || !*s || *s == '-')
-		return -1;
-	if (s[0] == '2' && s[1] == '^') {
-		unsigned long k = strtoul(s + 2, &end, 10);
-		if (end == s + 2 || *end || k > 63)
-			return -1;
-		*v = 1ull << k;
-		return 0;
-	}
-	unsigned long x = strtoul(s, &end, 0);
-	if (end == s || *end)
-		return -1;
-	*v = x;
-	return 0;
-}
-
-/* The thread's busy time runs until a barrier and starts again after it. */
-static void rx_barrier(struct rx *c, struct rx_thread *me)
-{
-	uint64_t t = sp_now_ns();
-	me->busy_ns += t - me->mark;
-	sp_barrier(&c->bar);
-	me->mark = sp_now_ns();
-}
-
 static inline uint32_t rx_lo(const struct rx *c, int t) { return (uint32_t)((uint64_t)c->n * t / c->nthreads); }
 
 static void rx_worker(void *arg)
@@ -107,9 +67,9 @@ static void rx_worker(void *arg)
 	uint32_t dlo = (uint32_t)((uint64_t)c->radix * t / P), dhi = (uint32_t)((uint64_t)c->radix * (t + 1) / P);
 	uint64_t t0 = 0, t1;
 
-	me->mark = sp_now_ns();
+	app_clock_start(&me->clk);
 	if (t == 0)
-		t0 = me->mark;
+		t0 = me->clk.mark;
 
 	/* init: the keys (key i = the i-th number of the seed's sequence) and their checksum */
 	{
@@ -127,9 +87,9 @@ static void rx_worker(void *arg)
 		/* first touch of my slice of the other array too (on a host, its page faults) */
 		memset(c->keys[1] + lo, 0, (size_t)(hi - lo) * sizeof *c->keys[1]);
 	}
-	rx_barrier(c, me);
+	app_barrier(&c->bar, &me->clk);
 	if (t == 0) {
-		t1 = me->mark;
+		t1 = me->clk.mark;
 		c->t_init = t1 - t0;
 		t0 = t1;
 	}
@@ -139,15 +99,15 @@ static void rx_worker(void *arg)
 		uint32_t *dst = c->keys[!(pass & 1)];
 		uint32_t shift = pass * c->log_radix, mask = c->mask;
 		uint32_t *my = c->rank + (size_t)t * c->hist_stride;
-		uint64_t s0 = me->mark, s1;
+		uint64_t s0 = me->clk.mark, s1;
 
 		/* 1. local histogram of the digit */
 		memset(my, 0, c->radix * sizeof *my);
 		for (uint32_t i = lo; i < hi; i++)
 			my[(src[i] >> shift) & mask]++;
-		rx_barrier(c, me);
+		app_barrier(&c->bar, &me->clk);
 		if (t == 0) {
-			s1 = me->mark;
+			s1 = me->clk.mark;
 			c->t_hist += s1 - s0;
 			s0 = s1;
 		}
@@ -166,7 +126,7 @@ static void rx_worker(void *arg)
 			slice += run;
 		}
 		me->slice_total = slice;
-		rx_barrier(c, me);
+		app_barrier(&c->bar, &me->clk);
 
 		/* ... then the slices' base (the keys of lower digit values) added back */
 		{
@@ -179,9 +139,9 @@ static void rx_worker(void *arg)
 				base += c->digit_total[d];
 			}
 		}
-		rx_barrier(c, me);
+		app_barrier(&c->bar, &me->clk);
 		if (t == 0) {
-			s1 = me->mark;
+			s1 = me->clk.mark;
 			c->t_prefix += s1 - s0;
 			s0 = s1;
 		}
@@ -223,18 +183,18 @@ static void rx_worker(void *arg)
 				dst[my[(v >> shift) & mask]++] = v;
 			}
 		}
-		rx_barrier(c, me);
+		app_barrier(&c->bar, &me->clk);
 		if (t == 0)
-			c->t_permute += me->mark - s0;
+			c->t_permute += me->clk.mark - s0;
 	}
 	if (t == 0) {
-		t1 = me->mark;
+		t1 = me->clk.mark;
 		c->t_sort = t1 - t0;
 		t0 = t1;
 		if (c->fault)	/* fault injection: one key of the result changed */
 			c->keys[c->passes & 1][c->n / 2] += 1;
 	}
-	rx_barrier(c, me);
+	app_barrier(&c->bar, &me->clk);
 
 	/* verify: sorted, and the same checksum as before */
 	{
@@ -251,9 +211,9 @@ static void rx_worker(void *arg)
 		me->xor_after = x;
 		me->unsorted = bad;
 	}
-	rx_barrier(c, me);
+	app_barrier(&c->bar, &me->clk);
 	if (t == 0)
-		c->t_verify = me->mark - t0;
+		c->t_verify = me->clk.mark - t0;
 }
 
 int radix_main(int argc, char **argv)
@@ -261,58 +221,27 @@ int radix_main(int argc, char **argv)
 	uint64_t n = 2u << 20, radix = 256, maxkey = 1ull << 31, seed = 1;
 	int fault = 0, direct = 0;
 
-	for (int i = 1; i < argc; i++) {
-		const char *o = argv[i];
-		uint64_t *dst = NULL;
-		if (!strcmp(o, "-F")) {
-			fault = 1;
-			continue;
-		}
-		if (!strcmp(o, "-d")) {
-			direct = 1;
-			continue;
-		}
-		if (!strcmp(o, "-n"))
-			dst = &n;
-		else if (!strcmp(o, "-r"))
-			dst = &radix;
-		else if (!strcmp(o, "-m"))
-			dst = &maxkey;
-		else if (!strcmp(o, "-s"))
-			dst = &seed;
-		else {
-			rx_error("unknown option", o);
-			return 2;
-		}
-		if (i + 1 >= argc || rx_number(argv[i + 1], dst)) {
-			rx_error("option needs a number (decimal, 0x.. or 2^K):", o);
-			return 2;
-		}
-		i++;
-	}
+	const struct app_opt opts[] = {
+		{ "-F", .flag = &fault }, { "-d", .flag = &direct },
+		{ "-n", .num = &n, .pow2 = 1 }, { "-r", .num = &radix, .pow2 = 1 },
+		{ "-m", .num = &maxkey, .pow2 = 1 }, { "-s", .num = &seed, .pow2 = 1 },
+		{ NULL },
+	};
+	if (app_options(APP, argc, argv, opts, "unknown option %s", "option needs a number (decimal, 0x.. or 2^K): %s"))
+		return 2;
 	int P = sp_nthreads();
-	if (P < 1) {
-		rx_error("no threads", NULL);
-		return 2;
-	}
-	if (n < 1 || n > MAX_KEYS) {
-		rx_error("-n KEYS must be 1 .. 16777216 (2^24; two arrays of 4-byte keys must fit in memory)", NULL);
-		return 2;
-	}
-	if (radix < 2 || radix > MAX_RADIX || (radix & (radix - 1))) {
-		rx_error("-r RADIX must be a power of two, 2 .. 65536", NULL);
-		return 2;
-	}
-	if (maxkey < 1 || maxkey > (1ull << 32)) {
-		rx_error("-m MAXKEY must be 1 .. 2^32 (keys are 32-bit, in [0, MAXKEY))", NULL);
-		return 2;
-	}
+	if (P < 1)
+		return app_error(APP, "no threads");
+	if (n < 1 || n > MAX_KEYS)
+		return app_error(APP, "-n KEYS must be 1 .. 16777216 (2^24; two arrays of 4-byte keys must fit in memory)");
+	if (radix < 2 || radix > MAX_RADIX || (radix & (radix - 1)))
+		return app_error(APP, "-r RADIX must be a power of two, 2 .. 65536");
+	if (maxkey < 1 || maxkey > (1ull << 32))
+		return app_error(APP, "-m MAXKEY must be 1 .. 2^32 (keys are 32-bit, in [0, MAXKEY))");
 
 	struct rx *c = sp_calloc(1, sizeof *c);
-	if (!c) {
-		rx_error("out of memory", NULL);
-		return 2;
-	}
+	if (!c)
+		return app_error(APP, "out of memory");
 	c->n = (uint32_t)n;
 	c->radix = (uint32_t)radix;
 	c->mask = c->radix - 1;
@@ -339,10 +268,8 @@ int radix_main(int argc, char **argv)
 	}
 	int rc = 2;
 	if (!c->keys[0] || !c->keys[1] || !c->rank || !c->digit_total || !c->th || (c->buffered && !c->buf)) {
-		char m[96];
-		sp_snprintf(m, sizeof m, "out of memory for %llu keys (%llu MiB)", (unsigned long long)n,
-			    (unsigned long long)(n * 8 >> 20));
-		rx_error(m, NULL);
+		app_error(APP, "out of memory for %llu keys (%llu MiB)", (unsigned long long)n,
+			  (unsigned long long)(n * 8 >> 20));
 		goto out;
 	}
 	memset(c->th, 0, (size_t)P * sizeof *c->th);
@@ -370,7 +297,7 @@ int radix_main(int argc, char **argv)
 	sp_report_phase(APP, "sort.permute", c->t_permute);
 	sp_report_phase(APP, "verify", c->t_verify);
 	for (int t = 0; t < P; t++)
-		sp_report_thread(APP, t, rx_lo(c, t + 1) - rx_lo(c, t), c->th[t].busy_ns);
+		sp_report_thread(APP, t, rx_lo(c, t + 1) - rx_lo(c, t), c->th[t].clk.busy_ns);
 	char check[160];
 	if (ok)
 		sp_snprintf(check, sizeof check, "sorted n=%u passes=%u%s sum=0x%llx xor=0x%llx", c->n, c->passes,
@@ -381,12 +308,12 @@ int radix_main(int argc, char **argv)
 			    (unsigned long long)xor0, (unsigned long long)xor1);
 	rc = sp_report_result(APP, ok, total, check);
 out:
-	rx_free(c->keys[0]);
-	rx_free(c->keys[1]);
-	rx_free(c->rank);
-	rx_free(c->digit_total);
-	rx_free(c->th);
-	rx_free(c->buf);
+	sp_free(c->keys[0]);
+	sp_free(c->keys[1]);
+	sp_free(c->rank);
+	sp_free(c->digit_total);
+	sp_free(c->th);
+	sp_free(c->buf);
 	sp_free(c);
 	return rc;
 }

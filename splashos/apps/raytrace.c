@@ -31,7 +31,7 @@
  *   icosphere CX CY CZ RADIUS SUBDIV BUMP MAT     (SUBDIV <= 5)
  *   terrain X0 Z0 SIZE N HEIGHT MAT               (N x N cells, 2 triangles each)
  */
-#include "splash.h"
+#include "common.h"
 
 #define APP "raytrace"
 #define MAXDEPTH 4
@@ -882,11 +882,11 @@ static void free_all(void)
 	memset(&R, 0, sizeof R);
 }
 
+/* The error line "MSG[ ARG]"; frees what the app holds. */
 static int bad(const char *msg, const char *arg)
 {
-	sp_printf("splash: app=" APP " error: %s%s%s\n", msg, arg ? " " : "", arg ? arg : "");
 	free_all();
-	return 2;
+	return arg ? app_error(APP, "%s %s", msg, arg) : app_error(APP, "%s", msg);
 }
 
 int raytrace_main(int argc, char **argv)
@@ -907,13 +907,13 @@ int raytrace_main(int argc, char **argv)
 		if (i + 1 >= argc)
 			return bad("missing value for", o);
 		const char *v = argv[++i];
-		char *end;
 		if (o[1] == 'w' || o[1] == 'h') {
-			long x = strtol(v, &end, 0);
-			if (!*v || *end || x < 1 || x > 8192)
+			uint64_t x;
+			if (app_number(v, 0, &x) || x < 1 || x > 8192)
 				return bad(o[1] == 'w' ? "-w WIDTH must be 1..8192, not" : "-h HEIGHT must be 1..8192, not", v);
-			*(o[1] == 'w' ? &w : &h) = x;
+			*(o[1] == 'w' ? &w : &h) = (long)x;
 		} else if (o[1] == 'c') {
+			char *end;
 			unsigned long x = strtoul(v, &end, 16);
 			if (!*v || *end || x > 0xFFFFFFFFul)
 				return bad("-c CRC must be 32-bit hex, not", v);

@@ -19,7 +19,7 @@
  * over the steps below 1e-3; total momentum |sum v| / sum |v| below 1e-10; the final forces
  * and energy recomputed serially with a plain double loop over all pairs equal the parallel
  * ones to rounding. work = pairs examined per thread. */
-#include "splash.h"
+#include "common.h"
 
 #define APP "water"
 #define RHO 0.8
@@ -182,9 +182,9 @@ static void worker(void *arg)
 {
 	(void)arg;
 	int tid = sp_tid();
-	uint64_t busy = 0, t, t1;
+	struct app_clock clk = { 0, 0 };
 	/* Initial forces and energy. */
-	t = sp_now_ns();
+	app_clock_start(&clk);
 	inter(tid);
 	{
 		int lo, hi;
@@ -194,28 +194,22 @@ static void worker(void *arg)
 			ke += W.v[k] * W.v[k];
 		W.slot[tid].ke = 0.5 * ke;
 	}
-	busy += sp_now_ns() - t;
-	sp_barrier(&W.bar);
+	app_barrier(&W.bar, &clk);
 	if (tid == 0)
 		reduce_energy(0);
 	for (int step = 1; step <= W.steps; step++) {
 		/* Nobody writes a slot's energies before thread 0 has summed them: the barrier
-		 * after predict comes first. */
-		t = sp_now_ns();
+		 * after predict comes first. (Thread 0's reduce_energy is not busy time.) */
+		app_clock_start(&clk);
+		uint64_t t = clk.mark;
 		predict(tid);
-		t1 = sp_now_ns();
-		busy += t1 - t;
-		sp_barrier(&W.bar);
-		uint64_t t2 = sp_now_ns();
+		app_barrier(&W.bar, &clk);
+		uint64_t t2 = clk.mark;
 		inter(tid);
-		uint64_t t3 = sp_now_ns();
-		busy += t3 - t2;
-		sp_barrier(&W.bar);
-		uint64_t t4 = sp_now_ns();
+		app_barrier(&W.bar, &clk);
+		uint64_t t4 = clk.mark;
 		update(tid);
-		uint64_t t5 = sp_now_ns();
-		busy += t5 - t4;
-		sp_barrier(&W.bar);
+		app_barrier(&W.bar, &clk);
 		if (tid == 0) {
 			reduce_energy(step);
 			uint64_t t6 = sp_now_ns();
@@ -224,7 +218,7 @@ static void worker(void *arg)
 			W.ph_ns[2] += t6 - t4;
 		}
 	}
-	W.slot[tid].busy_ns = busy;
+	W.slot[tid].busy_ns = clk.busy_ns;
 }
 
 static void free_all(void)
@@ -242,22 +236,6 @@ static void free_all(void)
 	memset(&W, 0, sizeof W);
 }
 
-static int bad(const char *msg, const char *arg)
-{
-	sp_printf("splash: app=" APP " error: %s%s%s\n", msg, arg ? " " : "", arg ? arg : "");
-	return 2;
-}
-
-static int getint(const char *s, long lo, long hi, long *out)
-{
-	char *end;
-	long v = strtol(s, &end, 0);
-	if (!*s || *end || v < lo || v > hi)
-		return -1;
-	*out = v;
-	return 0;
-}
-
 static double cube_root(double a)
 {
 	double y = a > 1 ? a : 1;
@@ -268,24 +246,17 @@ static double cube_root(double a)
 
 int water_main(int argc, char **argv)
 {
-	long m = 864, steps = 30;
+	uint64_t m = 864, steps = 30;
 	int fault = 0;
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "-F")) {
-			fault = 1;
-		} else if (!strcmp(argv[i], "-m") || !strcmp(argv[i], "-s")) {
-			if (i + 1 >= argc)
-				return bad("missing value for", argv[i]);
-			int is_m = argv[i][1] == 'm';
-			if (getint(argv[i + 1], is_m ? 108 : 1, is_m ? 100000 : 100000, is_m ? &m : &steps))
-				return bad(is_m ? "-m MOLECULES must be 108..100000 (a box of at least two cutoffs), not"
-					   : "-s STEPS must be 1..100000, not",
-					   argv[i + 1]);
-			i++;
-		} else {
-			return bad("unknown option", argv[i]);
-		}
-	}
+	const struct app_opt opts[] = {
+		{ "-F", .flag = &fault },
+		{ "-m", .num = &m, .lo = 108, .hi = 100000,
+		  .range = "-m MOLECULES must be 108..100000 (a box of at least two cutoffs), not" },
+		{ "-s", .num = &steps, .lo = 1, .hi = 100000, .range = "-s STEPS must be 1..100000, not" },
+		{ NULL },
+	};
+	if (app_options(APP, argc, argv, opts, "unknown option %s", "missing value for %s"))
+		return 2;
 	memset(&W, 0, sizeof W);
 	int T = sp_nthreads(), n = (int)m;
 	uint64_t t_start = sp_now_ns();
@@ -303,7 +274,7 @@ int water_main(int argc, char **argv)
 		oom = !(W.priv[t] = sp_malloc((size_t)n * 3 * sizeof(double)));
 	if (oom) {
 		free_all();
-		return bad("out of memory", NULL);
+		return app_error(APP, "out of memory");
 	}
 	memset(W.slot, 0, (size_t)T * sizeof(struct slot));
 	sp_barrier_init(&W.bar, T);
@@ -360,7 +331,7 @@ int water_main(int argc, char **argv)
 	double *fs = sp_calloc((size_t)n * 3, sizeof(double));
 	if (!fs) {
 		free_all();
-		return bad("out of memory", NULL);
+		return app_error(APP, "out of memory");
 	}
 	double pe = 0, kes = 0, p[3] = { 0, 0, 0 }, av = 0, fmax = 0, fdiff = 0;
 	for (int i = 0; i < n; i++)

@@ -46,15 +46,7 @@ ${CROSS}gcc -nostdlib -static -no-pie -Wl,--build-id=none -Wl,--no-warn-rwx-segm
 	-Wl,-T,"$tmp/kernel.ld" "${objs[@]}" -o "$tmp/splashos.elf" -lgcc
 ${CROSS}objcopy -O binary "$tmp/splashos.elf" "$tmp/splashos.img"
 # The loader only accepts an arm64 Image: check the header we meant to write.
-python3 - "$tmp/splashos.img" <<'PY'
-import struct, sys
-b = open(sys.argv[1], "rb").read()
-code0, _c1, text_off, size, flags = struct.unpack_from("<IIQQQ", b, 0)
-assert b[56:60] == b"ARM\x64", "no ARM\\x64 magic at byte 56"
-assert code0 >> 26 == 0b000101, "code0 is not a branch"
-assert text_off == 0 and flags == 0xA, (text_off, flags)
-assert size >= len(b) and size % 4096 == 0, (size, len(b))
-PY
+python3 "$here/../scripts/check-arm64-image.py" "$tmp/splashos.img"
 cp "$tmp/splashos.elf" "${out%.img}.elf"
 mv "$tmp/splashos.img" "$out"
 apps=$(${CROSS}nm "${out%.img}.elf" | awk '$3 ~ /_main$/ && $2 == "T" {sub(/_main$/, "", $3); print $3}' |

@@ -19,15 +19,7 @@ ${CROSS}gcc $CFLAGS -static -no-pie -Wl,--build-id=none -Wl,--no-warn-rwx-segmen
 	"$tmp/start.o" "$tmp/hostile.o" "$tmp/virtio.o" -o "$tmp/hostile.elf" -lgcc
 ${CROSS}objcopy -O binary "$tmp/hostile.elf" "$tmp/hostile.img"
 # The loader only accepts an arm64 Image: check the header we meant to write.
-python3 - "$tmp/hostile.img" <<'PY'
-import struct, sys
-b = open(sys.argv[1], "rb").read()
-code0, _c1, text_off, size, flags = struct.unpack_from("<IIQQQ", b, 0)
-assert b[56:60] == b"ARM\x64", "no ARM\\x64 magic at byte 56"
-assert code0 >> 26 == 0b000101, "code0 is not a branch"
-assert text_off == 0 and flags == 0xA, (text_off, flags)
-assert size >= len(b) and size % 4096 == 0, (size, len(b))
-PY
+python3 "$src/../../../scripts/check-arm64-image.py" "$tmp/hostile.img"
 cp "$tmp/hostile.elf" "${out%.img}.elf" 2>/dev/null || true
 mv "$tmp/hostile.img" "$out"
 dir=$(dirname "$out")

@@ -1,6 +1,10 @@
 /* The small libc splash.h declares: memory and string routines, strtol/strtoul/strtod/atoi.
  * Built with -fno-tree-loop-distribute-patterns so GCC does not turn these loops back into
- * calls to themselves. */
+ * calls to themselves.
+ * Not the monitor's lib/string.c: memcpy, memmove and memset here go a word (or four) at a
+ * time for any length and fill value (the apps' bulk copies and fills; lib/string.c only for
+ * whole-word zeroing and copies), memcmp returns -1/0/1, strchr and the strto* are SPLASHOS's
+ * alone; only strlen/strcmp/strncmp are the same, and one image cannot link both files. */
 #include "kernel.h"
 
 void *memcpy(void *d, const void *s, size_t n)

@@ -36,48 +36,33 @@ double LM(fabs)(double x)
 	return from_bits(bits_of(x) & ~(1ULL << 63));
 }
 
+/* The result of one aarch64 FP instruction on x (the compiler's builtin elsewhere), for
+ * sqrt, floor, ceil and round_even. */
+#ifdef __aarch64__
+#define ONE_INSN(insn, builtin, x) \
+	({ double r_; __asm__(insn " %d0, %d1" : "=w"(r_) : "w"(x)); r_; })
+#else
+#define ONE_INSN(insn, builtin, x) builtin(x)
+#endif
+
 double LM(sqrt)(double x)
 {
-#ifdef __aarch64__
-	double r;
-	__asm__("fsqrt %d0, %d1" : "=w"(r) : "w"(x));
-	return r;
-#else
-	return __builtin_sqrt(x);
-#endif
+	return ONE_INSN("fsqrt", __builtin_sqrt, x);
 }
 
 double LM(floor)(double x)
 {
-#ifdef __aarch64__
-	double r;
-	__asm__("frintm %d0, %d1" : "=w"(r) : "w"(x));
-	return r;
-#else
-	return __builtin_floor(x);
-#endif
+	return ONE_INSN("frintm", __builtin_floor, x);
 }
 
 double LM(ceil)(double x)
 {
-#ifdef __aarch64__
-	double r;
-	__asm__("frintp %d0, %d1" : "=w"(r) : "w"(x));
-	return r;
-#else
-	return __builtin_ceil(x);
-#endif
+	return ONE_INSN("frintp", __builtin_ceil, x);
 }
 
 static inline double round_even(double x)   /* nearest integer, ties to even */
 {
-#ifdef __aarch64__
-	double r;
-	__asm__("frintn %d0, %d1" : "=w"(r) : "w"(x));
-	return r;
-#else
-	return __builtin_nearbyint(x);
-#endif
+	return ONE_INSN("frintn", __builtin_nearbyint, x);
 }
 
 /* 2^k for k in [-1022, 1023] */
@@ -325,11 +310,15 @@ static double kcos(double r)
 	return w + (((1 - w) - hr2) + r2 * r2 * p);
 }
 
-static void sincos_dd(double hi, double lo, double *s, double *c)
+/* x = q pi/2 + r: returns q (0..3), *s = sin r, *c = cos r (r a double-double hi + lo) */
+static int sincos_reduced(double x, double *s, double *c)
 {
+	double hi, lo;
+	int q = rem_pio2(x, &hi, &lo);
 	double sh = ksin(hi), ch = kcos(hi);
 	*s = sh + lo * ch;
 	*c = ch - lo * sh;
+	return q;
 }
 
 double LM(sin)(double x)
@@ -338,10 +327,8 @@ double LM(sin)(double x)
 		return NAN_;
 	if (LM(fabs)(x) < 0x1p-27)
 		return x;
-	double hi, lo, s, c;
-	int q = rem_pio2(x, &hi, &lo);
-	sincos_dd(hi, lo, &s, &c);
-	switch (q) {
+	double s, c;
+	switch (sincos_reduced(x, &s, &c)) {
 	case 0: return s;
 	case 1: return c;
 	case 2: return -s;
@@ -353,10 +340,8 @@ double LM(cos)(double x)
 {
 	if (x != x || LM(fabs)(x) == HUGE_VAL_)
 		return NAN_;
-	double hi, lo, s, c;
-	int q = rem_pio2(x, &hi, &lo);
-	sincos_dd(hi, lo, &s, &c);
-	switch (q) {
+	double s, c;
+	switch (sincos_reduced(x, &s, &c)) {
 	case 0: return c;
 	case 1: return -s;
 	case 2: return -c;
@@ -370,9 +355,8 @@ double LM(tan)(double x)
 		return NAN_;
 	if (LM(fabs)(x) < 0x1p-27)
 		return x;
-	double hi, lo, s, c;
-	int q = rem_pio2(x, &hi, &lo);
-	sincos_dd(hi, lo, &s, &c);
+	double s, c;
+	int q = sincos_reduced(x, &s, &c);
 	return (q & 1) ? -c / s : s / c;
 }
 

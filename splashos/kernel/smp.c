@@ -49,37 +49,32 @@ void psci_system_off(void)
 
 /* ---- exclusives ---- */
 
+/* old = *p; *p = old OP v, as one exclusive (acquire-release) read-modify-write; returns old.
+ * OP is the A64 instruction: orr, bic (and-not) or add. */
+#define EXCLUSIVE_RMW32(op, p, v)							\
+	({										\
+		uint32_t old_, tmp_, fail_;						\
+		__asm__ volatile("1: ldaxr %w0, [%3]\n"					\
+				 "   " op "   %w1, %w0, %w4\n"				\
+				 "   stlxr %w2, %w1, [%3]\n"					\
+				 "   cbnz  %w2, 1b\n"						\
+				 : "=&r"(old_), "=&r"(tmp_), "=&r"(fail_) : "r"(p), "r"(v) : "memory"); \
+		old_;									\
+	})
+
 static inline uint32_t atomic_or32(volatile uint32_t *p, uint32_t v)
 {
-	uint32_t old, tmp, fail;
-	__asm__ volatile("1: ldaxr %w0, [%3]\n"
-			 "   orr   %w1, %w0, %w4\n"
-			 "   stlxr %w2, %w1, [%3]\n"
-			 "   cbnz  %w2, 1b\n"
-			 : "=&r"(old), "=&r"(tmp), "=&r"(fail) : "r"(p), "r"(v) : "memory");
-	return old;
+	return EXCLUSIVE_RMW32("orr", p, v);
 }
 
 static inline uint32_t atomic_andnot32(volatile uint32_t *p, uint32_t v)
 {
-	uint32_t old, tmp, fail;
-	__asm__ volatile("1: ldaxr %w0, [%3]\n"
-			 "   bic   %w1, %w0, %w4\n"
-			 "   stlxr %w2, %w1, [%3]\n"
-			 "   cbnz  %w2, 1b\n"
-			 : "=&r"(old), "=&r"(tmp), "=&r"(fail) : "r"(p), "r"(v) : "memory");
-	return old;
+	return EXCLUSIVE_RMW32("bic", p, v);
 }
 
-static inline uint32_t atomic_add32(volatile uint32_t *p, uint32_t v)
+static inline uint32_t atomic_add32(volatile uint32_t *p, uint32_t v)	/* returns the new value */
 {
-	uint32_t old, tmp, fail;
-	__asm__ volatile("1: ldaxr %w0, [%3]\n"
-			 "   add   %w1, %w0, %w4\n"
-			 "   stlxr %w2, %w1, [%3]\n"
-			 "   cbnz  %w2, 1b\n"
-			 : "=&r"(old), "=&r"(tmp), "=&r"(fail) : "r"(p), "r"(v) : "memory");
-	return old + v;
+	return EXCLUSIVE_RMW32("add", p, v) + v;
 }
 
 static inline uint32_t load_acquire32(const volatile uint32_t *p)

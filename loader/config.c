@@ -195,7 +195,8 @@ static bool yesno(const char *v, bool *out)
 	return false;
 }
 
-static const char *host_keys[] = { "nodes", "cpus_per_node", "mem_per_node", "net_remap", "uplink", NULL };
+static const char *host_keys[] = { "nodes", "cpus_per_node", "mem_per_node", "net_remap", "uplink", "numa_counters",
+				   "numa_cache", "numa_line", "numa_lat_local", "numa_lat_remote", NULL };
 static const char *vm_keys[] = { "vcpus", "memory", "kernel", "initrd", "cmdline", "script", "script_file",
 				 "node", "restart", "disks", "nets", "ip", "mtu", NULL };
 static const char *disk_keys[] = { "file", NULL };
@@ -241,6 +242,35 @@ static void host_key(struct parser *p, const char *k, const char *v)
 			     "leave the key out for no uplink)", v);
 		else
 			snprintf(h->uplink, sizeof h->uplink, "%s", v);
+	} else if (!strcmp(k, "numa_counters")) {
+		if (!strcmp(v, "plugin"))
+			h->numa_plugin = true;
+		else if (!strcmp(v, "off"))
+			h->numa_plugin = false;
+		else
+			perr(p, p->line, "[host] numa_counters: \"%s\" is not off or plugin", v);
+	} else if (!strncmp(k, "numa_", 5)) {
+		if (!h->numa_key_line)
+			h->numa_key_line = p->line;
+		if (!strcmp(k, "numa_cache")) {
+			/* the plugin's cache model wants a power of two of lines (direct-mapped) */
+			if (!parse_size(v, &n) || n < 4096 || n > (256ULL << 20) || (n & (n - 1)))
+				perr(p, p->line, "[host] numa_cache: \"%s\" is not a power-of-two size in 4K..256M "
+				     "(e.g. 1M)", v);
+			else
+				h->numa_cache = n;
+		} else if (!strcmp(k, "numa_line")) {
+			if (!parse_uint(v, 16, 4096, &n) || (n & (n - 1)))
+				perr(p, p->line, "[host] numa_line: \"%s\" is not a power of two in 16..4096 (bytes)", v);
+			else
+				h->numa_line = (unsigned)n;
+		} else {
+			unsigned *lat = !strcmp(k, "numa_lat_local") ? &h->numa_lat_local : &h->numa_lat_remote;
+			if (!parse_uint(v, 1, 1000000, &n))
+				perr(p, p->line, "[host] %s: \"%s\" is not a latency in ns, 1..1000000", k, v);
+			else
+				*lat = (unsigned)n;
+		}
 	}
 }
 
@@ -875,6 +905,8 @@ static void validate(struct parser *p)
 		if (vm->initrd)
 			check_file(p, vm, "initrd", vm->initrd);
 	}
+	if (!cfg->host.numa_plugin && cfg->host.numa_key_line)
+		perr(p, cfg->host.numa_key_line, "[host] numa_cache, numa_line and numa_lat_* need numa_counters = plugin");
 	validate_disks(p);
 	validate_nets(p);
 }
@@ -893,7 +925,8 @@ struct config *config_load(const char *path, const char *guest_dir, char **error
 		free(d);
 	}
 	cfg->host = (struct host_cfg){ .nodes = 4, .cpus_per_node = 2, .mem_per_node = GIB, .net_remap = true,
-				       .uplink_network = -1 };
+				       .uplink_network = -1, .numa_cache = CFG_NUMA_CACHE, .numa_line = CFG_NUMA_LINE,
+				       .numa_lat_local = CFG_NUMA_LAT_LOCAL, .numa_lat_remote = CFG_NUMA_LAT_REMOTE };
 
 	p.f = fopen(path, "r");
 	if (!p.f) {

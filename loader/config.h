@@ -29,7 +29,19 @@ struct host_cfg {
 	char uplink[32];          /* "uplink =": the network that gets QEMU's user net; "" = none */
 	int uplink_line;
 	int uplink_network;       /* its number, resolved after parsing; -1 = no uplink */
+	/* "numa_counters = plugin": node RAM in shared files and the miss-counter TCG plugin
+	 * (numa/DESIGN-NUMA.md); its cache model and latencies (numa_cache, numa_line,
+	 * numa_lat_local, numa_lat_remote) */
+	bool numa_plugin;
+	uint64_t numa_cache;
+	unsigned numa_line, numa_lat_local, numa_lat_remote;
+	int numa_key_line;        /* line of the first numa_cache/line/lat key, 0 = none */
 };
+
+#define CFG_NUMA_CACHE      (1ULL << 20)  /* the defaults: FLASH as Disco modelled it */
+#define CFG_NUMA_LINE       128u
+#define CFG_NUMA_LAT_LOCAL  300u          /* ns */
+#define CFG_NUMA_LAT_REMOTE 900u
 
 /* The uplink's network is QEMU's user-mode network (slirp): 10.0.2.0/24, gateway and host
  * 10.0.2.2, DNS 10.0.2.3. A VM on it gets 10.0.2.<VM number + 32>/24 by default. */

@@ -143,6 +143,8 @@ void events_free(struct events *ev)
 	}
 	free(ev->error);
 	ev->error = NULL;
+	free(ev->numa_json);
+	ev->numa_json = NULL;
 }
 
 static int find_vm(const struct events *ev, const char *name)
@@ -451,6 +453,8 @@ void events_write_stats(const struct events *ev, const struct config *cfg, doubl
 			ev->all_userspace_qemu, ev->all_userspace_mball);
 	else
 		fprintf(f, " \"all_userspace_seconds\": null,\n \"all_userspace_mball_seconds\": null,\n");
+	if (ev->numa_json)  /* only with numa_counters = plugin: the plugin's own totals */
+		fprintf(f, " \"numa_plugin\": %s,\n", ev->numa_json);
 	fprintf(f, " \"vms\": [");
 	for (unsigned i = 0; i < ev->nvms; i++) {
 		const struct vm_state *v = &ev->vms[i];

@@ -62,6 +62,7 @@ struct events {
 	unsigned userspace_vms;        /* VMs that reached userspace at least once */
 	double all_userspace_mball, all_userspace_qemu;  /* when the last of them did; valid if all */
 	bool live_dirty;      /* live data or VM states changed since live.json was written */
+	char *numa_json;      /* numa_counters = plugin: the plugin's summary (numa.json), or NULL */
 };
 
 void events_init(struct events *ev, const struct config *cfg);

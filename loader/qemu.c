@@ -37,7 +37,8 @@ static char *qemu_opt_escape(const char *s)
 	return out;
 }
 
-char **qemu_argv(const struct config *cfg, const char *qemu, const char *monitor, const char *image)
+char **qemu_argv(const struct config *cfg, const char *qemu, const char *monitor, const char *image,
+		 const char *plugin, const char *rundir)
 {
 	struct args a = { 0 };
 	const struct host_cfg *h = &cfg->host;
@@ -55,7 +56,16 @@ char **qemu_argv(const struct config *cfg, const char *qemu, const char *monitor
 	ADD(&a, "%s", fmt_size(h->mem_per_node * h->nodes, sz));
 	for (unsigned k = 0; k < h->nodes; k++) {
 		ADD(&a, "-object");
-		ADD(&a, "memory-backend-ram,id=m%u,size=%s", k, fmt_size(h->mem_per_node, sz));
+		if (h->numa_plugin) {
+			/* the plugin maps the same file: its counters land in the node's top (counters.h) */
+			char *path = xasprintf("%s/node%u", rundir, k), *esc = qemu_opt_escape(path);
+			ADD(&a, "memory-backend-file,id=m%u,size=%s,share=on,mem-path=%s", k, fmt_size(h->mem_per_node, sz),
+			    esc);
+			free(esc);
+			free(path);
+		} else {
+			ADD(&a, "memory-backend-ram,id=m%u,size=%s", k, fmt_size(h->mem_per_node, sz));
+		}
 		ADD(&a, "-numa");
 		unsigned first = k * h->cpus_per_node, last = first + h->cpus_per_node - 1;
 		if (first == last)
@@ -69,6 +79,15 @@ char **qemu_argv(const struct config *cfg, const char *qemu, const char *monitor
 				ADD(&a, "-numa");
 				ADD(&a, "dist,src=%u,dst=%u,val=%u", s, d, s == d ? 10 : 20);
 			}
+	}
+	if (h->numa_plugin) {
+		/* -plugin splits its argument at commas with no escape: paths with one are refused
+		 * before we get here (qemu_numa_paths_ok) */
+		char cache[32];
+		ADD(&a, "-plugin");
+		ADD(&a, "%s,nodes=%u,node_size=%s,cpus_per_node=%u,cache=%s,line=%u,lat_local=%u,lat_remote=%u,"
+			"memdir=%s,out=%s/numa.json", plugin, h->nodes, fmt_size(h->mem_per_node, sz), h->cpus_per_node,
+		    fmt_size(h->numa_cache, cache), h->numa_line, h->numa_lat_local, h->numa_lat_remote, rundir, rundir);
 	}
 	ADD(&a, "-kernel");
 	ADD(&a, "%s", monitor);

@@ -421,6 +421,80 @@ static void write_stats(struct session *s, double wall)
 	free(p);
 }
 
+/* [host] numa_counters = plugin: the plugin's path (beside mball, like monitor.elf) and the
+ * run directory as an absolute path (the plugin finds QEMU's mappings of the node files in
+ * /proc/self/maps by name). Each node's RAM file is created afresh: a header left in an old
+ * file would look like a live plugin to the monitor (numa/DESIGN-NUMA.md). Returns -1 after
+ * saying why. */
+static int numa_setup(const struct config *cfg, const char *dir, bool dry_run, char **plugin, char **absdir)
+{
+	char *d = self_dir();
+	*plugin = xasprintf("%s/numa-plugin.so", d);
+	free(d);
+	*absdir = realpath(dir, NULL);
+	if (!*absdir) {
+		mb_err("numa_counters: cannot resolve %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	if (strchr(*plugin, ',') || strchr(*absdir, ',')) {
+		mb_err("numa_counters = plugin: QEMU's -plugin option cannot take a path with a comma (%s, %s); "
+		       "use another --logdir", *plugin, *absdir);
+		return -1;
+	}
+	if (dry_run)
+		return 0;
+	if (access(*plugin, R_OK) < 0) {
+		mb_err("numa_counters = plugin: %s: %s (make build/numa-plugin.so)", *plugin, strerror(errno));
+		return -1;
+	}
+	for (unsigned k = 0; k < cfg->host.nodes; k++) {
+		char *p = xasprintf("%s/node%u", *absdir, k);
+		int fd = -1;
+		if ((unlink(p) < 0 && errno != ENOENT) || (fd = open(p, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0 ||
+		    ftruncate(fd, (off_t)cfg->host.mem_per_node) < 0) {
+			mb_err("numa_counters: cannot create the node file %s: %s", p, strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			free(p);
+			return -1;
+		}
+		close(fd);
+		free(p);
+	}
+	char *j = xasprintf("%s/numa.json", *absdir);
+	unlink(j);
+	free(j);
+	return 0;
+}
+
+/* After QEMU: the plugin's summary into stats.json; the node files go (they hold the
+ * guests' memory, up to nodes x mem_per_node of disk). */
+static void numa_finish(struct session *s, const char *absdir)
+{
+	char *j = xasprintf("%s/numa.json", absdir);
+	size_t len;
+	char *text = read_file(j, &len);
+	if (text) {
+		while (len && (text[len - 1] == '\n' || text[len - 1] == ' '))
+			text[--len] = 0;
+		if (len && text[0] == '{' && strlen(text) == len) {
+			s->ev.numa_json = text;
+			text = NULL;
+		} else {
+			mb_err("numa_counters: %s is not a JSON object", j);
+		}
+		free(text);
+	} else {
+		mb_err("numa_counters: the plugin wrote no summary (%s: %s)", j, strerror(errno));
+	}
+	free(j);
+	for (unsigned k = 0; k < s->cfg->host.nodes; k++) {
+		char *p = xasprintf("%s/node%u", absdir, k);
+		unlink(p);
+		free(p);
+	}
+}
+
 /* The one-line verdict; NULL means success. */
 static char *verdict(struct session *s, const char *fail, int status, bool reaped)
 {
@@ -457,7 +531,7 @@ int run_main(const struct config *cfg, const struct run_opts *o)
 {
 	struct session *s = xcalloc(1, sizeof *s);
 	char *dir = NULL, *monitor = NULL, *img_path = NULL, *cmd = NULL, *p, *fail = NULL;
-	char **argv = NULL;
+	char **argv = NULL, *numa_plugin = NULL, *numa_dir = NULL;
 	struct image *img = xcalloc(1, sizeof *img);
 	int rc = 1, status = 0, exec_errno = 0, to_qemu[2] = { -1, -1 }, from_qemu[2] = { -1, -1 }, err_fd = -1;
 	pid_t pid = -1;
@@ -518,7 +592,9 @@ int run_main(const struct config *cfg, const struct run_opts *o)
 	}
 	image_free(img);  /* the disk table stays, for the write-back */
 
-	argv = qemu_argv(cfg, o->qemu ? o->qemu : "qemu-system-aarch64", monitor, img_path);
+	if (cfg->host.numa_plugin && numa_setup(cfg, dir, o->dry_run, &numa_plugin, &numa_dir) < 0)
+		goto out;
+	argv = qemu_argv(cfg, o->qemu ? o->qemu : "qemu-system-aarch64", monitor, img_path, numa_plugin, numa_dir);
 	cmd = argv_to_shell(argv);
 	p = xasprintf("%s/qemu.cmd", dir);
 	if (write_file(p, cmd, strlen(cmd)) < 0)
@@ -679,6 +755,13 @@ out:
 		fail = xstrdup("a persistent disk was not saved (see the messages above)");
 	if (pid < 0 && !fail && rc != 0 && !o->dry_run && s->mon_fd >= 0)
 		fail = xstrdup("could not set up the run (see the messages above)");
+	if (numa_dir && pid > 0) {
+		numa_finish(s, numa_dir);
+		double bad;
+		if (s->ev.numa_json && json_number(s->ev.numa_json, NULL, "addr_check_bad", &bad) && bad > 0 && !fail)
+			fail = xasprintf("numa_counters: the plugin's address check failed %.0f times: its counts are wrong "
+					 "(%s/qemu.stderr)", bad, dir);
+	}
 	if (s->mon_fd >= 0 || pid > 0) {
 		char *v = verdict(s, fail, status, reaped);
 		write_stats(s, now() - t0);
@@ -718,6 +801,8 @@ out:
 	free(cmd);
 	argv_free(argv);
 	free(img_path);
+	free(numa_plugin);
+	free(numa_dir);
 	free(monitor);
 	free(dir);
 	return rc;

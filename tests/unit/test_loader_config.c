@@ -705,6 +705,50 @@ static void test_uplink(void **state)
 	config_free(c);
 }
 
+/* [host] numa_counters and the plugin's cache model and latencies. */
+static void test_numa_counters(void **state)
+{
+	(void)state;
+	char *err = NULL;
+	struct config *c = load_text("[vm a]\n", &err);
+	assert_non_null(c);
+	assert_false(c->host.numa_plugin);    /* default: off */
+	assert_int_equal(c->host.numa_cache, 1 << 20);
+	assert_int_equal(c->host.numa_line, 128);
+	assert_int_equal(c->host.numa_lat_local, 300);
+	assert_int_equal(c->host.numa_lat_remote, 900);
+	config_free(c);
+	c = load_text("[host]\nnuma_counters = off\n[vm a]\n", &err);
+	assert_non_null(c);
+	assert_false(c->host.numa_plugin);
+	config_free(c);
+	c = load_text("[host]\nnuma_counters = plugin\nnuma_cache = 64K\nnuma_line = 64\nnuma_lat_local = 100\n"
+		      "numa_lat_remote = 2000\n[vm a]\n", &err);
+	assert_non_null(c);
+	assert_true(c->host.numa_plugin);
+	assert_int_equal(c->host.numa_cache, 64 << 10);
+	assert_int_equal(c->host.numa_line, 64);
+	assert_int_equal(c->host.numa_lat_local, 100);
+	assert_int_equal(c->host.numa_lat_remote, 2000);
+	config_free(c);
+	expect_error("[host]\nnuma_counters = yes\n[vm a]\n", "t.conf:2: [host] numa_counters: \"yes\" is not off or plugin");
+	expect_error("[host]\nnuma_counters = Plugin\n[vm a]\n", "is not off or plugin");
+	expect_error("[host]\nnuma_counters = plugin\nnuma_cache = 3M\n[vm a]\n", "numa_cache: \"3M\" is not a power-of-two");
+	expect_error("[host]\nnuma_counters = plugin\nnuma_cache = 2K\n[vm a]\n", "numa_cache");
+	expect_error("[host]\nnuma_counters = plugin\nnuma_cache = 512M\n[vm a]\n", "numa_cache");
+	expect_error("[host]\nnuma_counters = plugin\nnuma_cache = big\n[vm a]\n", "numa_cache");
+	expect_error("[host]\nnuma_counters = plugin\nnuma_line = 100\n[vm a]\n", "numa_line: \"100\" is not a power of two");
+	expect_error("[host]\nnuma_counters = plugin\nnuma_line = 8\n[vm a]\n", "numa_line");
+	expect_error("[host]\nnuma_counters = plugin\nnuma_line = 8192\n[vm a]\n", "numa_line");
+	expect_error("[host]\nnuma_counters = plugin\nnuma_lat_local = 0\n[vm a]\n", "numa_lat_local: \"0\" is not a latency");
+	expect_error("[host]\nnuma_counters = plugin\nnuma_lat_remote = -5\n[vm a]\n", "numa_lat_remote");
+	expect_error("[host]\nnuma_counters = plugin\nnuma_lat_remote = 9ns\n[vm a]\n", "numa_lat_remote");
+	/* cache keys without the plugin are a mistake, not silently ignored */
+	expect_error("[host]\nnuma_line = 64\n[vm a]\n", "t.conf:2: [host] numa_cache, numa_line and numa_lat_* need numa_counters = plugin");
+	expect_error("[host]\nnuma_counters = off\nnuma_lat_local = 10\n[vm a]\n", "need numa_counters = plugin");
+	expect_error("[host]\nnuma_counters = plugin\nnuma_counters = off\n[vm a]\n", "duplicate key \"numa_counters\"");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -719,6 +763,7 @@ int main(void)
 		cmocka_unit_test(test_nets),
 		cmocka_unit_test(test_net_errors),
 		cmocka_unit_test(test_uplink),
+		cmocka_unit_test(test_numa_counters),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -753,7 +753,7 @@ static void test_uplink_image(void **state)
 	assert_string_equal(fdt_getprop(fdt, ch, "mirrorball,net1-dns", &len), "10.0.2.3");
 	fdt = img->blobs[img->vms[1].dtb_blob].data;
 	assert_null(fdt_getprop(fdt, fdt_path_offset(fdt, "/chosen"), "mirrorball,net0-gw", &len));
-	char **argv = qemu_argv(c, "qemu", "mon.elf", "host.img");
+	char **argv = qemu_argv(c, "qemu", "mon.elf", "host.img", NULL, NULL);
 	int blk = -1, dev = -1;
 	for (int i = 0; argv[i]; i++) {
 		if (!strcmp(argv[i], "virtio-blk-device,drive=hostimg"))
@@ -780,13 +780,94 @@ static void test_uplink_image(void **state)
 	assert_int_equal(h.uplink_network, 0);
 	fdt = img->blobs[img->vms[0].dtb_blob].data;
 	assert_null(fdt_getprop(fdt, fdt_path_offset(fdt, "/chosen"), "mirrorball,net0-gw", &len));
-	argv = qemu_argv(c, "qemu", "mon.elf", "host.img");
+	argv = qemu_argv(c, "qemu", "mon.elf", "host.img", NULL, NULL);
 	assert_false(has_arg(argv, "-netdev"));
 	for (int i = 0; argv[i]; i++)
 		assert_null(strstr(argv[i], "virtio-net"));
 	argv_free(argv);
 	image_free(img);
 	free(img);
+	config_free(c);
+}
+
+/* numa_counters: off (the default) leaves QEMU's command line byte for byte as it was before
+ * the switch existed (these strings are what the loader printed then); plugin puts node RAM
+ * in shared files in the run directory and loads the plugin with the config's cache model. */
+static void test_qemu_numa(void **state)
+{
+	(void)state;
+	static const char before_a[] =
+		"qemu -M virt,virtualization=on,gic-version=3,secure=off -cpu cortex-a72 -smp 8 -m 4G -object mem"
+		"ory-backend-ram,id=m0,size=1G -numa node,nodeid=0,cpus=0-1,memdev=m0 -object memory-backend-ram,"
+		"id=m1,size=1G -numa node,nodeid=1,cpus=2-3,memdev=m1 -object memory-backend-ram,id=m2,size=1G -n"
+		"uma node,nodeid=2,cpus=4-5,memdev=m2 -object memory-backend-ram,id=m3,size=1G -numa node,nodeid="
+		"3,cpus=6-7,memdev=m3 -numa dist,src=0,dst=0,val=10 -numa dist,src=0,dst=1,val=20 -numa dist,src="
+		"0,dst=2,val=20 -numa dist,src=0,dst=3,val=20 -numa dist,src=1,dst=0,val=20 -numa dist,src=1,dst="
+		"1,val=10 -numa dist,src=1,dst=2,val=20 -numa dist,src=1,dst=3,val=20 -numa dist,src=2,dst=0,val="
+		"20 -numa dist,src=2,dst=1,val=20 -numa dist,src=2,dst=2,val=10 -numa dist,src=2,dst=3,val=20 -nu"
+		"ma dist,src=3,dst=0,val=20 -numa dist,src=3,dst=1,val=20 -numa dist,src=3,dst=2,val=20 -numa dis"
+		"t,src=3,dst=3,val=10 -kernel mon.elf -global virtio-mmio.force-legacy=false -drive file=host.img"
+		",if=none,format=raw,id=hostimg,readonly=on -device virtio-blk-device,drive=hostimg -nographic -n"
+		"odefaults -display none -monitor none -chardev stdio,id=con,signal=off -serial chardev:con\n";
+	static const char before_b[] =
+		"qemu -M virt,virtualization=on,gic-version=3,secure=off -cpu cortex-a72 -smp 2 -m 512M -object m"
+		"emory-backend-ram,id=m0,size=256M -numa node,nodeid=0,cpus=0,memdev=m0 -object memory-backend-ra"
+		"m,id=m1,size=256M -numa node,nodeid=1,cpus=1,memdev=m1 -numa dist,src=0,dst=0,val=10 -numa dist,"
+		"src=0,dst=1,val=20 -numa dist,src=1,dst=0,val=20 -numa dist,src=1,dst=1,val=10 -kernel mon.elf -"
+		"global virtio-mmio.force-legacy=false -drive file=host.img,if=none,format=raw,id=hostimg,readonl"
+		"y=on -device virtio-blk-device,drive=hostimg -nographic -nodefaults -display none -monitor none "
+		"-chardev stdio,id=con,signal=off -serial chardev:con\n";
+	struct config *c = load("[vm a]\nkernel = Image\ninitrd = none\n");
+	assert_non_null(c);
+	char **argv = qemu_argv(c, "qemu", "mon.elf", "host.img", "/b/numa-plugin.so", "/r");
+	char *cmd = argv_to_shell(argv);
+	assert_string_equal(cmd, before_a);
+	free(cmd);
+	argv_free(argv);
+	config_free(c);
+	c = load("[host]\nnodes = 2\ncpus_per_node = 1\nmem_per_node = 256M\nnuma_counters = off\n"
+		 "[vm a]\nkernel = Image\ninitrd = none\n");
+	assert_non_null(c);
+	argv = qemu_argv(c, "qemu", "mon.elf", "host.img", NULL, NULL);
+	cmd = argv_to_shell(argv);
+	assert_string_equal(cmd, before_b);
+	free(cmd);
+	argv_free(argv);
+	config_free(c);
+
+	c = load("[host]\nnodes = 2\ncpus_per_node = 1\nmem_per_node = 256M\nnuma_counters = plugin\n"
+		 "[vm a]\nkernel = Image\ninitrd = none\n");
+	assert_non_null(c);
+	argv = qemu_argv(c, "qemu", "mon.elf", "host.img", "/b/numa-plugin.so", "/r,x");
+	assert_true(has_arg(argv, "memory-backend-file,id=m0,size=256M,share=on,mem-path=/r,,x/node0"));
+	assert_true(has_arg(argv, "memory-backend-file,id=m1,size=256M,share=on,mem-path=/r,,x/node1"));
+	assert_false(has_arg(argv, "memory-backend-ram,id=m0,size=256M"));
+	argv_free(argv);
+	argv = qemu_argv(c, "qemu", "mon.elf", "host.img", "/b/numa-plugin.so", "/r");
+	int pl = -1, kern = -1;
+	for (int i = 0; argv[i]; i++) {
+		if (!strcmp(argv[i], "-plugin"))
+			pl = i;
+		if (!strcmp(argv[i], "-kernel"))
+			kern = i;
+	}
+	assert_true(pl > 0 && kern > pl);
+	assert_string_equal(argv[pl + 1], "/b/numa-plugin.so,nodes=2,node_size=256M,cpus_per_node=1,cache=1M,line=128,"
+					  "lat_local=300,lat_remote=900,memdir=/r,out=/r/numa.json");
+	/* everything but the memory backends and -plugin is as with off */
+	cmd = argv_to_shell(argv);
+	assert_non_null(strstr(cmd, " -numa node,nodeid=1,cpus=1,memdev=m1 -numa dist,src=0,dst=0,val=10"));
+	free(cmd);
+	argv_free(argv);
+	config_free(c);
+	c = load("[host]\nnuma_counters = plugin\nnuma_cache = 256K\nnuma_line = 64\nnuma_lat_local = 100\n"
+		 "numa_lat_remote = 400\n[vm a]\nkernel = Image\ninitrd = none\n");
+	assert_non_null(c);
+	argv = qemu_argv(c, "qemu", "mon.elf", "host.img", "/b/p.so", "/r");
+	assert_true(has_arg(argv, "/b/p.so,nodes=4,node_size=1G,cpus_per_node=2,cache=256K,line=64,lat_local=100,"
+				  "lat_remote=400,memdir=/r,out=/r/numa.json"));
+	assert_true(has_arg(argv, "memory-backend-file,id=m3,size=1G,share=on,mem-path=/r/node3"));
+	argv_free(argv);
 	config_free(c);
 }
 
@@ -804,6 +885,7 @@ int main(void)
 		cmocka_unit_test(test_uplink_image),
 		cmocka_unit_test(test_copy_range),
 		cmocka_unit_test(test_save_disks),
+		cmocka_unit_test(test_qemu_numa),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -3,6 +3,7 @@
 #include "arch.h"
 #include "percpu.h"
 #include "hostdt.h"
+#include "numactr.h"
 #include "mmu.h"
 #include "gic.h"
 #include "console.h"
@@ -187,7 +188,7 @@ static void setup_memory(uint64_t img_base, uint64_t img_size)
 		reserved_end = ALIGN_UP((uint64_t)(uintptr_t)__image_end, PAGE_SIZE);
 	int img_node = 0;
 	for (int i = 0; i < topo.nmem; i++) {
-		uint64_t base = topo.mem[i].base, end = base + topo.mem[i].size;
+		uint64_t base = topo.mem[i].base, end = numactr_ram_end(i, base + topo.mem[i].size);
 		if (img_base >= base && img_base < end)
 			img_node = topo.mem[i].node;
 		if (base < reserved_end && end > MB_HOST_RAM_BASE)
@@ -237,6 +238,7 @@ void primary_main(void)
 	host_uart_intid = topo.uart_intid;
 	mmu_build(&topo);
 	mmu_enable();
+	numactr_probe(&topo);        /* the TCG plugin's counter regions, if it is loaded */
 	nr_pcpus = topo.ncpus;
 	uint64_t mem = 0;
 	for (int i = 0; i < topo.nmem; i++)
@@ -249,6 +251,7 @@ void primary_main(void)
 	for (int i = 0; i < topo.nmem; i++)
 		if (topo.mem[i].base + topo.mem[i].size > ram_end && topo.mem[i].base <= ram_end)
 			ram_end = topo.mem[i].base + topo.mem[i].size;
+	ram_end = numactr_limit(MB_HOSTIMG_LOAD_ADDR, ram_end);
 	uint64_t avail = ram_end - MB_HOSTIMG_LOAD_ADDR;
 	static char msg[256];
 	load_host_image((void *)(uintptr_t)MB_HOSTIMG_LOAD_ADDR, &avail);

@@ -8,6 +8,7 @@
 #include "share.h"
 #include "disks.h"
 #include "nets.h"
+#include "numactr.h"
 #include "fmt.h"
 #include "mb_string.h"
 #include "arch.h"
@@ -277,6 +278,7 @@ static void print_stats(struct vm *vm, const char *tag)
 			 overflows, vm->uart.tx_bytes, vm->unhandled, vm->bad_mmio);
 	n += disks_stats_json(vm, buf + n, sizeof(buf) - n - 2);
 	n += nets_stats_json(vm, buf + n, sizeof(buf) - n - 2);
+	n += numactr_stats_json(vm->index, buf + n, sizeof(buf) - n - 2);
 	n += mb_snprintf(buf + n, sizeof(buf) - n, "}\n");
 	console_write(0, buf, (uint64_t)n);   /* one write: the loader reads the line whole */
 	spin_unlock(&buf_lock);

@@ -5,6 +5,7 @@
 #include "arch.h"
 #include "console.h"
 #include "mb_string.h"
+#include "numactr.h"
 
 void fpsimd_save(struct fpsimd *f);
 void fpsimd_restore(const struct fpsimd *f);
@@ -82,6 +83,7 @@ void vcpu_load(struct vcpu *v)
 			      (this_cpu()->nrq > 1 ? HCR_TWE : 0));
 	isb();
 	this_cpu()->loaded = v;
+	numactr_load(this_cpu()->id);
 }
 
 void vcpu_put(struct vcpu *v)
@@ -120,6 +122,7 @@ void vcpu_put(struct vcpu *v)
 	v->vgic.ap1r0 = read_sysreg(ICH_AP1R0_EL2);
 	isb();
 	this_cpu()->loaded = 0;
+	numactr_put(this_cpu()->id, v->vm->index);
 }
 
 /* Deliver a synchronous exception to the guest's EL1, as the hardware would have. */

@@ -1,0 +1,46 @@
+/* The NUMA miss counters of the TCG plugin (numa/plugin/counters.h, issue 7): finding the
+ * plugin's regions at boot, keeping them out of the page allocator, and charging the misses
+ * to the VMs. Without the plugin (no header at the top of the nodes) every hook is one load
+ * and a not-taken branch, and the monitor behaves exactly as before. */
+#ifndef MB_NUMACTR_H
+#define MB_NUMACTR_H
+#include <stdint.h>
+#include <stddef.h>
+#include "hostdt.h"
+#include "plugin/counters.h"
+
+/* Node 0's per-CPU totals (cpu[] of its header), NULL without the plugin or when the
+ * plugin's CPU numbering does not match ours (then regions are still reserved). */
+extern volatile struct mb_nctr_cpu *numactr_cpus;
+
+struct numactr_snap { uint64_t local, remote; } __attribute__((aligned(64)));
+extern struct numactr_snap numactr_snap[HOST_MAX_CPUS];
+void numactr_charge(int cpu, int vm);
+
+/* At boot, after the EL2 map is on: look for a valid header at the top of each memory range. */
+void numactr_probe(const struct host_topology *t);
+/* The end of memory range i that is RAM (its counter region cut off), given its end. */
+uint64_t numactr_ram_end(int i, uint64_t end);
+/* The lowest region base in (lo, hi], else hi: how far the host image may be read. */
+uint64_t numactr_limit(uint64_t lo, uint64_t hi);
+
+/* World switch, on the pCPU itself: vcpu_load snapshots the pCPU's totals, vcpu_put adds
+ * what changed since to the VM that ran. */
+static inline void numactr_load(int cpu)
+{
+	volatile struct mb_nctr_cpu *c = numactr_cpus;
+	if (c) {
+		numactr_snap[cpu].local = c[cpu].local;
+		numactr_snap[cpu].remote = c[cpu].remote;
+	}
+}
+
+static inline void numactr_put(int cpu, int vm)
+{
+	if (numactr_cpus)
+		numactr_charge(cpu, vm);
+}
+
+/* ,"numa":{...} for VM vm's stats line (nothing without the plugin); returns its length. */
+int numactr_stats_json(int vm, char *buf, size_t len);
+#endif

@@ -13,7 +13,8 @@ real run, and the figures it gives stats.json (README "NUMA counters", numa/DESI
   its pCPU missed (the charges go to the VM that ran), the VM on node 1, whose kernel is read
   from the host image in node 0, has remote misses.
 - The same config with numa_counters = off: no "-plugin", RAM backends as before, no "numa"
-  in the VM's stats, no "numa_plugin", no "numa counters" line in the monitor's log.
+  in the VM's stats, no "numa_plugin", no "numa counters" line in the monitor's log; and
+  each node has exactly its counter region (2 MiB) more for guests than with the plugin.
 - Bad values are clear errors before anything starts.
 
 TCG with the plugin is slower (about 2.6x CPU time): the runs are small, each with a deadline.
@@ -126,6 +127,15 @@ def test_off_changes_nothing(mball, tmp_path):
     assert "numa_plugin" not in run.stats
     assert "numa counters" not in run.logs["monitor"]
     assert not (run.logdir / "numa.json").exists()
+    # The counter regions are not RAM: with the plugin each node has exactly one region
+    # (2 MiB here) less for guests.
+    on = mball(CONF, timeout=300, name="on")
+    assert on.rc == 0, on.stderr
+    free_re = re.compile(r"node (\d+): (\d+) MiB free for guests")
+    free_off = {int(n): int(m) for n, m in free_re.findall(run.logs["monitor"])}
+    free_on = {int(n): int(m) for n, m in free_re.findall(on.logs["monitor"])}
+    assert sorted(free_off) == [0, 1], run.logs["monitor"][:2000]
+    assert {n: free_off[n] - free_on[n] for n in free_off} == {0: 2, 1: 2}, (free_off, free_on)
 
 
 @pytest.mark.parametrize("keys, message", [

@@ -30,22 +30,22 @@ LOADER_LIBS := -lfdt -linih
 SPLASH_APPS := $(filter-out splashos/apps/selftest.c,$(wildcard splashos/apps/*.c))
 SPLASH_HOST_CFLAGS := -O2 -g -Wall -Wextra -ffp-contract=off -DSPLASH_HOST -Isplashos/include -pthread
 
-$(BUILD)/splash-host: splashos/host/splash_host.c $(SPLASH_APPS) splashos/include/splash.h
+$(BUILD)/splash-host: splashos/host/splash_host.c $(SPLASH_APPS) splashos/include/splash.h $(wildcard splashos/apps/*.h)
 	@mkdir -p $(BUILD)
 	$(CC) $(SPLASH_HOST_CFLAGS) -o $@ splashos/host/splash_host.c $(SPLASH_APPS) -lm
 
-$(BUILD)/splash-host-san: splashos/host/splash_host.c $(SPLASH_APPS) splashos/include/splash.h
+$(BUILD)/splash-host-san: splashos/host/splash_host.c $(SPLASH_APPS) splashos/include/splash.h $(wildcard splashos/apps/*.h)
 	@mkdir -p $(BUILD)
 	$(CC) $(SPLASH_HOST_CFLAGS) $(SAN) -O1 -o $@ splashos/host/splash_host.c $(SPLASH_APPS) -lm
 
 # ---- SPLASHOS: the library OS as a guest image (every app linked in) and its inputs ----
-$(BUILD)/guest/splashos.img: $(wildcard splashos/kernel/* splashos/apps/*.c splashos/include/*.h) splashos/build.sh
+$(BUILD)/guest/splashos.img: $(wildcard splashos/kernel/* splashos/apps/*.c splashos/apps/*.h splashos/include/*.h) splashos/build.sh
 	@mkdir -p $(dir $@)
 	@echo "  SPLASHOS $@"
 	@bash splashos/build.sh $@
 
 # the same, linked where plain QEMU's -kernel loads an Image: tests/bench/splash runs it directly
-$(BUILD)/guest/splashos-direct.img: $(wildcard splashos/kernel/* splashos/apps/*.c splashos/include/*.h) splashos/build.sh
+$(BUILD)/guest/splashos-direct.img: $(wildcard splashos/kernel/* splashos/apps/*.c splashos/apps/*.h splashos/include/*.h) splashos/build.sh
 	@SPLASHOS_LINK_ADDR=0x40200000 bash splashos/build.sh $@
 
 # newc cpio of splashos/inputs/ (names relative to it): the SPLASHOS VMs' initrd, read by sp_file

@@ -18,7 +18,7 @@ MON_CFLAGS := -O2 -g -Wall -Wextra -Werror=implicit-function-declaration -Wno-un
 PORTABLE := lib/fmt.c lib/crc32.c monitor/hostdt.c monitor/hostimg.c numa/palloc.c numa/policy.c numa/cachemodel.c \
 	pmap/pmap.c pmap/stage2.c vcpu/mmio_decode.c vcpu/vgic.c vcpu/vpl011.c lib/btree.c lib/virtq.c \
 	lib/vmmio.c vdisk/vdisk.c vdisk/vblk.c vnet/vnet.c vnet/switch.c vnet/remap.c
-PORTABLE += pmap/guestmem.c
+PORTABLE += pmap/guestmem.c pmap/numa_apply.c
 HOST_CFLAGS := -O1 -g -Wall -Wextra -DVNET_PORTABLE -Iinclude $(addprefix -I,$(MON_DIRS)) -Iloader -Itests/unit
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer
 
@@ -103,6 +103,8 @@ $(BUILD)/guest/hostile.img: $(wildcard tests/guests/hostile/*)
 FAKE_GUEST_TESTS := $(addprefix $(BUILD)/unit/,test_vdisk test_vblk test_vnet)
 $(FAKE_GUEST_TESTS): tests/unit/fake_guest.c
 $(FAKE_GUEST_TESTS): UNIT_EXTRA := tests/unit/fake_guest.c
+# The page-movement test models TLB invalidation completing after accesses in flight.
+$(BUILD)/unit/test_numa_move: UNIT_EXTRA := -Wl,--wrap=arch_s2_flush_ipa -Wl,--wrap=arch_clean_dcache -pthread
 $(BUILD)/unit/%: tests/unit/%.c tests/unit/arch_stub.c $(PORTABLE) $(filter-out loader/main.c,$(wildcard loader/*.c)) $(wildcard */*.h include/mirrorball/*.h tests/unit/*.h tests/fuzz/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(HOST_CFLAGS) $(SAN) -o $@ $< $(UNIT_EXTRA) tests/unit/arch_stub.c $(PORTABLE) \

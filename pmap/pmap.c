@@ -60,6 +60,27 @@ static uint64_t *lock_slot(struct pmap *pm, uint64_t gpa, const struct page_sour
 	return slot_of(pm, gpfn, tables);
 }
 
+/* Under the region's lock: the replicas of the page in *slot go (cleared in every root, the
+ * translation invalidated, then freed) and the home page becomes writable again. */
+static void collapse_locked(struct pmap *pm, uint64_t *slot, uint64_t gpa, const struct page_source *guest)
+{
+	uint64_t e = *slot, ipa = gpa & ~(PAGE_SIZE - 1), rep[S2_MAX_NODES] = { 0 };
+	unsigned mask = PMAP_REPLICAS(e);
+	struct stage2 *s2 = pm->repl_s2;
+	for (int n = 0; n < S2_MAX_NODES; n++)
+		if ((mask >> n) & 1)
+			rep[n] = s2 ? s2_lookup_node(s2, n, ipa) & S2_ADDR_MASK : 0;
+	if (s2) {
+		s2_clear_noflush(s2, ipa);
+		arch_s2_flush_ipa(s2->vmid, ipa, s2_flush_broadcast(s2));
+	}
+	for (int n = 0; n < S2_MAX_NODES; n++)
+		if (rep[n])
+			guest->free(guest->arg, rep[n]);    /* no TLB reaches it any more */
+	*slot = PMAP_ADDR(e) | PMAP_PRESENT | PMAP_OWNED | PMAP_WRITE;
+	__atomic_fetch_add(&pm->collapsed, 1, __ATOMIC_RELAXED);
+}
+
 int pmap_fault(struct pmap *pm, struct stage2 *s2, uint64_t gpa, int write,
 	       const struct page_source *guest, const struct page_source *tables)
 {
@@ -73,6 +94,16 @@ int pmap_fault(struct pmap *pm, struct stage2 *s2, uint64_t gpa, int write,
 		goto out;
 	}
 	uint64_t e = *slot;
+	if (PMAP_REPLICAS(e) && !write) {
+		/* an entry dropped from some root: the home page read-only where no replica is */
+		if (s2 && s2_map_except(s2, gpa & ~(PAGE_SIZE - 1), PMAP_ADDR(e), 0, tables, PMAP_REPLICAS(e)))
+			rc = PMAP_NOMEM;
+		goto out;
+	}
+	if (PMAP_REPLICAS(e)) {         /* a write: one writable page again, first */
+		collapse_locked(pm, slot, gpa, guest);
+		e = *slot;
+	}
 	if (!(e & PMAP_PRESENT)) {
 		uint64_t page = guest->alloc(guest->arg);
 		if (!page) {
@@ -297,6 +328,8 @@ int pmap_map_shared_batch(struct pmap *pm, struct stage2 *s2, uint64_t gpa, uint
 		rc = PMAP_NOMEM;
 		goto out;
 	}
+	if (PMAP_REPLICAS(*slot))
+		collapse_locked(pm, slot, gpa, guest);
 	uint64_t old = *slot;
 	if ((old & PMAP_PRESENT) && PMAP_ADDR(old) == page)
 		goto out;
@@ -364,6 +397,14 @@ void pmap_destroy(struct pmap *pm, const struct page_source *guest, const struct
 			uint64_t e = leaf[i];
 			if (!(e & PMAP_PRESENT))
 				continue;
+			if (PMAP_REPLICAS(e) && pm->repl_s2) {
+				uint64_t gpa = pm->ram_base + ((d * PMAP_LEAF_ENTRIES + i) << PAGE_SHIFT);
+				for (int n = 0; n < S2_MAX_NODES; n++) {
+					uint64_t r = (PMAP_REPLICAS(e) >> n) & 1 ? s2_lookup_node(pm->repl_s2, n, gpa) & S2_ADDR_MASK : 0;
+					if (r)
+						guest->free(guest->arg, r);
+				}
+			}
 			if (e & PMAP_OWNED)
 				guest->free(guest->arg, PMAP_ADDR(e));
 			else if (e & PMAP_COW)
@@ -389,4 +430,141 @@ int pmap_prefault(struct pmap *pm, struct stage2 *s2, uint64_t gpa, unsigned pag
 			return PMAP_NOMEM;
 	}
 	return PMAP_OK;
+}
+
+/* ---- NUMA page movement (see pmap.h) ---- */
+
+static void copy_page(uint64_t to, uint64_t from)
+{
+	memcpy((void *)(uintptr_t)to, (void *)(uintptr_t)from, PAGE_SIZE);
+	arch_clean_dcache((void *)(uintptr_t)to, PAGE_SIZE);
+}
+
+/* A page from src on node, or 0 (a page from elsewhere is given back: moving it would not help). */
+static uint64_t alloc_on(const struct page_source *src, int node)
+{
+	uint64_t page = src ? src->alloc(src->arg) : 0;
+	int got = page ? palloc_node_of(&g_palloc, page) : -1;
+	if (page && got >= 0 && got != node) {
+		src->free(src->arg, page);
+		page = 0;
+	}
+	return page;
+}
+
+int pmap_migrate(struct pmap *pm, struct stage2 *s2, uint64_t gpa, int node,
+		 const struct page_source *target, const struct page_source *guest,
+		 const struct page_source *tables)
+{
+	if (!pmap_covers(pm, gpa))
+		return PMAP_OUTSIDE;
+	uint64_t dir, gpfn = (gpa - pm->ram_base) >> PAGE_SHIFT, ipa = gpa & ~(PAGE_SIZE - 1);
+	uint64_t *slot = lock_slot(pm, gpa, 0, &dir);
+	int rc = PMAP_SKIP;
+	uint64_t e = slot ? *slot : 0, old = PMAP_ADDR(e);
+	if ((e & (PMAP_PRESENT | PMAP_OWNED | PMAP_COW)) != (PMAP_PRESENT | PMAP_OWNED) ||
+	    PMAP_REPLICAS(e) || palloc_node_of(&g_palloc, old) == node)
+		goto out;
+	uint64_t page = alloc_on(target, node);
+	if (!page) {
+		rc = PMAP_NOMEM;
+		goto out;
+	}
+	/* break: from here on no vCPU reaches the old page (its TLBs invalidated), and one that
+	 * faults on gpa waits for this lock, then finds the new page */
+	int mapped = 0;
+	if (s2) {
+		for (int n = 0; n < (s2->nroots ? s2->nroots : 1); n++)
+			mapped |= (int)(s2_lookup_node(s2, n, ipa) & 1);
+		s2_clear_noflush(s2, ipa);
+		/* always: an entry cleared earlier without invalidation may still be in a TLB */
+		arch_s2_flush_ipa(s2->vmid, ipa, s2_flush_broadcast(s2));
+	}
+	copy_page(page, old);
+	arch_sync_icache();             /* the page may be code: no stale lines for the new address */
+	struct memmap_entry *from = memmap_of(&g_palloc, old);
+	uint32_t origin = from ? from->origin : 0;
+	record_owner(pm, page, gpfn);
+	struct memmap_entry *to = memmap_of(&g_palloc, page);
+	if (to)
+		to->origin = origin;    /* still a candidate for merging with its twins */
+	e = page | (e & ~PMAP_ADDR(~0ULL));
+	__atomic_store_n(slot, e, __ATOMIC_RELEASE);
+	/* make: refilled where it was mapped (a failure here only costs a fault later) */
+	if (s2 && mapped)
+		s2_map(s2, ipa, page, !!(e & PMAP_WRITE), tables);
+	guest->free(guest->arg, old);
+	__atomic_fetch_add(&pm->migrated, 1, __ATOMIC_RELAXED);
+	rc = PMAP_OK;
+out:
+	spin_unlock(&pm->lock[dir]);
+	return rc;
+}
+
+int pmap_replicate(struct pmap *pm, struct stage2 *s2, uint64_t gpa, unsigned node_mask,
+		   const struct page_source *const *node_src, const struct page_source *tables)
+{
+	if (!pmap_covers(pm, gpa))
+		return PMAP_OUTSIDE;
+	if (!s2 || s2->nroots < 2 || (pm->repl_s2 && pm->repl_s2 != s2))
+		return PMAP_SKIP;
+	uint64_t dir, gpfn = (gpa - pm->ram_base) >> PAGE_SHIFT, ipa = gpa & ~(PAGE_SIZE - 1);
+	uint64_t *slot = lock_slot(pm, gpa, 0, &dir);
+	int rc = PMAP_SKIP, made = 0;
+	uint64_t e = slot ? *slot : 0, home_page = PMAP_ADDR(e), rep[S2_MAX_NODES] = { 0 };
+	int home = palloc_node_of(&g_palloc, home_page);
+	unsigned want = node_mask & ((1u << s2->nroots) - 1) & ~PMAP_REPLICAS(e);
+	if ((e & (PMAP_PRESENT | PMAP_OWNED | PMAP_COW)) != (PMAP_PRESENT | PMAP_OWNED) || home < 0)
+		goto out;
+	want &= ~(1u << home);
+	if (!want)
+		goto out;
+	rc = PMAP_NOMEM;
+	for (int n = 0; n < s2->nroots; n++)
+		if ((want >> n) & 1 && !(rep[n] = alloc_on(node_src ? node_src[n] : 0, n)))
+			want &= ~(1u << n);
+	if (!want)
+		goto out;
+	pm->repl_s2 = s2;
+	/* downgrade: read-only in the pmap and every root, and no writable translation left in
+	 * any TLB, before the copy, so the copies cannot go stale */
+	e &= ~PMAP_WRITE;
+	__atomic_store_n(slot, e, __ATOMIC_RELEASE);
+	s2_protect_noflush(s2, ipa);
+	arch_s2_flush_ipa(s2->vmid, ipa, s2_flush_broadcast(s2));
+	for (int n = 0; n < s2->nroots; n++)
+		if (rep[n])
+			copy_page(rep[n], home_page);
+	arch_sync_icache();             /* kernel text is the prime candidate */
+	for (int n = 0; n < s2->nroots; n++) {
+		if (!rep[n])
+			continue;
+		record_owner(pm, rep[n], gpfn);
+		if (s2_map_node(s2, n, ipa, rep[n], 0, tables)) {
+			node_src[n]->free(node_src[n]->arg, rep[n]);    /* never mapped */
+			continue;
+		}
+		e |= (uint64_t)1 << (PMAP_REPL_SHIFT + n);
+		made++;
+	}
+	__atomic_store_n(slot, e, __ATOMIC_RELEASE);
+	__atomic_fetch_add(&pm->replicated, made, __ATOMIC_RELAXED);
+	rc = made ? made : PMAP_NOMEM;
+out:
+	spin_unlock(&pm->lock[dir]);
+	return rc;
+}
+
+int pmap_collapse(struct pmap *pm, uint64_t gpa, const struct page_source *guest)
+{
+	if (!pmap_covers(pm, gpa))
+		return PMAP_OUTSIDE;
+	uint64_t dir, *slot = lock_slot(pm, gpa, 0, &dir);
+	int rc = PMAP_SKIP;
+	if (slot && PMAP_REPLICAS(*slot)) {
+		collapse_locked(pm, slot, gpa, guest);
+		rc = PMAP_OK;
+	}
+	spin_unlock(&pm->lock[dir]);
+	return rc;
 }

@@ -15,6 +15,12 @@
 #define PMAP_COW      (1ULL << 2)   /* shared read-only; the first write copies it */
 #define PMAP_OWNED    (1ULL << 3)   /* the machine page is this VM's alone */
 #define PMAP_ADDR(e)  ((e) & 0x000000FFFFFFF000ULL)
+/* Bits [11:4]: nodes whose stage-2 root maps a read-only replica of this (PMAP_OWNED, read-only)
+ * page instead of the page itself; the replica's address lives only in that node's root
+ * entry, which nothing but the pmap changes while the bit is set. 0 = not replicated. */
+#define PMAP_REPL_SHIFT 4
+#define PMAP_REPL_MASK  (0xFFULL << PMAP_REPL_SHIFT)
+#define PMAP_REPLICAS(e) ((unsigned)(((e) & PMAP_REPL_MASK) >> PMAP_REPL_SHIFT))
 
 #define PMAP_LEAF_ENTRIES 512                       /* one leaf page covers 2 MiB */
 #define PMAP_DIR_MAX (MB_GUEST_RAM_MAX >> 21)
@@ -28,11 +34,15 @@ struct pmap {
 	uint64_t cow;               /* present entries still shared copy-on-write */
 	uint64_t cow_breaks;        /* copies made on write */
 	uint64_t merged;            /* private pages given up for an identical shared one */
+	uint64_t migrated;          /* pages moved to another node (pmap_migrate) */
+	uint64_t replicated;        /* replicas made (pmap_replicate) */
+	uint64_t collapsed;         /* replicated pages collapsed back to one (writes, explicit) */
+	struct stage2 *repl_s2;     /* the per-node roots holding this VM's replicas, if any */
 	uint64_t *leaf[PMAP_DIR_MAX];
 	spinlock_t lock[PMAP_DIR_MAX];
 };
 
-enum pmap_result { PMAP_OK = 0, PMAP_NOMEM = -1, PMAP_OUTSIDE = -2 };
+enum pmap_result { PMAP_OK = 0, PMAP_NOMEM = -1, PMAP_OUTSIDE = -2, PMAP_SKIP = -3 };
 
 void pmap_init(struct pmap *pm, uint64_t ram_base, uint64_t ram_bytes, uint16_t vm);
 /* Is gpa guest RAM? */
@@ -93,6 +103,35 @@ int pmap_map_shared_batch(struct pmap *pm, struct stage2 *s2, uint64_t gpa, uint
 			  const struct page_source *guest, const struct page_source *tables,
 			  struct pmap_batch *batch);
 void pmap_batch_finish(struct pmap_batch *b, struct stage2 *s2, const struct page_source *guest);
-/* Release every page the VM owns and every leaf. */
+/* ---- NUMA page movement (issue 7). All three run under the lock of the page's 2 MiB region,
+ * the lock COW breaks, faults, merges (pmap_protect/pmap_share) and zero-copy remaps take,
+ * so each sees the page before or after a move, never during one. Device emulation reaches
+ * guest pages by bare machine address for the length of one request (guestmem_ring), so the
+ * monitor calls these under devices_lock, as it does zero-copy remaps. Only pages the VM owns
+ * alone (PMAP_OWNED) move: copy-on-write pages (host image, merged, disk cache) have mappers
+ * in other VMs' pmaps, which one VM's lock does not cover; they are skipped (PMAP_SKIP).
+ *
+ * pmap_migrate: move the page at gpa to a page from `target` (which must hand out pages on
+ * `node`; a page from another node is given back and PMAP_NOMEM returned): break-before-make
+ * in every stage-2 root (entries cleared, the VMID's translation of gpa invalidated, scoped
+ * by s2_flush_broadcast as for COW breaks), copy, clean to PoC, invalidate the I-cache (the
+ * page may be code), repoint the pmap (flags kept), remap where it was mapped, free the old
+ * page through guest->free. PMAP_SKIP: not present, not owned, replicated, already on node. */
+int pmap_migrate(struct pmap *pm, struct stage2 *s2, uint64_t gpa, int node,
+		 const struct page_source *target, const struct page_source *guest,
+		 const struct page_source *tables);
+/* pmap_replicate: read-only replicas of the owned page at gpa on the nodes of node_mask
+ * (besides its home node and nodes that have one; s2 needs per-node roots): the page is
+ * made read-only in the pmap and in every root and the VMID's translation invalidated, then
+ * copied to a page from node_src[n] for each node n, cleaned to PoC, the I-cache invalidated,
+ * and each replica mapped read-only in its node's root (break-before-make). Returns the number
+ * of replicas made (> 0), PMAP_SKIP, or PMAP_NOMEM (none could be made). A write fault on the
+ * page (pmap_fault, pmap_copy to the guest, ...) collapses the replicas first. */
+int pmap_replicate(struct pmap *pm, struct stage2 *s2, uint64_t gpa, unsigned node_mask,
+		   const struct page_source *const *node_src, const struct page_source *tables);
+/* pmap_collapse: back to the one (home) page, writable again, in every root; replicas freed
+ * through guest->free after the invalidation. PMAP_SKIP if the page has no replicas. */
+int pmap_collapse(struct pmap *pm, uint64_t gpa, const struct page_source *guest);
+/* Release every page the VM owns (replicas too) and every leaf. */
 void pmap_destroy(struct pmap *pm, const struct page_source *guest, const struct page_source *tables);
 #endif

@@ -76,7 +76,8 @@ void vcpu_load(struct vcpu *v)
 	write_sysreg(ICH_VMCR_EL2, v->vgic.vmcr);
 	write_sysreg(ICH_AP0R0_EL2, v->vgic.ap0r0);
 	write_sysreg(ICH_AP1R0_EL2, v->vgic.ap1r0);
-	write_sysreg(vttbr_el2, v->vm->s2.root | (uint64_t)v->vm->vmid << 48);
+	/* its pCPU's node's stage-2 root (the one root unless per-node roots are on) */
+	write_sysreg(vttbr_el2, s2_root_for_node(&v->vm->s2, this_cpu()->node) | (uint64_t)v->vm->vmid << 48);
 	/* TTLB: keep a one-pCPU VM's TLB maintenance local. TWE: a vCPU spinning in WFE
 	 * yields to the vCPUs it shares the pCPU with (one of them may hold its lock). */
 	write_sysreg(hcr_el2, HCR_GUEST | (v->vm->single_pcpu ? HCR_TTLB : 0) |

@@ -282,7 +282,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	pmap_init(pm, RAM_BASE, MEM, 1);
 	uint8_t *root = pool + (size_t)POOL_PAGES * 4096;
 	memset(root, 0, S2_ROOT_SIZE);
-	s2 = (struct stage2){ (uint64_t)(uintptr_t)root, 1, 0 };
+	s2 = (struct stage2){ .root = (uint64_t)(uintptr_t)root, .vmid = 1 };
 	/* guest RAM: the image, written as the guest would */
 	static uint8_t mem[MEM];
 	memset(mem, 0, MEM);

@@ -642,7 +642,7 @@ static void test_merge_identical_copies(void **state)
 
 	struct pmap *pm2 = calloc(1, sizeof(*pm2));
 	pmap_init(pm2, RAM_BASE, RAM_SIZE, VM_INDEX + 1);
-	struct stage2 s2b = { (uint64_t)(uintptr_t)low_alloc(2, 2), VMID + 1, 0 };
+	struct stage2 s2b = { .root = (uint64_t)(uintptr_t)low_alloc(2, 2), .vmid = VMID + 1 };
 	uint64_t gpa = RAM_BASE + 0x7000;
 	struct pmap *p[2] = { pm, pm2 };
 	struct stage2 *s[2] = { &s2, &s2b };
@@ -732,7 +732,7 @@ static void test_merge_canon_written_before_twin(void **state)
 	uint64_t img = palloc_with_image_page(0x33);
 	struct pmap *pm2 = calloc(1, sizeof(*pm2));
 	pmap_init(pm2, RAM_BASE, RAM_SIZE, VM_INDEX + 1);
-	struct stage2 s2b = { (uint64_t)(uintptr_t)low_alloc(2, 2), VMID + 1, 0 };
+	struct stage2 s2b = { .root = (uint64_t)(uintptr_t)low_alloc(2, 2), .vmid = VMID + 1 };
 	uint64_t gpa = RAM_BASE + 0x9000;
 	struct pmap *p[2] = { pm, pm2 };
 	struct stage2 *s[2] = { &s2, &s2b };

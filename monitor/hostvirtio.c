@@ -3,32 +3,9 @@
 #include "arch.h"
 #include "bits.h"
 #include "mb_string.h"
+#include "vmmio.h"
 
-#define VIRTIO_MAGIC       0x74726976    /* "virt" */
-#define R_MAGIC            0x000
-#define R_VERSION          0x004
-#define R_DEVICE_ID        0x008
-#define R_DEV_FEATURES     0x010
-#define R_DEV_FEATURES_SEL 0x014
-#define R_DRV_FEATURES     0x020
-#define R_DRV_FEATURES_SEL 0x024
-#define R_QUEUE_SEL        0x030
-#define R_QUEUE_NUM_MAX    0x034
-#define R_QUEUE_NUM        0x038
-#define R_QUEUE_READY      0x044
-#define R_QUEUE_NOTIFY     0x050
-#define R_INT_STATUS       0x060
-#define R_INT_ACK          0x064
-#define R_STATUS           0x070
-#define R_QUEUE_DESC       0x080
-#define R_QUEUE_DRIVER     0x090
-#define R_QUEUE_DEVICE     0x0A0
-#define R_CONFIG           0x100
-
-#define S_ACK 1
-#define S_DRIVER 2
-#define S_DRIVER_OK 4
-#define S_FEATURES_OK 8
+/* Register offsets and status bits: lib/vmmio.h, the device side of the same transport. */
 
 static uint32_t rd(volatile uint8_t *d, uint32_t off) { return *(volatile uint32_t *)(d + off); }
 static void wr(volatile uint8_t *d, uint32_t off, uint32_t v) { *(volatile uint32_t *)(d + off) = v; }
@@ -39,9 +16,9 @@ volatile uint8_t *hv_find(const struct host_topology *t, uint32_t device_id, int
 	*legacy = 0;
 	for (int i = 0; i < t->nvirtio; i++) {
 		volatile uint8_t *d = (volatile uint8_t *)(uintptr_t)t->virtio_base[i];
-		if (rd(d, R_MAGIC) != VIRTIO_MAGIC || rd(d, R_DEVICE_ID) != device_id)
+		if (rd(d, VMMIO_R_MAGIC) != VMMIO_MAGIC || rd(d, VMMIO_R_DEVICE_ID) != device_id)
 			continue;
-		if (rd(d, R_VERSION) != 2) {
+		if (rd(d, VMMIO_R_VERSION) != 2) {
 			*legacy = 1;
 			continue;
 		}
@@ -52,20 +29,20 @@ volatile uint8_t *hv_find(const struct host_topology *t, uint32_t device_id, int
 
 int hv_negotiate(volatile uint8_t *dev, uint32_t want, uint32_t *got, const char **err)
 {
-	wr(dev, R_STATUS, 0);
-	wr(dev, R_STATUS, S_ACK);
-	wr(dev, R_STATUS, S_ACK | S_DRIVER);
-	wr(dev, R_DEV_FEATURES_SEL, 1);
-	if (!(rd(dev, R_DEV_FEATURES) & 1))           /* VIRTIO_F_VERSION_1 */
+	wr(dev, VMMIO_R_STATUS, 0);
+	wr(dev, VMMIO_R_STATUS, VMMIO_S_ACKNOWLEDGE);
+	wr(dev, VMMIO_R_STATUS, VMMIO_S_ACKNOWLEDGE | VMMIO_S_DRIVER);
+	wr(dev, VMMIO_R_DEV_FEATURES_SEL, 1);
+	if (!(rd(dev, VMMIO_R_DEV_FEATURES) & 1))           /* VIRTIO_F_VERSION_1 */
 		return *err = "the device does not offer VIRTIO_F_VERSION_1", -1;
-	wr(dev, R_DEV_FEATURES_SEL, 0);
-	*got = rd(dev, R_DEV_FEATURES) & want;
-	wr(dev, R_DRV_FEATURES_SEL, 0);
-	wr(dev, R_DRV_FEATURES, *got);
-	wr(dev, R_DRV_FEATURES_SEL, 1);
-	wr(dev, R_DRV_FEATURES, 1);
-	wr(dev, R_STATUS, S_ACK | S_DRIVER | S_FEATURES_OK);
-	if (!(rd(dev, R_STATUS) & S_FEATURES_OK))
+	wr(dev, VMMIO_R_DEV_FEATURES_SEL, 0);
+	*got = rd(dev, VMMIO_R_DEV_FEATURES) & want;
+	wr(dev, VMMIO_R_DRV_FEATURES_SEL, 0);
+	wr(dev, VMMIO_R_DRV_FEATURES, *got);
+	wr(dev, VMMIO_R_DRV_FEATURES_SEL, 1);
+	wr(dev, VMMIO_R_DRV_FEATURES, 1);
+	wr(dev, VMMIO_R_STATUS, VMMIO_S_ACKNOWLEDGE | VMMIO_S_DRIVER | VMMIO_S_FEATURES_OK);
+	if (!(rd(dev, VMMIO_R_STATUS) & VMMIO_S_FEATURES_OK))
 		return *err = "the device refused our features", -1;
 	return 0;
 }
@@ -73,8 +50,8 @@ int hv_negotiate(volatile uint8_t *dev, uint32_t want, uint32_t *got, const char
 int hv_queue_init(struct hv_queue *q, volatile uint8_t *dev, unsigned qi, uint16_t size, struct hv_desc *desc,
 		  uint16_t *avail, uint16_t *used, uint64_t bytes, const char **err)
 {
-	wr(dev, R_QUEUE_SEL, qi);
-	if (rd(dev, R_QUEUE_NUM_MAX) < size)
+	wr(dev, VMMIO_R_QUEUE_SEL, qi);
+	if (rd(dev, VMMIO_R_QUEUE_NUM_MAX) < size)
 		return *err = "the device's queue is too small", -1;
 	memset(desc, 0, bytes);
 	q->dev = dev;
@@ -87,17 +64,17 @@ int hv_queue_init(struct hv_queue *q, volatile uint8_t *dev, unsigned qi, uint16
 	q->avail_ring = avail + 2;
 	q->used_idx = used + 1;
 	q->used_ring = (struct hv_used_elem *)(used + 2);
-	wr(dev, R_QUEUE_NUM, size);
-	wr64(dev, R_QUEUE_DESC, (uint64_t)(uintptr_t)desc);
-	wr64(dev, R_QUEUE_DRIVER, (uint64_t)(uintptr_t)avail);
-	wr64(dev, R_QUEUE_DEVICE, (uint64_t)(uintptr_t)used);
-	wr(dev, R_QUEUE_READY, 1);
+	wr(dev, VMMIO_R_QUEUE_NUM, size);
+	wr64(dev, VMMIO_R_QUEUE_DESC_LO, (uint64_t)(uintptr_t)desc);
+	wr64(dev, VMMIO_R_QUEUE_DRIVER_LO, (uint64_t)(uintptr_t)avail);
+	wr64(dev, VMMIO_R_QUEUE_DEVICE_LO, (uint64_t)(uintptr_t)used);
+	wr(dev, VMMIO_R_QUEUE_READY, 1);
 	return 0;
 }
 
 void hv_driver_ok(volatile uint8_t *dev)
 {
-	wr(dev, R_STATUS, S_ACK | S_DRIVER | S_FEATURES_OK | S_DRIVER_OK);
+	wr(dev, VMMIO_R_STATUS, VMMIO_S_ACKNOWLEDGE | VMMIO_S_DRIVER | VMMIO_S_FEATURES_OK | VMMIO_S_DRIVER_OK);
 }
 
 void hv_queue_add(struct hv_queue *q, uint16_t head)
@@ -111,7 +88,7 @@ void hv_queue_add(struct hv_queue *q, uint16_t head)
 void hv_queue_notify(struct hv_queue *q)
 {
 	dsb(sy);                          /* the index before the doorbell */
-	wr(q->dev, R_QUEUE_NOTIFY, q->index);
+	wr(q->dev, VMMIO_R_QUEUE_NOTIFY, q->index);
 }
 
 int hv_queue_pending(const struct hv_queue *q)
@@ -141,12 +118,12 @@ int hv_queue_wait(struct hv_queue *q, uint32_t *id, uint32_t *len, unsigned seco
 
 void hv_ack_interrupts(volatile uint8_t *dev)
 {
-	uint32_t s = rd(dev, R_INT_STATUS);
+	uint32_t s = rd(dev, VMMIO_R_INT_STATUS);
 	if (s)
-		wr(dev, R_INT_ACK, s);
+		wr(dev, VMMIO_R_INT_ACK, s);
 }
 
 uint32_t hv_config32(volatile uint8_t *dev, uint32_t off)
 {
-	return rd(dev, R_CONFIG + off);
+	return rd(dev, VMMIO_CONFIG + off);
 }

@@ -2,6 +2,7 @@
 #include "arch_stub.h"
 #include "mirrorball/arch_hooks.h"
 #include <string.h>
+#include <sys/mman.h>
 
 struct arch_stub_counters arch_stub;
 
@@ -37,4 +38,18 @@ void arch_clean_dcache(const void *p, size_t len)
 void arch_sync_icache(void)
 {
 	arch_stub.icache_syncs++;
+}
+
+void *low_pool_map(size_t bytes)
+{
+	static const uintptr_t hints[] = { 0x30000000, 0x50000000, 0x10000000, 0x68000000 };
+	for (size_t i = 0; i < sizeof(hints) / sizeof(hints[0]); i++) {
+		void *m = mmap((void *)hints[i], bytes, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+		if (m != MAP_FAILED && (uintptr_t)m == hints[i])
+			return m;
+		if (m != MAP_FAILED)
+			munmap(m, bytes);
+	}
+	return NULL;
 }

@@ -19,4 +19,8 @@ struct arch_stub_counters {
 
 extern struct arch_stub_counters arch_stub;
 void arch_stub_reset(void);
+
+/* `bytes` of zeroed memory mapped below 2 GiB (machine addresses must fit the pmap's and the
+ * stage-2 entries' address fields), at one of a few fixed hints; NULL if none is free. */
+void *low_pool_map(size_t bytes);
 #endif

@@ -31,16 +31,7 @@ uint8_t *pool;
 
 static void pool_init(void)
 {
-	static const uintptr_t hints[] = { 0x30000000, 0x50000000, 0x10000000, 0x68000000 };
-	size_t bytes = (size_t)(POOL_PAGES + ROOT_PAGES) * PAGE_SIZE;
-	for (size_t i = 0; i < sizeof(hints) / sizeof(hints[0]) && !pool; i++) {
-		void *m = mmap((void *)hints[i], bytes, PROT_READ | PROT_WRITE,
-			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
-		if (m != MAP_FAILED && (uintptr_t)m == hints[i])
-			pool = m;
-		else if (m != MAP_FAILED)
-			munmap(m, bytes);
-	}
+	pool = low_pool_map((size_t)(POOL_PAGES + ROOT_PAGES) * PAGE_SIZE);
 	assert_non_null(pool);
 }
 

@@ -79,15 +79,7 @@ static uint8_t *pool;
 
 static void pool_map(void)
 {
-	static const uintptr_t hints[] = { 0x38000000, 0x58000000, 0x18000000, 0x70000000 };
-	for (size_t i = 0; i < sizeof(hints) / sizeof(hints[0]) && !pool; i++) {
-		void *m = mmap((void *)hints[i], POOL_PAGES * PAGE_SIZE, PROT_READ | PROT_WRITE,
-			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
-		if (m != MAP_FAILED && (uintptr_t)m == hints[i])
-			pool = m;
-		else if (m != MAP_FAILED)
-			munmap(m, POOL_PAGES * PAGE_SIZE);
-	}
+	pool = low_pool_map(POOL_PAGES * PAGE_SIZE);
 	assert_non_null(pool);
 }
 

@@ -183,3 +183,14 @@ def vm_conf(name, script, vcpus=1, memory="256M", cmdline="console=ttyAMA0 quiet
 
 def shell_cmd_from_file(path):
     return shlex.split(Path(path).read_text())
+
+
+def assert_every_pair_pings(run, names, ips):
+    """Each VM names[i] configured eth0 as ips[i]/24 and printed "ping IP yes" for every other
+    VM's address (the scripts of test_net and test_subnet print those lines)."""
+    for i, n in enumerate(names):
+        log = run.logs[n]
+        assert f"mirrorball: eth0 {ips[i]}/24" in log, f"{n} did not configure eth0"
+        for j, p in enumerate(ips):
+            if j != i:
+                assert f"ping {p} yes" in log, f"{n} cannot ping {p}"

@@ -2,7 +2,7 @@
 between them through the monitor's switch, byte-exact; remapped and copied bytes counted."""
 import re
 
-from conftest import HOST, vm_conf
+from conftest import HOST, assert_every_pair_pings, vm_conf
 
 # VM i on network "lan" gets 10.1.0.(i+1)/24 (the loader's default).
 PEERS = ["10.1.0.1", "10.1.0.2", "10.1.0.3"]
@@ -42,12 +42,7 @@ def test_ping_all_pairs_and_tcp_stream(mball):
                             for n in names)
     run = mball(cfg, timeout=300, name="net")
     assert run.rc == 0, run.stderr[-2000:]
-    for i, n in enumerate(names):
-        log = run.logs[n]
-        assert f"mirrorball: eth0 {PEERS[i]}/24" in log, f"{n} did not configure its interface"
-        for j, p in enumerate(PEERS):
-            if j != i:
-                assert f"ping {p} yes" in log, f"{n} cannot ping {p}"
+    assert_every_pair_pings(run, names, PEERS)
     sent = re.search(r"sent-sum=([0-9a-f]{64})", run.logs["alpha"])
     got = re.search(r"got=(\d+) sum=([0-9a-f]{64})", run.logs["beta"])
     assert sent and got, (run.logs["alpha"][-800:], run.logs["beta"][-800:])

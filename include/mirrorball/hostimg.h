@@ -12,13 +12,33 @@
 #include <stdint.h>
 
 #define MB_IMG_MAGIC    "MBHOSTIM"
-#define MB_IMG_VERSION  2               /* 2: VMs have network attachments */
+#define MB_IMG_VERSION  3               /* 2: VMs have network attachments; 3: NUMA policy */
 #define MB_IMG_MAX_VMS  64
 #define MB_IMG_MAX_BLOBS 256
 #define MB_IMG_NONE     0xFFFFFFFFu   /* "no blob" in a blob index field */
 #define MB_IMG_ALIGN    4096u
 
 enum mb_blob_kind { MB_BLOB_KERNEL = 1, MB_BLOB_INITRD = 2, MB_BLOB_DTB = 3, MB_BLOB_DISK = 4, MB_BLOB_OTHER = 5 };
+
+/* The NUMA page-placement policy (issue 7; numa/policy.h says what each parameter does and
+ * the monitor checks them with numa_policy_check). policy MB_NUMA_OFF: first-touch placement
+ * only, nothing moves, every other field 0. */
+enum mb_numa_policy { MB_NUMA_OFF = 0, MB_NUMA_MIGRATE = 1, MB_NUMA_REPLICATE = 2 /* migration and replication */ };
+enum mb_numa_counters { MB_NUMA_CTR_NONE = 0, MB_NUMA_CTR_PLUGIN = 1, MB_NUMA_CTR_SAMPLE = 2 };
+struct mb_img_numa {
+	uint32_t policy;          /* enum mb_numa_policy */
+	uint32_t counters;        /* enum mb_numa_counters: where the policy's miss counts come from */
+	uint32_t period_ms;       /* the policy's period: decide, move, decay */
+	uint32_t hot_threshold;
+	uint32_t share_threshold;
+	uint32_t write_threshold;
+	uint32_t migrate_pct;
+	uint32_t max_replicas;
+	uint32_t move_budget;
+	uint32_t budget_periods;
+	uint32_t decay_shift;
+	uint32_t sample_pages;    /* MB_NUMA_CTR_SAMPLE: pages revoked per VM per period */
+};
 
 struct mb_img_header {
 	char     magic[8];        /* MB_IMG_MAGIC, not NUL terminated */
@@ -35,13 +55,18 @@ struct mb_img_header {
 	                           * some VM joins) that gets QEMU's user-mode network; else 0 */
 	uint32_t reserved0;       /* 0 */
 	uint64_t reserved[3];     /* 0 */
+	struct mb_img_numa numa;  /* page placement policy ([host] numa_*) */
 };
 
 #define MB_IMG_F_NO_NET_REMAP 1u   /* networks copy every frame (no page remapping): for measuring */
 /* One network has an uplink: a port of its switch is the host's virtio-net device (QEMU's
  * `-netdev user`, slirp: 10.0.2.0/24, gateway 10.0.2.2), which the monitor drives. */
 #define MB_IMG_F_UPLINK       2u
-#define MB_IMG_F_ALL          (MB_IMG_F_NO_NET_REMAP | MB_IMG_F_UPLINK)
+/* The benchmark hypercalls (MB_HVC_BENCH_*, include/mirrorball/hypercall.h) answer; without
+ * this flag they return NOT_SUPPORTED. They let a guest time the monitor's mechanisms on its
+ * own pages (tests/bench/numa); off by default as they hold global locks. */
+#define MB_IMG_F_BENCH_HVC    4u
+#define MB_IMG_F_ALL          (MB_IMG_F_NO_NET_REMAP | MB_IMG_F_UPLINK | MB_IMG_F_BENCH_HVC)
 
 struct mb_img_blob {
 	uint64_t offset;          /* file offset, multiple of MB_IMG_ALIGN */

@@ -1,10 +1,12 @@
 /* Synchronous exits from a guest, dispatched by exception class (ESR_EL2.EC). */
 #include "vm.h"
+#include "numa_move.h"
 #include "disks.h"
 #include "percpu.h"
 #include "arch.h"
 #include "console.h"
 #include "mmio_decode.h"
+#include "benchcall.h"
 
 #ifndef PREFAULT_PAGES
 #define PREFAULT_PAGES 16
@@ -166,6 +168,8 @@ static void ram_fault(struct vcpu *v, uint64_t gpa, int write, unsigned prefault
 {
 	struct vm *vm = v->vm;
 	int first_touch = !(pmap_lookup(&vm->pmap, gpa) & PMAP_PRESENT);
+	if (numa_move_on && !first_touch)
+		numa_sample_fault(vm, gpa, this_cpu()->node, write);   /* a sampled page coming back? */
 	int rc = pmap_fault(&vm->pmap, &vm->s2, gpa, write, &guest_pages, &guest_pages);
 	if (!rc && first_touch && prefault > 1)
 		rc = pmap_prefault(&vm->pmap, &vm->s2, gpa, prefault, &guest_pages, &guest_pages);
@@ -249,6 +253,8 @@ void handle_guest_sync(struct vcpu *v)
 		v->exits[EX_HVC]++;
 		if (esr & 0xFFFF)
 			v->regs.x[0] = (uint64_t)-1;   /* SMCCC: calls use immediate 0; others are unknown */
+		else if (benchcall_owns(v->regs.x[0]))
+			benchcall_handle(v);           /* Mirrorball's own: mirrorball/hypercall.h */
 		else
 			handle_psci(v, 0);
 		break;

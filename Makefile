@@ -23,7 +23,7 @@ HOST_CFLAGS := -O1 -g -Wall -Wextra -DVNET_PORTABLE -Iinclude $(addprefix -I,$(M
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer
 
 # ---- the loader ----
-LOADER_SRC := $(wildcard loader/*.c) lib/crc32.c
+LOADER_SRC := $(wildcard loader/*.c) lib/crc32.c numa/policy.c
 LOADER_LIBS := -lfdt -linih
 
 # ---- SPLASHOS apps on the host (pthreads), for their tests ----
@@ -90,7 +90,7 @@ $(BUILD)/monitor.elf: $(MON_OBJ) monitor/monitor.ld
 
 $(BUILD)/mball: $(LOADER_SRC) $(wildcard loader/*.h include/mirrorball/*.h)
 	@mkdir -p $(BUILD)
-	$(CC) -O2 -g -Wall -Wextra -Iinclude -Ilib -o $@ $(LOADER_SRC) $(LOADER_LIBS)
+	$(CC) -O2 -g -Wall -Wextra -Iinclude -Ilib -Inuma -o $@ $(LOADER_SRC) $(LOADER_LIBS)
 
 # The hostile test guest: bare metal, ours, packaged as an arm64 Image.
 $(BUILD)/guest/hostile.img: $(wildcard tests/guests/hostile/*)

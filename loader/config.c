@@ -4,7 +4,9 @@
 #define _GNU_SOURCE
 #include "config.h"
 #include "util.h"
+#include "policy.h"
 #include <ctype.h>
+#include <stddef.h>
 #include <errno.h>
 #include <ini.h>
 #include <stdarg.h>
@@ -196,10 +198,34 @@ static bool yesno(const char *v, bool *out)
 }
 
 static const char *host_keys[] = { "nodes", "cpus_per_node", "mem_per_node", "net_remap", "uplink", "numa_counters",
-				   "numa_cache", "numa_line", "numa_lat_local", "numa_lat_remote", NULL };
+				   "numa_cache", "numa_line", "numa_lat_local", "numa_lat_remote",
+				   "numa_policy", "numa_period_ms", "numa_hot", "numa_share", "numa_write",
+				   "numa_migrate_pct", "numa_max_replicas", "numa_budget", "numa_budget_periods",
+				   "numa_decay", "numa_sample_pages", "bench_hypercalls", NULL };
+
+/* The policy's parameters: key, field of struct mb_img_numa, range. What each does and why
+ * its default is what it is: numa/policy.h. */
+static const struct numa_param {
+	const char *key;
+	size_t off;
+	uint32_t min, max;
+} numa_params[] = {
+	{ "numa_period_ms", offsetof(struct mb_img_numa, period_ms), 1, 60000 },
+	{ "numa_hot", offsetof(struct mb_img_numa, hot_threshold), 1, 65535 },
+	{ "numa_share", offsetof(struct mb_img_numa, share_threshold), 1, 65535 },
+	{ "numa_write", offsetof(struct mb_img_numa, write_threshold), 1, 65535 },
+	{ "numa_migrate_pct", offsetof(struct mb_img_numa, migrate_pct), 51, 100 },
+	{ "numa_max_replicas", offsetof(struct mb_img_numa, max_replicas), 0, 7 },
+	{ "numa_budget", offsetof(struct mb_img_numa, move_budget), 0, 255 },
+	{ "numa_budget_periods", offsetof(struct mb_img_numa, budget_periods), 1, 1000000 },
+	{ "numa_decay", offsetof(struct mb_img_numa, decay_shift), 0, 32 },
+	{ "numa_sample_pages", offsetof(struct mb_img_numa, sample_pages), 1, 512 },
+};
 static const char *vm_keys[] = { "vcpus", "memory", "kernel", "initrd", "cmdline", "script", "script_file",
 				 "node", "restart", "disks", "nets", "ip", "mtu", NULL };
 static const char *disk_keys[] = { "file", NULL };
+
+static void validate_numa_policy(struct parser *p);
 
 static int key_index(const char **keys, const char *k)
 {
@@ -243,12 +269,37 @@ static void host_key(struct parser *p, const char *k, const char *v)
 		else
 			snprintf(h->uplink, sizeof h->uplink, "%s", v);
 	} else if (!strcmp(k, "numa_counters")) {
-		if (!strcmp(v, "plugin"))
-			h->numa_plugin = true;
-		else if (!strcmp(v, "off"))
-			h->numa_plugin = false;
+		h->numa_plugin = !strcmp(v, "plugin");
+		h->numa_sample = !strcmp(v, "sample");
+		if (strcmp(v, "off") && !h->numa_plugin && !h->numa_sample)
+			perr(p, p->line, "[host] numa_counters: \"%s\" is not off, plugin or sample", v);
+	} else if (!strcmp(k, "numa_policy")) {
+		h->numa_policy_line = p->line;
+		if (!strcmp(v, "off"))
+			h->numa.policy = MB_NUMA_OFF;
+		else if (!strcmp(v, "migrate"))
+			h->numa.policy = MB_NUMA_MIGRATE;
+		else if (!strcmp(v, "replicate"))
+			h->numa.policy = MB_NUMA_REPLICATE;
 		else
-			perr(p, p->line, "[host] numa_counters: \"%s\" is not off or plugin", v);
+			perr(p, p->line, "[host] numa_policy: \"%s\" is not off, migrate or replicate "
+			     "(replicate = migration and replication)", v);
+	} else if (!strcmp(k, "bench_hypercalls")) {
+		if (!yesno(v, &h->bench_hvc))
+			perr(p, p->line, "[host] bench_hypercalls: \"%s\" is not yes or no", v);
+	} else if (!strncmp(k, "numa_", 5) && strcmp(k, "numa_cache") && strcmp(k, "numa_line") &&
+		   strncmp(k, "numa_lat_", 9)) {
+		for (size_t i = 0; i < sizeof numa_params / sizeof *numa_params; i++) {
+			const struct numa_param *q = &numa_params[i];
+			if (strcmp(k, q->key))
+				continue;
+			if (!h->numa_param_line)
+				h->numa_param_line = p->line;
+			if (!parse_uint(v, q->min, q->max, &n))
+				perr(p, p->line, "[host] %s: \"%s\" is not a number in %u..%u", k, v, q->min, q->max);
+			else
+				*(uint32_t *)((char *)&h->numa + q->off) = (uint32_t)n;
+		}
 	} else if (!strncmp(k, "numa_", 5)) {
 		if (!h->numa_key_line)
 			h->numa_key_line = p->line;
@@ -907,8 +958,38 @@ static void validate(struct parser *p)
 	}
 	if (!cfg->host.numa_plugin && cfg->host.numa_key_line)
 		perr(p, cfg->host.numa_key_line, "[host] numa_cache, numa_line and numa_lat_* need numa_counters = plugin");
+	validate_numa_policy(p);
 	validate_disks(p);
 	validate_nets(p);
+}
+
+/* After parsing: the policy needs a counter source, its parameters need the policy; the
+ * header's block gets the counter source, and is all zero with the policy off. */
+static void validate_numa_policy(struct parser *p)
+{
+	struct host_cfg *h = &p->cfg->host;
+	if (h->numa.policy == MB_NUMA_OFF) {
+		if (h->numa_param_line)
+			perr(p, h->numa_param_line, "[host] the numa_* policy parameters need numa_policy = migrate or replicate");
+		memset(&h->numa, 0, sizeof h->numa);
+		return;
+	}
+	if (!h->numa_plugin && !h->numa_sample)
+		perr(p, h->numa_policy_line, "[host] numa_policy: needs a miss-counter source: numa_counters = plugin "
+		     "(the TCG plugin's per-page counts) or sample (the monitor samples stage-2 faults)");
+	h->numa.counters = h->numa_plugin ? MB_NUMA_CTR_PLUGIN : MB_NUMA_CTR_SAMPLE;
+}
+
+/* The policy's defaults, from the one place that has them (numa/policy.c). */
+static struct mb_img_numa numa_defaults(void)
+{
+	struct numa_policy_params d;
+	numa_policy_defaults(&d);
+	return (struct mb_img_numa){ .period_ms = d.period_ms, .hot_threshold = d.hot_threshold,
+				     .share_threshold = d.share_threshold, .write_threshold = d.write_threshold,
+				     .migrate_pct = d.migrate_pct, .max_replicas = d.max_replicas,
+				     .move_budget = d.move_budget, .budget_periods = d.budget_periods,
+				     .decay_shift = d.decay_shift, .sample_pages = CFG_NUMA_SAMPLE_PAGES };
 }
 
 struct config *config_load(const char *path, const char *guest_dir, char **errors)
@@ -926,7 +1007,8 @@ struct config *config_load(const char *path, const char *guest_dir, char **error
 	}
 	cfg->host = (struct host_cfg){ .nodes = 4, .cpus_per_node = 2, .mem_per_node = GIB, .net_remap = true,
 				       .uplink_network = -1, .numa_cache = CFG_NUMA_CACHE, .numa_line = CFG_NUMA_LINE,
-				       .numa_lat_local = CFG_NUMA_LAT_LOCAL, .numa_lat_remote = CFG_NUMA_LAT_REMOTE };
+				       .numa_lat_local = CFG_NUMA_LAT_LOCAL, .numa_lat_remote = CFG_NUMA_LAT_REMOTE,
+				       .numa = numa_defaults() };
 
 	p.f = fopen(path, "r");
 	if (!p.f) {

@@ -36,12 +36,20 @@ struct host_cfg {
 	uint64_t numa_cache;
 	unsigned numa_line, numa_lat_local, numa_lat_remote;
 	int numa_key_line;        /* line of the first numa_cache/line/lat key, 0 = none */
+	/* "numa_policy = migrate | replicate" and its parameters (numa_period_ms, numa_hot, ...):
+	 * the header's NUMA block as the monitor gets it; numa.policy MB_NUMA_OFF = all zero */
+	struct mb_img_numa numa;
+	int numa_policy_line;     /* line of numa_policy, 0 = not given */
+	int numa_param_line;      /* line of the first policy parameter key, 0 = none */
+	bool numa_sample;         /* numa_counters = sample */
+	bool bench_hvc;           /* "bench_hypercalls = on": MB_IMG_F_BENCH_HVC */
 };
 
 #define CFG_NUMA_CACHE      (1ULL << 20)  /* the defaults: FLASH as Disco modelled it */
 #define CFG_NUMA_LINE       128u
 #define CFG_NUMA_LAT_LOCAL  300u          /* ns */
 #define CFG_NUMA_LAT_REMOTE 900u
+#define CFG_NUMA_SAMPLE_PAGES 256u        /* numa_counters = sample: pages revoked per VM per period */
 
 /* The uplink's network is QEMU's user-mode network (slirp): 10.0.2.0/24, gateway and host
  * 10.0.2.2, DNS 10.0.2.3. A VM on it gets 10.0.2.<VM number + 32>/24 by default. */

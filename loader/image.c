@@ -206,6 +206,9 @@ int image_build(const struct config *cfg, struct image *img)
 	memset(img, 0, sizeof *img);
 	img->nvms = cfg->nvms;
 	img->flags = cfg->host.net_remap ? 0 : MB_IMG_F_NO_NET_REMAP;
+	if (cfg->host.bench_hvc)
+		img->flags |= MB_IMG_F_BENCH_HVC;
+	img->numa = cfg->host.numa;
 	if (cfg->host.uplink_network >= 0) {
 		img->flags |= MB_IMG_F_UPLINK;
 		img->uplink_network = (uint32_t)cfg->host.uplink_network;
@@ -292,6 +295,7 @@ void *image_serialize(const struct image *img, size_t *len)
 	h.blob_table_off = blob_off;
 	h.flags = img->flags;
 	h.uplink_network = img->uplink_network;
+	h.numa = img->numa;
 	uint32_t crc = mb_crc32(0, &h, sizeof h);
 	crc = mb_crc32(crc, img->vms, img->nvms * sizeof(struct mb_img_vm));
 	crc = mb_crc32(crc, bt, img->nblobs * sizeof *bt);

@@ -37,6 +37,7 @@ struct image {
 	unsigned ndisks;
 	uint32_t flags;        /* the header's MB_IMG_F_* */
 	uint32_t uplink_network; /* the header's, with MB_IMG_F_UPLINK */
+	struct mb_img_numa numa; /* the header's NUMA policy block */
 	uint64_t head_size;    /* bytes up to the first disk blob (the monitor loads these) */
 	uint64_t total_size;   /* bytes in the whole file */
 };

@@ -5,8 +5,35 @@
 #include "fmt.h"
 #include "bits.h"
 #include "mb_string.h"
+#include "policy.h"
+#include "numa_move.h"
 
 #define FAIL(...) do { mb_snprintf(err, errlen, __VA_ARGS__); return -1; } while (0)
+
+/* The NUMA policy block: all zero when off; else a known policy and counter source and
+ * parameters the policy accepts (numa_policy_check). */
+static int numa_block_check(const struct mb_img_numa *c, char *err, size_t errlen)
+{
+	if (c->policy == MB_NUMA_OFF) {
+		static const struct mb_img_numa zero;
+		if (memcmp(c, &zero, sizeof(zero)))
+			FAIL("host image: NUMA policy off but its parameters are not zero");
+		return 0;
+	}
+	if (c->policy > MB_NUMA_REPLICATE)
+		FAIL("host image: unknown NUMA policy %u", c->policy);
+	if (c->counters != MB_NUMA_CTR_PLUGIN && c->counters != MB_NUMA_CTR_SAMPLE)
+		FAIL("host image: NUMA policy without a counter source (%u)", c->counters);
+	if (c->sample_pages < 1 || c->sample_pages > NUMA_MAX_SAMPLE)
+		FAIL("host image: NUMA sample_pages %u (1..%u)", c->sample_pages, NUMA_MAX_SAMPLE);
+	struct numa_policy_params p = { c->hot_threshold, c->share_threshold, c->write_threshold, c->migrate_pct,
+					c->max_replicas, c->move_budget, c->budget_periods, c->decay_shift,
+					c->period_ms, true, c->policy == MB_NUMA_REPLICATE };
+	const char *why = 0;
+	if (numa_policy_check(&p, 1, &why))
+		FAIL("host image: NUMA policy: %s", why);
+	return 0;
+}
 
 static int range_ok(uint64_t off, uint64_t len, uint64_t total)
 {
@@ -76,6 +103,8 @@ int hostimg_validate(const void *img, uint64_t avail, int check_blobs, char *err
 		FAIL("host image names uplink network %u without the uplink flag", h->uplink_network);
 	if ((h->flags & MB_IMG_F_UPLINK) && h->uplink_network >= MB_IMG_MAX_NETWORKS)
 		FAIL("host image: uplink network %u (0..%u allowed)", h->uplink_network, MB_IMG_MAX_NETWORKS - 1);
+	if (numa_block_check(&h->numa, err, errlen))
+		return -1;
 	if (h->nvms == 0 || h->nvms > MB_IMG_MAX_VMS)
 		FAIL("host image describes %u VMs (1..%u allowed)", h->nvms, MB_IMG_MAX_VMS);
 	if (h->nblobs == 0 || h->nblobs > MB_IMG_MAX_BLOBS)

@@ -4,6 +4,7 @@
 #include "percpu.h"
 #include "hostdt.h"
 #include "numactr.h"
+#include "numa_move.h"
 #include "mmu.h"
 #include "gic.h"
 #include "console.h"
@@ -285,6 +286,7 @@ void primary_main(void)
 			mb_printf("cpu%d did not come online\n", i);
 	}
 	mb_printf("all CPUs online\n");
+	numa_move_init((const struct mb_img_header *)img);
 	vm_create_all(img);
 	__atomic_store_n(&go, 1, __ATOMIC_RELEASE);
 	sched_loop();

@@ -8,7 +8,9 @@ volatile struct mb_nctr_cpu *numactr_cpus;
 struct numactr_snap numactr_snap[HOST_MAX_CPUS];
 
 static uint64_t region_base[HOST_MAX_MEM];     /* 0: that range has no counter region */
-static struct { uint64_t local, remote; } charged[MAX_VMS];
+static uint64_t range_base[HOST_MAX_MEM], range_size[HOST_MAX_MEM];
+static int range_node[HOST_MAX_MEM];
+static struct { uint64_t local, remote, accesses; } charged[MAX_VMS];
 static uint32_t lat_local, lat_remote;
 
 void numactr_probe(const struct host_topology *t)
@@ -24,6 +26,9 @@ void numactr_probe(const struct host_topology *t)
 		    h->nnodes != (uint32_t)t->nnodes || h->node_bytes != size || h->region_bytes != bytes)
 			continue;
 		region_base[i] = t->mem[i].base + size - bytes;
+		range_base[i] = t->mem[i].base;
+		range_size[i] = size;
+		range_node[i] = t->mem[i].node;
 		found++;
 		if (h->node == 0)
 			h0 = h;
@@ -70,11 +75,13 @@ uint64_t numactr_limit(uint64_t lo, uint64_t hi)
 void numactr_charge(int cpu, int vm)
 {
 	volatile struct mb_nctr_cpu *c = &numactr_cpus[cpu];
-	uint64_t l = c->local, r = c->remote;
+	uint64_t l = c->local, r = c->remote, a = c->accesses;
 	__atomic_add_fetch(&charged[vm].local, l - numactr_snap[cpu].local, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&charged[vm].remote, r - numactr_snap[cpu].remote, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&charged[vm].accesses, a - numactr_snap[cpu].accesses, __ATOMIC_RELAXED);
 	numactr_snap[cpu].local = l;
 	numactr_snap[cpu].remote = r;
+	numactr_snap[cpu].accesses = a;
 }
 
 int numactr_stats_json(int vm, char *buf, size_t len)
@@ -83,6 +90,7 @@ int numactr_stats_json(int vm, char *buf, size_t len)
 		return 0;
 	uint64_t l = __atomic_load_n(&charged[vm].local, __ATOMIC_RELAXED);
 	uint64_t r = __atomic_load_n(&charged[vm].remote, __ATOMIC_RELAXED);
+	uint64_t a = __atomic_load_n(&charged[vm].accesses, __ATOMIC_RELAXED);
 	/* no floating point at EL2 (-mgeneral-regs-only): the fraction in millionths */
 	char frac[24] = "null";
 	if (l + r) {
@@ -90,6 +98,21 @@ int numactr_stats_json(int vm, char *buf, size_t len)
 		mb_snprintf(frac, sizeof(frac), "%lu.%06lu", ppm / 1000000, ppm % 1000000);
 	}
 	return mb_snprintf(buf, len, ",\"numa\":{\"local_misses\":%lu,\"remote_misses\":%lu,\"local_fraction\":%s,"
-			   "\"modelled_stall_ns\":%lu,\"lat_local_ns\":%u,\"lat_remote_ns\":%u}",
-			   l, r, frac, l * lat_local + r * lat_remote, lat_local, lat_remote);
+			   "\"modelled_stall_ns\":%lu,\"lat_local_ns\":%u,\"lat_remote_ns\":%u,\"accesses\":%lu}",
+			   l, r, frac, l * lat_local + r * lat_remote, lat_local, lat_remote, a);
+}
+
+volatile uint16_t *numactr_counts(int node, uint64_t *base, uint64_t *pages)
+{
+	if (!numactr_cpus)
+		return 0;                   /* no plugin, or its CPUs are not ours: no node is known */
+	for (int i = 0; i < HOST_MAX_MEM; i++)
+		if (region_base[i] && range_node[i] == node) {
+			if (base)
+				*base = range_base[i];
+			if (pages)
+				*pages = range_size[i] / MB_NCTR_PAGE;
+			return (volatile uint16_t *)(uintptr_t)(region_base[i] + MB_NCTR_HDR_BYTES);
+		}
+	return 0;
 }

@@ -13,7 +13,7 @@
  * plugin's CPU numbering does not match ours (then regions are still reserved). */
 extern volatile struct mb_nctr_cpu *numactr_cpus;
 
-struct numactr_snap { uint64_t local, remote; } __attribute__((aligned(64)));
+struct numactr_snap { uint64_t local, remote, accesses; } __attribute__((aligned(64)));
 extern struct numactr_snap numactr_snap[HOST_MAX_CPUS];
 void numactr_charge(int cpu, int vm);
 
@@ -32,6 +32,7 @@ static inline void numactr_load(int cpu)
 	if (c) {
 		numactr_snap[cpu].local = c[cpu].local;
 		numactr_snap[cpu].remote = c[cpu].remote;
+		numactr_snap[cpu].accesses = c[cpu].accesses;
 	}
 }
 
@@ -40,6 +41,11 @@ static inline void numactr_put(int cpu, int vm)
 	if (numactr_cpus)
 		numactr_charge(cpu, vm);
 }
+
+/* The per-page counts of node `node`'s memory (count[page][node][read, write], page 0 at
+ * *base, *pages rows), for the policy; NULL without the plugin or when its CPU numbering is
+ * not the host's. numactr_counts(0, 0, 0) tells whether there are any. */
+volatile uint16_t *numactr_counts(int node, uint64_t *base, uint64_t *pages);
 
 /* ,"numa":{...} for VM vm's stats line (nothing without the plugin); returns its length. */
 int numactr_stats_json(int vm, char *buf, size_t len);

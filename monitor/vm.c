@@ -9,6 +9,7 @@
 #include "disks.h"
 #include "nets.h"
 #include "numactr.h"
+#include "numa_move.h"
 #include "fmt.h"
 #include "mb_string.h"
 #include "arch.h"
@@ -123,6 +124,7 @@ static int vm_boot(struct vm *vm)
 	vm->s2.root = (uint64_t)(uintptr_t)vm->s2_root;
 	vm->s2.vmid = vm->vmid;
 	vm->s2.local_tlb = vm->single_pcpu ? vm->vcpu[0].pcpu + 1 : 0;
+	numa_move_vm_boot(vm);        /* per-node roots when the policy replicates */
 	pmap_init(&vm->pmap, MB_GUEST_RAM_BASE, d->mem_bytes, (uint16_t)vm->index);
 	for (int i = 0; i < vm->nvcpus; i++)
 		cpus[i] = &vm->vcpu[i].vgic;
@@ -279,6 +281,7 @@ static void print_stats(struct vm *vm, const char *tag)
 	n += disks_stats_json(vm, buf + n, sizeof(buf) - n - 2);
 	n += nets_stats_json(vm, buf + n, sizeof(buf) - n - 2);
 	n += numactr_stats_json(vm->index, buf + n, sizeof(buf) - n - 2);
+	n += numa_move_stats_json(vm->index, buf + n, sizeof(buf) - n - 2);
 	n += mb_snprintf(buf + n, sizeof(buf) - n, "}\n");
 	console_write(0, buf, (uint64_t)n);   /* one write: the loader reads the line whole */
 	spin_unlock(&buf_lock);
@@ -308,6 +311,7 @@ static void vm_teardown(struct vm *vm)
 	nets_detach(vm);
 	pmap_destroy(&vm->pmap, &guest_pages, &guest_pages);
 	s2_destroy(&vm->s2, &guest_pages);
+	numa_move_vm_teardown(vm);
 	arch_s2_flush_vmid(vm->vmid, !vm->single_pcpu);   /* nothing may survive into its next life */
 	mb_printf("@mb vm-exit %d %s %s\n", vm->index, vm->name, reason_name[vm->exit_reason]);
 	if (wants_restart(vm)) {

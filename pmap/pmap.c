@@ -555,6 +555,21 @@ out:
 	return rc;
 }
 
+int pmap_revoke(struct pmap *pm, struct stage2 *s2, uint64_t gpa)
+{
+	if (!pmap_covers(pm, gpa))
+		return PMAP_OUTSIDE;
+	uint64_t dir, *slot = lock_slot(pm, gpa, 0, &dir);
+	int rc = PMAP_SKIP;
+	uint64_t e = slot ? *slot : 0;
+	if ((e & (PMAP_PRESENT | PMAP_OWNED | PMAP_COW)) == (PMAP_PRESENT | PMAP_OWNED) && !PMAP_REPLICAS(e)) {
+		s2_clear_noflush(s2, gpa & ~(PAGE_SIZE - 1));
+		rc = PMAP_OK;
+	}
+	spin_unlock(&pm->lock[dir]);
+	return rc;
+}
+
 int pmap_collapse(struct pmap *pm, uint64_t gpa, const struct page_source *guest)
 {
 	if (!pmap_covers(pm, gpa))

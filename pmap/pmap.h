@@ -132,6 +132,11 @@ int pmap_replicate(struct pmap *pm, struct stage2 *s2, uint64_t gpa, unsigned no
 /* pmap_collapse: back to the one (home) page, writable again, in every root; replicas freed
  * through guest->free after the invalidation. PMAP_SKIP if the page has no replicas. */
 int pmap_collapse(struct pmap *pm, uint64_t gpa, const struct page_source *guest);
+/* pmap_revoke: for sampling page use, drop the stage-2 entries of the owned, not replicated
+ * page at gpa in every root (the pmap keeps it; the next access faults and refills). No
+ * invalidation: the caller invalidates the VM's translations once after a batch. PMAP_SKIP
+ * for any other page. */
+int pmap_revoke(struct pmap *pm, struct stage2 *s2, uint64_t gpa);
 /* Release every page the VM owns (replicas too) and every leaf. */
 void pmap_destroy(struct pmap *pm, const struct page_source *guest, const struct page_source *tables);
 #endif

@@ -1,5 +1,6 @@
 /* Synchronous exits from a guest, dispatched by exception class (ESR_EL2.EC). */
 #include "vm.h"
+#include "numa_move.h"
 #include "disks.h"
 #include "percpu.h"
 #include "arch.h"
@@ -167,6 +168,8 @@ static void ram_fault(struct vcpu *v, uint64_t gpa, int write, unsigned prefault
 {
 	struct vm *vm = v->vm;
 	int first_touch = !(pmap_lookup(&vm->pmap, gpa) & PMAP_PRESENT);
+	if (numa_move_on && !first_touch)
+		numa_sample_fault(vm, gpa, this_cpu()->node, write);   /* a sampled page coming back? */
 	int rc = pmap_fault(&vm->pmap, &vm->s2, gpa, write, &guest_pages, &guest_pages);
 	if (!rc && first_touch && prefault > 1)
 		rc = pmap_prefault(&vm->pmap, &vm->s2, gpa, prefault, &guest_pages, &guest_pages);

@@ -9,6 +9,7 @@
 #include "console.h"
 #include "nets.h"
 #include "share.h"
+#include "numa_move.h"
 
 #define CNTHP_CTL_EL2  S3_4_C14_C2_1
 #define CNTHP_CVAL_EL2 S3_4_C14_C2_2
@@ -23,6 +24,7 @@ static void maybe_live_report(struct pcpu *p)
 {
 	if (p->id != 0)
 		return;
+	numa_move_tick();
 	uint64_t now = read_cntpct();
 	if (!next_live)
 		next_live = now + LIVE_REPORT_SECONDS * read_sysreg(cntfrq_el0);
@@ -119,6 +121,8 @@ static void program_timer(struct pcpu *p, int running_others)
 	}
 	if (p->id == 0 && next_live && next_live < deadline)
 		deadline = next_live;
+	if (p->id == 0 && numa_move_deadline() < deadline)
+		deadline = numa_move_deadline();
 	/* the uplink's NIC is polled: CPU 0 comes back to the loop at least every millisecond */
 	if (p->id == 0 && nets_uplink_active() && read_cntpct() + NET_POLL_TICKS() < deadline)
 		deadline = read_cntpct() + NET_POLL_TICKS();

@@ -1,0 +1,420 @@
+/* The NUMA policy's period driver: see numa_move.h. Runs on CPU 0 only (as the sharing pass
+ * does), so its own state needs no lock; the pages it moves are guarded by the pmap's region
+ * locks and devices_lock (pmap.h), the VM's life by share_busy (vm_teardown waits for it). */
+#include "numa_move.h"
+#include "numactr.h"
+#include "numa_apply.h"
+#include "palloc.h"
+#include "vm.h"
+#include "disks.h"
+#include "percpu.h"
+#include "arch.h"
+#include "console.h"
+#include "fmt.h"
+#include "mb_string.h"
+
+int numa_move_on;
+static int policy_kind, counter_kind, nnodes;
+static struct numa_policy_params params;
+static uint32_t period;                 /* the policy's period number ("now") */
+static uint64_t period_ticks, next_period, sub_ticks, next_sub;
+static uint32_t sample_pages;
+
+/* Per VM: the policy's state of each guest page, one page of states per 2 MiB, made on
+ * first need; and what the driver did. */
+static struct numa_page_state *st_leaf[MAX_VMS][PMAP_DIR_MAX];
+static struct {
+	uint64_t considered, migrations, replications, replicas, collapses, skipped, failed;
+	uint64_t move_ticks, periods;
+	uint64_t sampled, sample_faults;
+} mv[MAX_VMS];
+static uint64_t scan_ticks;
+
+/* ---- page sources: a page on a given node, not zeroed (it is copied over) ---- */
+
+static uint64_t node_alloc(void *arg)
+{
+	return palloc_alloc(&g_palloc, (int)(uintptr_t)arg, 0);
+}
+static void node_free(void *arg, uint64_t page)
+{
+	(void)arg;
+	palloc_free(&g_palloc, page, 0);
+}
+static struct page_source node_pages[PALLOC_MAX_NODES];
+static const struct page_source *node_src[PALLOC_MAX_NODES];
+
+struct sample {
+	uint64_t gpa;
+	uint16_t read[NUMA_MAX_NODES], write[NUMA_MAX_NODES];
+};
+static struct sample samples[MAX_VMS][NUMA_MAX_SAMPLE];
+static uint32_t nsamples[MAX_VMS];
+static uint64_t cursor[MAX_VMS];
+
+/* The roots of the other nodes (node 0 uses vm->s2_root) for VMs with replication. */
+static uint64_t node_roots[MAX_VMS][S2_MAX_NODES - 1][1024] __attribute__((aligned(8192)));
+
+void numa_move_init(const struct mb_img_header *h)
+{
+	const struct mb_img_numa *c = &h->numa;
+	if (c->policy == MB_NUMA_OFF)
+		return;
+	nnodes = g_palloc.nnodes;
+	numa_policy_defaults(&params);
+	params.hot_threshold = c->hot_threshold;
+	params.share_threshold = c->share_threshold;
+	params.write_threshold = c->write_threshold;
+	params.migrate_pct = c->migrate_pct;
+	params.max_replicas = c->max_replicas;
+	params.move_budget = c->move_budget;
+	params.budget_periods = c->budget_periods;
+	params.decay_shift = c->decay_shift;
+	params.period_ms = c->period_ms;
+	params.migrate = true;
+	params.replicate = c->policy == MB_NUMA_REPLICATE;
+	policy_kind = (int)c->policy;
+	counter_kind = (int)c->counters;
+	sample_pages = c->sample_pages;
+	const char *why = 0;
+	if (numa_policy_check(&params, nnodes, &why)) {       /* hostimg_validate checked it too */
+		mb_printf("numa policy: %s: the policy stays off\n", why);
+		return;
+	}
+	if (counter_kind == MB_NUMA_CTR_PLUGIN && !numactr_counts(0, 0, 0)) {
+		mb_printf("numa policy: numa_counters = plugin, but the plugin's counters are not there (or "
+			  "do not match the host): the policy stays off\n");
+		return;
+	}
+	for (int n = 0; n < nnodes; n++) {
+		node_pages[n] = (struct page_source){ node_alloc, node_free, (void *)(uintptr_t)n };
+		node_src[n] = &node_pages[n];
+	}
+	uint64_t hz = read_sysreg(cntfrq_el0);
+	period_ticks = hz * params.period_ms / 1000;
+	if (!period_ticks)
+		period_ticks = 1;
+	sub_ticks = period_ticks / NUMA_SAMPLE_ROUNDS ? period_ticks / NUMA_SAMPLE_ROUNDS : 1;
+	next_period = read_cntpct() + period_ticks;
+	next_sub = read_cntpct() + sub_ticks;
+	numa_move_on = 1;
+	mb_printf("numa policy: %s, counters from %s, every %u ms: hot %u, sharer %u, write %u, migrate at %u%%, "
+		  "%u replicas at most, %u moves per page per %u periods, decay %u%s\n",
+		  params.replicate ? "migration and replication" : "migration", 
+		  counter_kind == MB_NUMA_CTR_PLUGIN ? "the TCG plugin" : "sampled stage-2 faults", params.period_ms,
+		  params.hot_threshold, params.share_threshold, params.write_threshold, params.migrate_pct,
+		  params.max_replicas, params.move_budget, params.budget_periods, params.decay_shift,
+		  nnodes < 2 ? " (one node: nothing to move)" : "");
+}
+
+void numa_move_vm_boot(struct vm *vm)
+{
+	if (!numa_move_on || !params.replicate || nnodes < 2)
+		return;
+	uint64_t roots[S2_MAX_NODES] = { 0 };
+	for (int n = 1; n < nnodes; n++) {
+		memset(node_roots[vm->index][n - 1], 0, sizeof(node_roots[0][0]));
+		roots[n] = (uint64_t)(uintptr_t)node_roots[vm->index][n - 1];
+	}
+	s2_enable_node_roots(&vm->s2, nnodes, roots);
+}
+
+void numa_move_vm_teardown(struct vm *vm)
+{
+	for (uint64_t d = 0; d < PMAP_DIR_MAX; d++)
+		if (st_leaf[vm->index][d]) {
+			palloc_free(&g_palloc, (uint64_t)(uintptr_t)st_leaf[vm->index][d], 0);
+			st_leaf[vm->index][d] = 0;
+		}
+	vm->s2.nroots = 0;
+	memset(&mv[vm->index], 0, sizeof(mv[0]));       /* its stats line is out */
+	nsamples[vm->index] = 0;
+}
+
+/* The page's policy state, made (homed where the page is) on first need; 0 without memory. */
+static struct numa_page_state *state_of(struct vm *vm, uint64_t gpfn)
+{
+	uint64_t d = gpfn / PMAP_LEAF_ENTRIES;
+	struct numa_page_state *leaf = st_leaf[vm->index][d];
+	_Static_assert(sizeof(struct numa_page_state) * PMAP_LEAF_ENTRIES == PAGE_SIZE, "one page of states per 2 MiB");
+	if (!leaf) {
+		uint64_t page = palloc_alloc(&g_palloc, 0, 0);
+		if (!page)
+			return 0;
+		struct memmap_entry *m = memmap_of(&g_palloc, page);
+		if (m)
+			m->use = MM_MONITOR;
+		leaf = (struct numa_page_state *)(uintptr_t)page;
+		for (int i = 0; i < PMAP_LEAF_ENTRIES; i++)
+			numa_page_init(&leaf[i], 0);
+		st_leaf[vm->index][d] = leaf;
+	}
+	return &leaf[gpfn % PMAP_LEAF_ENTRIES];     /* numa_apply sets home from the pmap */
+}
+
+/* Decide and move one page of a running VM; returns the action taken. */
+static int apply_page(struct vm *vm, uint64_t gpa, const struct numa_page_counts *cnt)
+{
+	uint64_t gpfn = (gpa - vm->pmap.ram_base) >> PAGE_SHIFT;
+	struct numa_page_state *st = state_of(vm, gpfn);
+	if (!st)
+		return NUMA_NONE;
+	struct numa_apply_ctx ctx = { &params, nnodes, &vm->pmap, &vm->s2, node_src, &guest_pages, &guest_pages };
+	int idx = vm->index;
+	mv[idx].considered++;
+	uint64_t t0 = read_cntpct();
+	spin_lock(&devices_lock);
+	struct numa_decision d = numa_apply(&ctx, gpa, cnt, st, period);
+	spin_unlock(&devices_lock);
+	switch (d.action) {
+	case NUMA_MIGRATE:
+		mv[idx].migrations++;
+		break;
+	case NUMA_REPLICATE:
+		mv[idx].replications++;
+		for (unsigned m = d.nodes; m; m &= m - 1)
+			mv[idx].replicas++;
+		break;
+	case NUMA_COLLAPSE:
+		mv[idx].collapses++;
+		break;
+	default:
+		if (d.reason == NUMA_R_MOVE)
+			mv[idx].failed++;              /* decided, but the mechanism could not */
+		else if (d.reason == NUMA_R_LOCAL || d.reason == NUMA_R_COLD)
+			;
+		else
+			mv[idx].skipped++;
+		return NUMA_NONE;
+	}
+	mv[idx].move_ticks += read_cntpct() - t0;
+	return d.action;
+}
+
+/* Claims VM i for this period (as the sharing pass does), or returns 0. */
+static struct vm *claim(int i)
+{
+	struct vm *vm = &vms[i];
+	__atomic_store_n(&vm->share_busy, 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&vm->state, __ATOMIC_SEQ_CST) != VM_RUNNING) {
+		__atomic_store_n(&vm->share_busy, 0, __ATOMIC_SEQ_CST);
+		return 0;
+	}
+	return vm;
+}
+static void release(struct vm *vm) { __atomic_store_n(&vm->share_busy, 0, __ATOMIC_SEQ_CST); }
+
+/* ---- counter source 1: the TCG plugin's per-page counts ---- */
+
+static void age_row(volatile uint16_t *row, int zero)
+{
+	for (int k = 0; k < nnodes * 2; k++)
+		row[k] = zero || params.decay_shift >= 16 ? 0 : (uint16_t)(row[k] >> params.decay_shift);
+}
+
+static void plugin_period(void)
+{
+	struct vm *claimed[MAX_VMS] = { 0 };
+	int tried[MAX_VMS] = { 0 };
+	for (int n = 0; n < nnodes; n++) {
+		uint64_t base, pages;
+		volatile uint16_t *cnt = numactr_counts(n, &base, &pages);
+		struct palloc_node *pn = &g_palloc.node[n];
+		for (int r = 0; cnt && r < pn->nranges; r++) {
+			const struct palloc_range *rg = &pn->range[r];
+			for (uint64_t page = rg->base; page < rg->frontier; page += PAGE_SIZE) {
+				uint64_t p = (page - base) / PAGE_SIZE;
+				if (page < base || p >= pages)
+					break;
+				volatile uint16_t *row = cnt + mb_nctr_index(p, 0, (unsigned)nnodes, 0);
+				struct numa_page_counts c;
+				uint32_t any = 0;
+				for (int k = 0; k < nnodes; k++) {
+					c.read[k] = row[2 * k];
+					c.write[k] = row[2 * k + 1];
+					any |= c.read[k] | c.write[k];
+				}
+				if (!any)
+					continue;
+				const struct memmap_entry *m = memmap_of(&g_palloc, page);
+				if (!m || m->use != MM_GUEST || m->vm >= nr_vms) {
+					age_row(row, 1);
+					continue;
+				}
+				int i = m->vm;
+				if (!tried[i]) {
+					tried[i] = 1;
+					claimed[i] = claim(i);
+				}
+				struct vm *vm = claimed[i];
+				uint64_t gpa = vm ? vm->pmap.ram_base + ((uint64_t)m->gpfn << PAGE_SHIFT) : 0;
+				if (!vm || PMAP_ADDR(pmap_lookup(&vm->pmap, gpa)) != page) {
+					age_row(row, 1);       /* a replica, or a page on its way out */
+					continue;
+				}
+				for (int k = nnodes; k < NUMA_MAX_NODES; k++)
+					c.read[k] = c.write[k] = 0;
+				int act = apply_page(vm, gpa, &c);
+				/* a moved page's counts now belong to a freed page (migration), or include
+				 * the copy the monitor made: start afresh, as the new page does */
+				age_row(row, act == NUMA_MIGRATE || act == NUMA_REPLICATE);
+				if (act == NUMA_MIGRATE) {
+					uint64_t np = PMAP_ADDR(pmap_lookup(&vm->pmap, gpa));
+					int nn = palloc_node_of(&g_palloc, np);
+					uint64_t nb, npages;
+					volatile uint16_t *ncnt = nn >= 0 ? numactr_counts(nn, &nb, &npages) : 0;
+					if (ncnt && np >= nb && (np - nb) / PAGE_SIZE < npages)
+						age_row(ncnt + mb_nctr_index((np - nb) / PAGE_SIZE, 0, (unsigned)nnodes, 0), 1);
+				}
+			}
+		}
+	}
+	for (int i = 0; i < nr_vms; i++)
+		if (claimed[i]) {
+			mv[i].periods++;
+			release(claimed[i]);
+		}
+}
+
+/* ---- counter source 2: sampling. Each period a sample of each VM's private pages (the next
+ * sample_pages present, owned, not replicated pages from a cursor that walks guest RAM) has
+ * its stage-2 entries cleared NUMA_SAMPLE_ROUNDS times; each fault that brings one back is a
+ * "miss" of the faulting vCPU's node. With one root only the first node to touch a page in a
+ * round sees it; with per-node roots every node does. The counts are small (at most one per
+ * node per round): numa_hot and numa_share are set for that (loader/CONFIG.md). ---- */
+
+static void sample_revoke(struct vm *vm)
+{
+	int i = vm->index;
+	for (uint32_t k = 0; k < nsamples[i]; k++)
+		pmap_revoke(&vm->pmap, &vm->s2, samples[i][k].gpa);
+	arch_s2_flush_vmid(vm->vmid, 1);
+}
+
+static void sample_choose(struct vm *vm)
+{
+	int i = vm->index;
+	uint32_t n = 0;
+	uint64_t npages = vm->pmap.npages, start = cursor[i] % (npages ? npages : 1);
+	for (uint64_t k = 0; k < npages && n < sample_pages && n < NUMA_MAX_SAMPLE; k++) {
+		uint64_t gpfn = (start + k) % npages, gpa = vm->pmap.ram_base + (gpfn << PAGE_SHIFT);
+		uint64_t e = pmap_lookup(&vm->pmap, gpa);
+		if ((e & (PMAP_PRESENT | PMAP_OWNED)) != (PMAP_PRESENT | PMAP_OWNED) || PMAP_REPLICAS(e))
+			continue;
+		struct sample *s = &samples[i][n++];
+		memset(s, 0, sizeof(*s));
+		s->gpa = gpa;
+		cursor[i] = gpfn + 1;
+	}
+	/* sorted by gpa (the walk wraps once at most): the fault hook searches it */
+	for (uint32_t a = 1; a < n; a++)
+		for (uint32_t b = a; b > 0 && samples[i][b - 1].gpa > samples[i][b].gpa; b--) {
+			struct sample t = samples[i][b];
+			samples[i][b] = samples[i][b - 1];
+			samples[i][b - 1] = t;
+		}
+	mv[i].sampled += n;
+	__atomic_store_n(&nsamples[i], n, __ATOMIC_RELEASE);
+}
+
+void numa_sample_fault(struct vm *vm, uint64_t gpa, int node, int write)
+{
+	int i = vm->index;
+	uint32_t n = __atomic_load_n(&nsamples[i], __ATOMIC_ACQUIRE), lo = 0, hi = n;
+	gpa &= ~(uint64_t)(PAGE_SIZE - 1);
+	while (lo < hi) {
+		uint32_t mid = (lo + hi) / 2;
+		if (samples[i][mid].gpa < gpa)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo >= n || samples[i][lo].gpa != gpa || node < 0 || node >= NUMA_MAX_NODES)
+		return;
+	uint16_t *c = write ? &samples[i][lo].write[node] : &samples[i][lo].read[node];
+	__atomic_fetch_add(c, 1, __ATOMIC_RELAXED);    /* vCPUs of several pCPUs fault at once */
+	__atomic_fetch_add(&mv[i].sample_faults, 1, __ATOMIC_RELAXED);
+}
+
+static void sample_period(int end_of_period)
+{
+	for (int i = 0; i < nr_vms; i++) {
+		struct vm *vm = claim(i);
+		if (!vm)
+			continue;
+		if (end_of_period) {
+			/* the sample is over: stop counting, decide, then choose the next one */
+			uint32_t n = nsamples[i];
+			__atomic_store_n(&nsamples[i], 0, __ATOMIC_RELEASE);
+			for (uint32_t k = 0; k < n; k++) {
+				struct numa_page_counts c = { { 0 }, { 0 } };
+				for (int m = 0; m < nnodes; m++) {
+					c.read[m] = samples[i][k].read[m];
+					c.write[m] = samples[i][k].write[m];
+				}
+				apply_page(vm, samples[i][k].gpa, &c);
+			}
+			sample_choose(vm);
+			mv[i].periods++;
+		}
+		sample_revoke(vm);
+		release(vm);
+	}
+}
+
+/* ---- the period ---- */
+
+uint64_t numa_move_deadline(void)
+{
+	if (!numa_move_on)
+		return ~0ULL;
+	return counter_kind == MB_NUMA_CTR_SAMPLE && next_sub < next_period ? next_sub : next_period;
+}
+
+void numa_move_tick(void)
+{
+	if (!numa_move_on || nnodes < 2)
+		return;
+	uint64_t now = read_cntpct();
+	if (counter_kind == MB_NUMA_CTR_SAMPLE && now >= next_sub && now < next_period) {
+		next_sub = now + sub_ticks;
+		sample_period(0);
+		return;
+	}
+	if (now < next_period)
+		return;
+	if (counter_kind == MB_NUMA_CTR_SAMPLE)
+		sample_period(1);
+	else
+		plugin_period();
+	period++;
+	uint64_t end = read_cntpct();
+	scan_ticks += end - now;
+	/* a period that took longer than the period does not run back to back */
+	next_period = end + period_ticks;
+	next_sub = end + sub_ticks;
+}
+
+static uint64_t ticks_to_ns(uint64_t t)
+{
+	uint64_t hz = read_sysreg(cntfrq_el0);
+	return hz ? t / hz * 1000000000ULL + t % hz * 1000000000ULL / hz : 0;
+}
+
+int numa_move_stats_json(int vm, char *buf, size_t len)
+{
+	if (!numa_move_on || vm < 0 || vm >= MAX_VMS)
+		return 0;
+	const struct pmap *pm = &vms[vm].pmap;
+	uint64_t moves = mv[vm].migrations + mv[vm].replications;
+	return mb_snprintf(buf, len, ",\"numa_moves\":{\"policy\":\"%s\",\"counters\":\"%s\",\"periods\":%lu,"
+			   "\"considered\":%lu,\"migrations\":%lu,\"replications\":%lu,\"replicas\":%lu,"
+			   "\"collapses_by_policy\":%lu,\"collapses\":%lu,\"skipped\":%lu,\"failed\":%lu,"
+			   "\"move_ns_avg\":%lu,\"sampled\":%lu,\"sample_faults\":%lu,\"driver_ms\":%lu}",
+			   policy_kind == MB_NUMA_REPLICATE ? "replicate" : "migrate",
+			   counter_kind == MB_NUMA_CTR_PLUGIN ? "plugin" : "sample", mv[vm].periods,
+			   mv[vm].considered, mv[vm].migrations, mv[vm].replications, mv[vm].replicas,
+			   mv[vm].collapses, pm->collapsed, mv[vm].skipped, mv[vm].failed,
+			   moves ? ticks_to_ns(mv[vm].move_ticks) / moves : 0, mv[vm].sampled, mv[vm].sample_faults,
+			   ticks_to_ns(scan_ticks) / 1000000);
+}

@@ -357,6 +357,47 @@ static void test_uplink_rules(void **state)
 	expect_fail("uplink network emptied", "has no VM");
 }
 
+/* The NUMA policy block: zero when off, a known policy and counter source, parameters the
+ * policy accepts. */
+static void test_numa_rules(void **state)
+{
+	(void)state;
+	struct mb_img_numa good = { .policy = MB_NUMA_REPLICATE, .counters = MB_NUMA_CTR_PLUGIN, .period_ms = 100,
+				    .hot_threshold = 128, .share_threshold = 32, .write_threshold = 1, .migrate_pct = 80,
+				    .max_replicas = 7, .move_budget = 1, .budget_periods = 10, .decay_shift = 32,
+				    .sample_pages = 256 };
+	im.h->numa = good;
+	seal_manifest();
+	assert_int_equal(validate(), 0);
+	im.h->numa.counters = MB_NUMA_CTR_SAMPLE;
+	im.h->numa.policy = MB_NUMA_MIGRATE;
+	seal_manifest();
+	assert_int_equal(validate(), 0);
+	im.h->numa.policy = 3;
+	expect_fail("unknown policy", "unknown NUMA policy 3");
+	im.h->numa = good;
+	im.h->numa.counters = 0;
+	expect_fail("no counter source", "without a counter source");
+	im.h->numa = good;
+	im.h->numa.migrate_pct = 50;
+	expect_fail("migrate_pct 50", "migrate_pct");
+	im.h->numa = good;
+	im.h->numa.period_ms = 0;
+	expect_fail("period 0", "period_ms");
+	im.h->numa = good;
+	im.h->numa.sample_pages = 100000;
+	expect_fail("sample_pages", "sample_pages 100000");
+	im.h->numa = good;
+	im.h->numa.max_replicas = 8;
+	expect_fail("max_replicas 8", "max_replicas");
+	memset(&im.h->numa, 0, sizeof(im.h->numa));
+	im.h->numa.hot_threshold = 5;
+	expect_fail("off with parameters", "policy off but its parameters are not zero");
+	memset(&im.h->numa, 0, sizeof(im.h->numa));
+	seal_manifest();
+	assert_int_equal(validate(), 0);
+}
+
 static void test_blob_references(void **state)
 {
 	(void)state;
@@ -547,6 +588,7 @@ int main(void)
 		T(test_blob_rules),
 		T(test_vm_rules),
 		T(test_uplink_rules),
+		T(test_numa_rules),
 		T(test_blob_references),
 		T(test_kernel_rules),
 		T(test_layout_rules),

@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "config.h"
+#include "policy.h"
 #include "util.h"
 
 static char dir[64];
@@ -731,8 +732,8 @@ static void test_numa_counters(void **state)
 	assert_int_equal(c->host.numa_lat_local, 100);
 	assert_int_equal(c->host.numa_lat_remote, 2000);
 	config_free(c);
-	expect_error("[host]\nnuma_counters = yes\n[vm a]\n", "t.conf:2: [host] numa_counters: \"yes\" is not off or plugin");
-	expect_error("[host]\nnuma_counters = Plugin\n[vm a]\n", "is not off or plugin");
+	expect_error("[host]\nnuma_counters = yes\n[vm a]\n", "t.conf:2: [host] numa_counters: \"yes\" is not off, plugin or sample");
+	expect_error("[host]\nnuma_counters = Plugin\n[vm a]\n", "is not off, plugin or sample");
 	expect_error("[host]\nnuma_counters = plugin\nnuma_cache = 3M\n[vm a]\n", "numa_cache: \"3M\" is not a power-of-two");
 	expect_error("[host]\nnuma_counters = plugin\nnuma_cache = 2K\n[vm a]\n", "numa_cache");
 	expect_error("[host]\nnuma_counters = plugin\nnuma_cache = 512M\n[vm a]\n", "numa_cache");
@@ -749,11 +750,70 @@ static void test_numa_counters(void **state)
 	expect_error("[host]\nnuma_counters = plugin\nnuma_counters = off\n[vm a]\n", "duplicate key \"numa_counters\"");
 }
 
+/* [host] numa_policy and its parameters: defaults from numa/policy.c, ranges, the counter
+ * source it needs, and an all-zero header block when off. */
+static void test_numa_policy(void **state)
+{
+	(void)state;
+	char *err = NULL;
+	static const struct mb_img_numa zero;
+	struct config *c = load_text("[vm a]\n", &err);
+	assert_non_null(c);
+	assert_int_equal(c->host.numa.policy, MB_NUMA_OFF);
+	assert_memory_equal(&c->host.numa, &zero, sizeof zero);    /* off: nothing in the header */
+	config_free(c);
+	c = load_text("[host]\nnuma_counters = plugin\nnuma_policy = replicate\n[vm a]\n", &err);
+	assert_non_null(c);
+	assert_int_equal(c->host.numa.policy, MB_NUMA_REPLICATE);
+	assert_int_equal(c->host.numa.counters, MB_NUMA_CTR_PLUGIN);
+	struct numa_policy_params d;
+	numa_policy_defaults(&d);
+	assert_int_equal(c->host.numa.hot_threshold, d.hot_threshold);
+	assert_int_equal(c->host.numa.share_threshold, d.share_threshold);
+	assert_int_equal(c->host.numa.migrate_pct, d.migrate_pct);
+	assert_int_equal(c->host.numa.move_budget, d.move_budget);
+	assert_int_equal(c->host.numa.budget_periods, d.budget_periods);
+	assert_int_equal(c->host.numa.decay_shift, d.decay_shift);
+	assert_int_equal(c->host.numa.period_ms, d.period_ms);
+	config_free(c);
+	c = load_text("[host]\nnuma_counters = sample\nnuma_policy = migrate\nnuma_period_ms = 250\nnuma_hot = 4\n"
+		      "numa_share = 2\nnuma_write = 3\nnuma_migrate_pct = 60\nnuma_max_replicas = 2\nnuma_budget = 3\n"
+		      "numa_budget_periods = 20\nnuma_decay = 1\nnuma_sample_pages = 64\nbench_hypercalls = on\n[vm a]\n", &err);
+	assert_non_null(c);
+	assert_int_equal(c->host.numa.policy, MB_NUMA_MIGRATE);
+	assert_int_equal(c->host.numa.counters, MB_NUMA_CTR_SAMPLE);
+	assert_int_equal(c->host.numa.period_ms, 250);
+	assert_int_equal(c->host.numa.hot_threshold, 4);
+	assert_int_equal(c->host.numa.share_threshold, 2);
+	assert_int_equal(c->host.numa.write_threshold, 3);
+	assert_int_equal(c->host.numa.migrate_pct, 60);
+	assert_int_equal(c->host.numa.max_replicas, 2);
+	assert_int_equal(c->host.numa.move_budget, 3);
+	assert_int_equal(c->host.numa.budget_periods, 20);
+	assert_int_equal(c->host.numa.decay_shift, 1);
+	assert_int_equal(c->host.numa.sample_pages, 64);
+	assert_true(c->host.bench_hvc);
+	config_free(c);
+	expect_error("[host]\nnuma_policy = on\n[vm a]\n", "t.conf:2: [host] numa_policy: \"on\" is not off, migrate or replicate");
+	expect_error("[host]\nnuma_policy = migrate\n[vm a]\n", "t.conf:2: [host] numa_policy: needs a miss-counter source");
+	expect_error("[host]\nnuma_hot = 5\n[vm a]\n", "t.conf:2: [host] the numa_* policy parameters need numa_policy");
+	expect_error("[host]\nnuma_counters = plugin\nnuma_policy = migrate\nnuma_migrate_pct = 50\n[vm a]\n",
+		     "t.conf:4: [host] numa_migrate_pct: \"50\" is not a number in 51..100");
+	expect_error("[host]\nnuma_counters = plugin\nnuma_policy = migrate\nnuma_max_replicas = 8\n[vm a]\n", "numa_max_replicas");
+	expect_error("[host]\nnuma_counters = plugin\nnuma_policy = migrate\nnuma_decay = 33\n[vm a]\n", "numa_decay");
+	expect_error("[host]\nnuma_counters = plugin\nnuma_policy = migrate\nnuma_period_ms = 0\n[vm a]\n", "numa_period_ms");
+	expect_error("[host]\nnuma_counters = sample\nnuma_policy = migrate\nnuma_sample_pages = 513\n[vm a]\n",
+		     "numa_sample_pages");
+	expect_error("[host]\nnuma_counters = plugin\nnuma_policy = migrate\nnuma_hot = many\n[vm a]\n", "numa_hot");
+	expect_error("[host]\nbench_hypercalls = maybe\n[vm a]\n", "bench_hypercalls");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sizes),
 		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_numa_policy),
 		cmocka_unit_test(test_full),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_vm_count),

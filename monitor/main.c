@@ -116,6 +116,7 @@ void secondary_main(uint64_t id)
 	__atomic_store_n(&pcpus[id].online, 1, __ATOMIC_RELEASE);
 	while (!__atomic_load_n(&go, __ATOMIC_ACQUIRE))
 		;
+	mmu_use_node(pcpus[id].node);
 	sched_loop();
 }
 
@@ -287,7 +288,10 @@ void primary_main(void)
 	}
 	mb_printf("all CPUs online\n");
 	numa_move_init((const struct mb_img_header *)img);
+	if (g_palloc.nnodes > 1)
+		mmu_replicate_text(g_palloc.nnodes);
 	vm_create_all(img);
 	__atomic_store_n(&go, 1, __ATOMIC_RELEASE);
+	mmu_use_node(this_cpu()->node);
 	sched_loop();
 }

@@ -139,7 +139,7 @@ def test_off_changes_nothing(mball, tmp_path):
 
 
 @pytest.mark.parametrize("keys, message", [
-    ("numa_counters = on", "[host] numa_counters: \"on\" is not off or plugin"),
+    ("numa_counters = on", "[host] numa_counters: \"on\" is not off, plugin or sample"),
     ("numa_counters = plugin\nnuma_cache = 3M", "numa_cache: \"3M\" is not a power-of-two size"),
     ("numa_counters = plugin\nnuma_line = 96", "numa_line: \"96\" is not a power of two"),
     ("numa_counters = plugin\nnuma_lat_remote = fast", "numa_lat_remote: \"fast\" is not a latency"),

@@ -3,7 +3,7 @@
 #include "splash.h"
 
 #define APP(n) extern int n##_main(int argc, char **argv) __attribute__((weak));
-APP(radix) APP(fft) APP(lu) APP(ocean) APP(water) APP(raytrace) APP(selftest)
+APP(radix) APP(fft) APP(lu) APP(ocean) APP(water) APP(raytrace) APP(selftest) APP(mbench)
 #undef APP
 
 const struct sp_app sp_apps[] = {
@@ -14,6 +14,7 @@ const struct sp_app sp_apps[] = {
 	{ "water", water_main, "water [-m MOLECULES=864 (>=108)] [-s STEPS=30] [-F]  work=pairs (single-site Lennard-Jones molecules)" },
 	{ "raytrace", raytrace_main, "raytrace [-s SCENE_FILE=built-in] [-w WIDTH=128] [-h HEIGHT=128] [-o FILE=raytrace.ppm] [-c EXPECTED_CRC32] [-F]  work=rays" },
 	{ "selftest", selftest_main, "selftest  (SPLASHOS's own checks: locks, barriers, malloc, printf)" },
+	{ "mbench", mbench_main, "mbench [-t null,psci,fault,migrate,flush,abi] [-n NULL_CALLS=20000] [-b BLOCKS=32] [-p PAGES=1024] [-m MOVES=200] [-f FLUSHES=500] [-F]  (SPLASHOS under Mirrorball only: microbenchmarks through its hypercalls; `-t psci` runs anywhere)" },
 	{ NULL, NULL, NULL },
 };
 

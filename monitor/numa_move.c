@@ -383,10 +383,17 @@ void numa_move_tick(void)
 	}
 	if (now < next_period)
 		return;
+	/* the scan and the copies are the monitor's work, not the loaded VM's: charge the VM up
+	 * to here and start its snapshot again after (the plugin would count them to it) */
+	struct pcpu *p = this_cpu();
+	if (p->loaded)
+		numactr_put(p->id, p->loaded->vm->index);
 	if (counter_kind == MB_NUMA_CTR_SAMPLE)
 		sample_period(1);
 	else
 		plugin_period();
+	if (p->loaded)
+		numactr_load(p->id);
 	period++;
 	uint64_t end = read_cntpct();
 	scan_ticks += end - now;

@@ -5,7 +5,8 @@ set -euo pipefail
 PKGS=(gcc make gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu qemu-system-arm
       libfdt-dev libinih-dev libcmocka-dev python3-pytest device-tree-compiler
       cpio kmod zstd xz-utils pkg-config
-      debootstrap qemu-user-static binfmt-support e2fsprogs)   # the guest root filesystem
+      debootstrap qemu-user-static binfmt-support e2fsprogs   # the guest root filesystem
+      gnuplot-nox)                                            # the benches' plots
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
 missing=()
 for p in "${PKGS[@]}"; do

@@ -29,18 +29,6 @@ static uint64_t ran_mask(const struct vm *vm)
 	return m;
 }
 
-/* Pages from one node only (pmap_migrate gives back a page from elsewhere). */
-static uint64_t node_alloc(void *arg)
-{
-	return palloc_alloc(&g_palloc, (int)(uintptr_t)arg, 0);
-}
-
-static void node_free(void *arg, uint64_t page)
-{
-	(void)arg;
-	palloc_free(&g_palloc, page, 0);
-}
-
 static int64_t check_page(const struct vm *vm, uint64_t gpa)
 {
 	if (gpa & (PAGE_SIZE - 1))
@@ -74,7 +62,6 @@ static int64_t bench_migrate(struct vm *vm, uint64_t gpa, uint64_t node, uint64_
 		return rc;
 	if (node >= (uint64_t)g_palloc.nnodes)
 		return MB_HVC_E_INVALID;
-	struct page_source target = { node_alloc, node_free, (void *)(uintptr_t)node };
 	uint64_t t0 = read_cntpct();
 	spin_lock(&devices_lock);
 	/* the reason a move would be skipped, looked up under the lock that orders moves */
@@ -82,7 +69,7 @@ static int64_t bench_migrate(struct vm *vm, uint64_t gpa, uint64_t node, uint64_
 	if (e & PMAP_PRESENT)
 		*from = (uint64_t)(int64_t)palloc_node_of(&g_palloc, PMAP_ADDR(e));
 	uint64_t t1 = read_cntpct();
-	int r = pmap_migrate(&vm->pmap, &vm->s2, gpa, (int)node, &target, &guest_pages, &guest_pages);
+	int r = pmap_migrate(&vm->pmap, &vm->s2, gpa, (int)node, &node_pages[node], &guest_pages, &guest_pages);
 	uint64_t t2 = read_cntpct();
 	spin_unlock(&devices_lock);
 	*inner = t2 - t1;

@@ -10,6 +10,16 @@
 
 #define FAIL(...) do { mb_snprintf(err, errlen, __VA_ARGS__); return -1; } while (0)
 
+void hostimg_numa_params(const struct mb_img_numa *c, struct numa_policy_params *p)
+{
+	*p = (struct numa_policy_params){ .hot_threshold = c->hot_threshold, .share_threshold = c->share_threshold,
+					  .write_threshold = c->write_threshold, .migrate_pct = c->migrate_pct,
+					  .max_replicas = c->max_replicas, .move_budget = c->move_budget,
+					  .budget_periods = c->budget_periods, .decay_shift = c->decay_shift,
+					  .period_ms = c->period_ms, .migrate = true,
+					  .replicate = c->policy == MB_NUMA_REPLICATE };
+}
+
 /* The NUMA policy block: all zero when off; else a known policy and counter source and
  * parameters the policy accepts (numa_policy_check). */
 static int numa_block_check(const struct mb_img_numa *c, char *err, size_t errlen)
@@ -26,9 +36,8 @@ static int numa_block_check(const struct mb_img_numa *c, char *err, size_t errle
 		FAIL("host image: NUMA policy without a counter source (%u)", c->counters);
 	if (c->sample_pages < 1 || c->sample_pages > NUMA_MAX_SAMPLE)
 		FAIL("host image: NUMA sample_pages %u (1..%u)", c->sample_pages, NUMA_MAX_SAMPLE);
-	struct numa_policy_params p = { c->hot_threshold, c->share_threshold, c->write_threshold, c->migrate_pct,
-					c->max_replicas, c->move_budget, c->budget_periods, c->decay_shift,
-					c->period_ms, true, c->policy == MB_NUMA_REPLICATE };
+	struct numa_policy_params p;
+	hostimg_numa_params(c, &p);
 	const char *why = 0;
 	if (numa_policy_check(&p, 1, &why))
 		FAIL("host image: NUMA policy: %s", why);

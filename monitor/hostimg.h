@@ -12,4 +12,8 @@ uint64_t hostimg_resident_size(const void *img, uint64_t avail);
 /* avail: bytes of the image in RAM (at least hostimg_resident_size). Disk blobs are checked
  * against the header's total_size, which the caller has checked against the disk. */
 int hostimg_validate(const void *img, uint64_t avail, int check_blobs, char *err, size_t errlen);
+/* The header's NUMA block as the policy's parameters (validation and the driver both use it). */
+struct mb_img_numa;
+struct numa_policy_params;
+void hostimg_numa_params(const struct mb_img_numa *c, struct numa_policy_params *p);
 #endif

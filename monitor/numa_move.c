@@ -3,6 +3,7 @@
  * locks and devices_lock (pmap.h), the VM's life by share_busy (vm_teardown waits for it). */
 #include "numa_move.h"
 #include "numactr.h"
+#include "hostimg.h"
 #include "numa_apply.h"
 #include "palloc.h"
 #include "vm.h"
@@ -30,18 +31,7 @@ static struct {
 } mv[MAX_VMS];
 static uint64_t scan_ticks;
 
-/* ---- page sources: a page on a given node, not zeroed (it is copied over) ---- */
-
-static uint64_t node_alloc(void *arg)
-{
-	return palloc_alloc(&g_palloc, (int)(uintptr_t)arg, 0);
-}
-static void node_free(void *arg, uint64_t page)
-{
-	(void)arg;
-	palloc_free(&g_palloc, page, 0);
-}
-static struct page_source node_pages[PALLOC_MAX_NODES];
+/* numa_apply's view of vm.c's node_pages */
 static const struct page_source *node_src[PALLOC_MAX_NODES];
 
 struct sample {
@@ -61,18 +51,7 @@ void numa_move_init(const struct mb_img_header *h)
 	if (c->policy == MB_NUMA_OFF)
 		return;
 	nnodes = g_palloc.nnodes;
-	numa_policy_defaults(&params);
-	params.hot_threshold = c->hot_threshold;
-	params.share_threshold = c->share_threshold;
-	params.write_threshold = c->write_threshold;
-	params.migrate_pct = c->migrate_pct;
-	params.max_replicas = c->max_replicas;
-	params.move_budget = c->move_budget;
-	params.budget_periods = c->budget_periods;
-	params.decay_shift = c->decay_shift;
-	params.period_ms = c->period_ms;
-	params.migrate = true;
-	params.replicate = c->policy == MB_NUMA_REPLICATE;
+	hostimg_numa_params(c, &params);
 	policy_kind = (int)c->policy;
 	counter_kind = (int)c->counters;
 	sample_pages = c->sample_pages;
@@ -86,10 +65,8 @@ void numa_move_init(const struct mb_img_header *h)
 			  "do not match the host): the policy stays off\n");
 		return;
 	}
-	for (int n = 0; n < nnodes; n++) {
-		node_pages[n] = (struct page_source){ node_alloc, node_free, (void *)(uintptr_t)n };
+	for (int n = 0; n < nnodes; n++)
 		node_src[n] = &node_pages[n];
-	}
 	uint64_t hz = read_sysreg(cntfrq_el0);
 	period_ticks = hz * params.period_ms / 1000;
 	if (!period_ticks)
@@ -181,10 +158,8 @@ static int apply_page(struct vm *vm, uint64_t gpa, const struct numa_page_counts
 	default:
 		if (d.reason == NUMA_R_MOVE)
 			mv[idx].failed++;              /* decided, but the mechanism could not */
-		else if (d.reason == NUMA_R_LOCAL || d.reason == NUMA_R_COLD)
-			;
-		else
-			mv[idx].skipped++;
+		else if (d.reason != NUMA_R_LOCAL && d.reason != NUMA_R_COLD)
+			mv[idx].skipped++;          /* budget, write sharing, turned off, ... */
 		return NUMA_NONE;
 	}
 	mv[idx].move_ticks += read_cntpct() - t0;

@@ -82,6 +82,7 @@ void vcpu_wake(struct vcpu *v);
 uint64_t vm_page_alloc(void *arg);          /* page_source for the current pCPU's node */
 void vm_page_free(void *arg, uint64_t page);
 extern const struct page_source guest_pages;
+extern const struct page_source node_pages[];  /* [n]: pages on node n only, not zeroed */
 void vm_live_report(void);                 /* one @mb live line per running VM */
 void vm_log(struct vm *vm, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int vm_lookup_by_name(const char *name);

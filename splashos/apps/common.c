@@ -56,6 +56,18 @@ int app_options(const char *app, int argc, char **argv, const struct app_opt *op
 	return 0;
 }
 
+uint32_t app_crc32(const void *data, size_t n)
+{
+	const uint8_t *p = data;
+	uint32_t c = 0xFFFFFFFFu;
+	for (size_t i = 0; i < n; i++) {
+		c ^= p[i];
+		for (int k = 0; k < 8; k++)
+			c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1)));
+	}
+	return ~c;
+}
+
 void app_barrier(sp_barrier_t *b, struct app_clock *c)
 {
 	uint64_t t = sp_now_ns();

@@ -44,5 +44,7 @@ static inline void app_clock_start(struct app_clock *c)
 
 /* Ends the busy stretch, waits at b, starts the next one (c->mark: when the wait ended). */
 void app_barrier(sp_barrier_t *b, struct app_clock *c);
+/* CRC-32 (IEEE, as zlib's crc32) of n bytes: the apps' and mbench's output checks. */
+uint32_t app_crc32(const void *data, size_t n);
 
 #endif

@@ -26,6 +26,7 @@
  * Times: ns (from CNTVCT and CNTFRQ); monitor ticks are converted with the same frequency. */
 #ifndef SPLASH_HOST
 #include "splash.h"
+#include "common.h"
 #include "../../include/mirrorball/hypercall.h"
 
 #define PSCI_VERSION 0x84000000u
@@ -196,17 +197,6 @@ static void test_fault(void)
 
 /* ---- migration ---- */
 
-static uint32_t crc_of(const uint8_t *p, size_t n)
-{
-	uint32_t c = 0xFFFFFFFFu;
-	for (size_t i = 0; i < n; i++) {
-		c ^= p[i];
-		for (int k = 0; k < 8; k++)
-			c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1)));
-	}
-	return ~c;
-}
-
 static void fill(uint8_t *p, size_t n, uint64_t seed)
 {
 	for (size_t i = 0; i < n; i += 8) {
@@ -229,7 +219,7 @@ static void test_migrate(void)
 		return;
 	}
 	fill(pg, PAGE, 42);
-	uint32_t want = crc_of(pg, PAGE);
+	uint32_t want = app_crc32(pg, PAGE);
 	int home = node_of(pg), other = (home + 1) % m.nnodes;
 	uint64_t mon = 0, lock = 0;
 	int n = 0, errs = 0;
@@ -251,7 +241,7 @@ static void test_migrate(void)
 	int end = node_of(pg);
 	if (m.inject)
 		pg[PAGE / 2] ^= 1;
-	uint32_t got = crc_of(pg, PAGE);
+	uint32_t got = app_crc32(pg, PAGE);
 	struct stats s = stats_of(m.samples, n);
 	sp_printf("mbench: test=migrate threads=%d moves=%d errors=%d nodes=%d,%d guest_ns=%.1f median_ns=%.1f "
 		  "min_ns=%.1f p90_ns=%.1f monitor_ns=%.1f monitor_locked_ns=%.1f data=%s\n", sp_nthreads(), n, errs, home,
@@ -369,7 +359,7 @@ static void test_abi(void)
 		enum { NP = 64 };
 		uint8_t *area = sp_malloc_aligned(NP * PAGE, PAGE);
 		fill(area, NP * PAGE, 7);
-		uint32_t want = crc_of(area, NP * PAGE);
+		uint32_t want = app_crc32(area, NP * PAGE);
 		int moved = 0, wrong_node = 0;
 		for (int i = 0; i < NP; i++) {
 			int to = (node_of(area + i * PAGE) + 1 + i % (m.nnodes - 1)) % m.nnodes;
@@ -388,7 +378,7 @@ static void test_abi(void)
 			stack_ok &= stack_probe[i] == (uint8_t)(i * 3);
 		if (m.inject)
 			area[NP * PAGE / 3] ^= 0x40;
-		uint32_t got = crc_of(area, NP * PAGE);
+		uint32_t got = app_crc32(area, NP * PAGE);
 		sp_printf("mbench: test=abi_data pages=%d moved=%d wrong_node=%d crc_before=%08x crc_after=%08x stack=%s %s\n",
 			  NP, moved, wrong_node, want, got, stack_ok ? "ok" : "CORRUPT",
 			  moved == NP && !wrong_node && got == want && stack_ok ? "ok" : "BAD");

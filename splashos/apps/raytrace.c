@@ -860,17 +860,6 @@ static void verify_worker(void *arg)
 	}
 }
 
-static uint32_t crc32(const unsigned char *p, size_t n)
-{
-	uint32_t c = 0xFFFFFFFFu;
-	for (size_t i = 0; i < n; i++) {
-		c ^= p[i];
-		for (int k = 0; k < 8; k++)
-			c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1)));
-	}
-	return ~c;
-}
-
 static void free_all(void)
 {
 	sp_free(R.prim);
@@ -995,7 +984,7 @@ int raytrace_main(int argc, char **argv)
 		nbad += R.ts[t].bad;
 		steals += R.ts[t].steals;
 	}
-	uint32_t crc_now = crc32(R.img, 3 * np);
+	uint32_t crc_now = app_crc32(R.img, 3 * np);
 	int ok = nbad == 0 && out_ok && (!have_crc || crc_now == want_crc);
 	uint64_t t_end = sp_now_ns();
 	sp_report_phase(APP, "verify", t_end - t_out);

@@ -72,7 +72,7 @@ static void disk_page_free(void *arg, uint64_t page)
 	palloc_free(&g_palloc, page, &this_cpu()->pcache);
 }
 
-static const struct page_source disk_pages = { disk_page_alloc, disk_page_free, 0 };
+static const struct page_source disk_pages = { disk_page_alloc, disk_page_free, 0, 0 };
 
 void disks_init(const void *image)
 {

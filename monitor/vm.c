@@ -59,13 +59,14 @@ static uint64_t alloc_zeroed(int use, uint16_t vm)
 
 uint64_t vm_page_alloc(void *arg) { (void)arg; return alloc_zeroed(MM_GUEST, 0); }
 void vm_page_free(void *arg, uint64_t page) { (void)arg; palloc_free(&g_palloc, page, &this_cpu()->pcache); }
-const struct page_source guest_pages = { vm_page_alloc, vm_page_free, 0 };
+const struct page_source guest_pages = { vm_page_alloc, vm_page_free, 0, 0 };
 
 /* Pages from one node only, not zeroed (page moves copy over them; pmap_migrate and
  * pmap_replicate give back a page from elsewhere). */
 static uint64_t node_page_alloc(void *arg) { return palloc_alloc(&g_palloc, (int)(uintptr_t)arg, 0); }
 static void node_page_free(void *arg, uint64_t page) { (void)arg; palloc_free(&g_palloc, page, 0); }
-#define NODE_SRC(n) { node_page_alloc, node_page_free, (void *)(uintptr_t)(n) }
+static uint64_t node_page_like(void *arg, uint64_t like) { return palloc_alloc_colour(&g_palloc, (int)(uintptr_t)arg, like); }
+#define NODE_SRC(n) { node_page_alloc, node_page_free, (void *)(uintptr_t)(n), node_page_like }
 const struct page_source node_pages[PALLOC_MAX_NODES] = {
 	NODE_SRC(0), NODE_SRC(1), NODE_SRC(2), NODE_SRC(3), NODE_SRC(4), NODE_SRC(5), NODE_SRC(6), NODE_SRC(7)
 };

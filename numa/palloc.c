@@ -122,6 +122,59 @@ static uint64_t node_take(struct palloc_node *n)
 	return page;
 }
 
+static uint64_t colour_of(uint64_t page) { return (page >> PAGE_SHIFT) & (PALLOC_COLOURS - 1); }
+
+/* n->lock held: a free-list page of 'colour' unlinked, or 0. */
+static uint64_t take_free_colour(struct palloc_node *n, uint64_t colour)
+{
+	uint64_t *link = &n->free_head;
+	for (int i = 0; *link && i < PALLOC_COLOUR_SCAN; i++) {
+		uint64_t page = *link;
+		if (colour_of(page) == colour) {
+			*link = *(uint64_t *)(uintptr_t)page;
+			return page;
+		}
+		link = (uint64_t *)(uintptr_t)page;
+	}
+	return 0;
+}
+
+/* n->lock held: the first never-used page of 'colour' in some range; the pages before it
+ * go to the free list. 0 if no range has one left. */
+static uint64_t take_frontier_colour(struct palloc_node *n, uint64_t colour)
+{
+	for (int i = 0; i < n->nranges; i++) {
+		struct palloc_range *r = &n->range[i];
+		uint64_t skip = ((colour - colour_of(r->frontier)) & (PALLOC_COLOURS - 1)) << PAGE_SHIFT;
+		if (r->frontier >= r->end || r->end - r->frontier <= skip)
+			continue;
+		for (uint64_t p = r->frontier; p < r->frontier + skip; p += PAGE_SIZE) {
+			*(uint64_t *)(uintptr_t)p = n->free_head;
+			n->free_head = p;
+		}
+		uint64_t page = r->frontier + skip;
+		r->frontier = page + PAGE_SIZE;
+		return page;
+	}
+	return 0;
+}
+
+uint64_t palloc_alloc_colour(struct palloc *pa, int node, uint64_t like)
+{
+	if (node < 0 || node >= pa->nnodes)
+		return 0;
+	struct palloc_node *n = &pa->node[node];
+	uint64_t colour = colour_of(like);
+	spin_lock(&n->lock);
+	uint64_t page = take_free_colour(n, colour);
+	if (!page)
+		page = take_frontier_colour(n, colour);
+	if (page)
+		n->used_pages++;
+	spin_unlock(&n->lock);
+	return page ? page : node_take(n);
+}
+
 uint64_t palloc_alloc(struct palloc *pa, int node, struct palloc_cache *cache)
 {
 	if (node < 0 || node >= pa->nnodes)

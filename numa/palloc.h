@@ -63,6 +63,17 @@ void palloc_set_distances(struct palloc *pa, const uint32_t distance[][8]);
 /* A page on 'node' (or the nearest node with one); 0 when all memory is used. Not zeroed. */
 uint64_t palloc_alloc(struct palloc *pa, int node, struct palloc_cache *cache);
 void palloc_free(struct palloc *pa, uint64_t page, struct palloc_cache *cache);
+/* Page colours: pages whose addresses agree in these bits fall in the same sets of any
+ * physically indexed cache of up to PALLOC_COLOURS pages per way (1 MiB: the NUMA cost
+ * model's default direct-mapped cache, and a common L2 way size). */
+#define PALLOC_COLOURS     256
+#define PALLOC_COLOUR_SCAN 64     /* free-list entries looked at for a colour */
+/* A page on 'node' only (no fallback) of the same colour as 'like', for page moves: a
+ * moved page keeps its place in the caches, so moving it adds no conflict misses. Looks
+ * at the first PALLOC_COLOUR_SCAN free pages, then advances a range's frontier to the
+ * colour (the pages skipped go to the free list, nothing is lost); if neither has one, any
+ * page of the node. 0 when the node has none. Not zeroed. */
+uint64_t palloc_alloc_colour(struct palloc *pa, int node, uint64_t like);
 /* Node holding machine page 'page', or -1. */
 int palloc_node_of(struct palloc *pa, uint64_t page);
 struct memmap_entry *memmap_of(struct palloc *pa, uint64_t page);

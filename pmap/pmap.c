@@ -440,10 +440,11 @@ static void copy_page(uint64_t to, uint64_t from)
 	arch_clean_dcache((void *)(uintptr_t)to, PAGE_SIZE);
 }
 
-/* A page from src on node, or 0 (a page from elsewhere is given back: moving it would not help). */
-static uint64_t alloc_on(const struct page_source *src, int node)
+/* A page from src on node, or 0 (a page from elsewhere is given back: moving it would not
+ * help); like 'like' (its cache colour) where the source can. */
+static uint64_t alloc_on(const struct page_source *src, int node, uint64_t like)
 {
-	uint64_t page = src ? src->alloc(src->arg) : 0;
+	uint64_t page = !src ? 0 : src->alloc_like ? src->alloc_like(src->arg, like) : src->alloc(src->arg);
 	int got = page ? palloc_node_of(&g_palloc, page) : -1;
 	if (page && got >= 0 && got != node) {
 		src->free(src->arg, page);
@@ -465,7 +466,7 @@ int pmap_migrate(struct pmap *pm, struct stage2 *s2, uint64_t gpa, int node,
 	if ((e & (PMAP_PRESENT | PMAP_OWNED | PMAP_COW)) != (PMAP_PRESENT | PMAP_OWNED) ||
 	    PMAP_REPLICAS(e) || palloc_node_of(&g_palloc, old) == node)
 		goto out;
-	uint64_t page = alloc_on(target, node);
+	uint64_t page = alloc_on(target, node, old);
 	if (!page) {
 		rc = PMAP_NOMEM;
 		goto out;
@@ -521,7 +522,7 @@ int pmap_replicate(struct pmap *pm, struct stage2 *s2, uint64_t gpa, unsigned no
 		goto out;
 	rc = PMAP_NOMEM;
 	for (int n = 0; n < s2->nroots; n++)
-		if ((want >> n) & 1 && !(rep[n] = alloc_on(node_src ? node_src[n] : 0, n)))
+		if ((want >> n) & 1 && !(rep[n] = alloc_on(node_src ? node_src[n] : 0, n, home_page)))
 			want &= ~(1u << n);
 	if (!want)
 		goto out;

@@ -123,9 +123,9 @@ static void src_free(void *arg, uint64_t page)
 }
 
 static const struct src guest_use = { MM_GUEST }, table_use = { MM_PTABLE }, disk_use = { MM_MONITOR };
-static const struct page_source guest_src = { src_alloc, src_free, (void *)&guest_use };
-static const struct page_source table_src = { src_alloc, src_free, (void *)&table_use };
-static const struct page_source disk_src = { src_alloc, src_free, (void *)&disk_use };
+static const struct page_source guest_src = { src_alloc, src_free, (void *)&guest_use, 0 };
+static const struct page_source table_src = { src_alloc, src_free, (void *)&table_use, 0 };
+static const struct page_source disk_src = { src_alloc, src_free, (void *)&disk_use, 0 };
 
 /* ---- the host image ---- */
 

@@ -79,9 +79,9 @@ static void src_free(void *arg, uint64_t page)
 }
 
 struct src guest_s = { .use = MM_GUEST }, table_s = { .use = MM_PTABLE }, disk_s = { .use = MM_MONITOR };
-const struct page_source guest_src = { src_alloc, src_free, &guest_s };
-const struct page_source table_src = { src_alloc, src_free, &table_s };
-const struct page_source disk_src = { src_alloc, src_free, &disk_s };
+const struct page_source guest_src = { src_alloc, src_free, &guest_s, 0 };
+const struct page_source table_src = { src_alloc, src_free, &table_s, 0 };
+const struct page_source disk_src = { src_alloc, src_free, &disk_s, 0 };
 
 uint64_t mm_count(uint16_t use)
 {

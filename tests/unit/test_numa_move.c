@@ -113,8 +113,8 @@ static void n_free(void *arg, uint64_t page)
 
 static struct page_source node_src_s[NODES];
 static const struct page_source *node_src[NODES];
-static const struct page_source guest = { n_alloc, n_free, &guest_s };
-static const struct page_source tables = { n_alloc, n_free, &table_s };
+static const struct page_source guest = { n_alloc, n_free, &guest_s, 0 };
+static const struct page_source tables = { n_alloc, n_free, &table_s, 0 };
 
 static struct pmap *pm;
 static struct stage2 s2;
@@ -141,7 +141,7 @@ static int setup(void **state)
 						  (uint64_t)(uintptr_t)p + NODE_PAGES * PAGE_SIZE), 0);
 	for (int n = 0; n < NODES; n++) {
 		nsrc[n] = (struct nsrc){ n, 0 };
-		node_src_s[n] = (struct page_source){ n_alloc, n_free, &nsrc[n] };
+		node_src_s[n] = (struct page_source){ n_alloc, n_free, &nsrc[n], 0 };
 		node_src[n] = &node_src_s[n];
 		used0[n] = used_pages(n);
 	}

@@ -117,6 +117,59 @@ static void test_exhaustion(void **state)
 	assert_int_equal(palloc_free_pages(&pa, 0), USABLE);
 }
 
+/* Page moves ask for a page of the moved page's cache colour on one node: it comes from the
+ * free list or the frontier (the pages skipped stay allocatable: nothing is lost), never
+ * from another node; without one of the colour, any page of the node. */
+#define BIG_PAGES (3 * PALLOC_COLOURS)
+static uint64_t colour(uint64_t page) { return (page >> PAGE_SHIFT) % PALLOC_COLOURS; }
+
+static void test_alloc_colour(void **state)
+{
+	(void)state;
+	uint8_t *big = aligned_alloc(PAGE_SIZE, BIG_PAGES * PAGE_SIZE);
+	assert_non_null(big);
+	uint64_t bb = (uint64_t)(uintptr_t)big, be = bb + BIG_PAGES * PAGE_SIZE;
+	palloc_reset(&pa, 2);
+	assert_int_equal(palloc_add_range(&pa, 0, base_of(0), end_of(0)), 0);
+	assert_int_equal(palloc_add_range(&pa, 1, bb, be), 0);
+	uint64_t total = palloc_free_pages(&pa, 1);
+	/* colours ahead of, at and just behind the frontier's, from the frontier */
+	uint64_t front = palloc_alloc(&pa, 1, NULL);
+	palloc_free(&pa, front, NULL);
+	uint64_t like[] = { front + 5 * PAGE_SIZE, front + PALLOC_COLOURS * PAGE_SIZE, front - PAGE_SIZE,
+			    bb + 200 * PAGE_SIZE, base_of(0) };
+	uint64_t got[16];
+	int n = 0;
+	for (unsigned i = 0; i < sizeof like / sizeof like[0]; i++) {
+		uint64_t p = palloc_alloc_colour(&pa, 1, like[i]);
+		assert_true(p >= bb && p < be);
+		assert_int_equal(colour(p), colour(like[i]));
+		for (int j = 0; j < n; j++)
+			assert_true(got[j] != p);
+		got[n++] = p;
+	}
+	assert_int_equal(palloc_free_pages(&pa, 1), total - (uint64_t)n);
+	/* a freed page of the colour is found on the free list */
+	palloc_free(&pa, got[2], NULL);
+	assert_int_equal(palloc_alloc_colour(&pa, 1, got[2] + 7 * PALLOC_COLOURS * PAGE_SIZE), got[2]);
+	/* node 0 has fewer pages than colours: a missing colour gives another page of node 0 */
+	uint64_t p0 = palloc_alloc_colour(&pa, 0, base_of(0) + REGION_PAGES * PAGE_SIZE);
+	assert_true(in_region(p0, 0));
+	/* every page still allocatable exactly once, and then none from node 1, never node 0's */
+	uint64_t left = palloc_free_pages(&pa, 1), seen = 0;
+	for (uint64_t i = 0; i < left; i++) {
+		uint64_t p = i % 3 ? palloc_alloc(&pa, 1, NULL) : palloc_alloc_colour(&pa, 1, like[i % 5]);
+		assert_true(p >= bb && p < be);
+		seen++;
+	}
+	assert_int_equal(seen, left);
+	assert_int_equal(palloc_free_pages(&pa, 1), 0);
+	assert_int_equal(palloc_alloc_colour(&pa, 1, like[0]), 0);
+	assert_int_equal(palloc_alloc_colour(&pa, 5, like[0]), 0);
+	assert_int_equal(palloc_alloc_colour(&pa, -1, like[0]), 0);
+	free(big);
+}
+
 static void drain(int node, int expect_from, int count)
 {
 	for (int i = 0; i < count; i++) {
@@ -283,6 +336,7 @@ int main(void)
 		cmocka_unit_test(test_fallback_ties_and_default),
 		cmocka_unit_test(test_percpu_cache),
 		cmocka_unit_test(test_memmap),
+		cmocka_unit_test(test_alloc_colour),
 		cmocka_unit_test(test_used_range),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -116,8 +116,8 @@ static void src_free(void *arg, uint64_t page)
 }
 
 static struct src guest_s, table_s;
-static struct page_source guest = { src_alloc, src_free, &guest_s };
-static struct page_source tables = { src_alloc, src_free, &table_s };
+static struct page_source guest = { src_alloc, src_free, &guest_s, 0 };
+static struct page_source tables = { src_alloc, src_free, &table_s, 0 };
 static struct pmap *pm;
 static struct stage2 s2;
 static uint8_t *palloc_mem;

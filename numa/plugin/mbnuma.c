@@ -49,7 +49,12 @@ static struct {
 	uint64_t ignored;                                  /* accesses outside node RAM */
 	uint64_t check_ok, check_bad;                      /* the address-mapping self-check */
 	uint64_t bad_reported, bad_expected;
+	uint32_t *page_misses[MB_NCTR_MAX_NODES];          /* whole-run misses per page (top_pages) */
+	uint32_t *page_writes[MB_NCTR_MAX_NODES];
 } g;
+
+#define TOP_PAGES 24   /* pages named in the out file's "top_pages" */
+#define VIRT_RAM_BASE 0x40000000ull   /* QEMU virt's RAM: machine offset 0 is this address */
 
 static uint64_t parse_size(const char *s, int *ok)
 {
@@ -111,6 +116,9 @@ static void access_line(unsigned vcpu, int k, uint64_t maddr, int write)
 	unsigned from = vcpu / g.cpus_per_node;
 	uint64_t page = (maddr - (uint64_t)k * g.node_bytes) / MB_NCTR_PAGE;
 	bump(&g.count[k][mb_nctr_index(page, from, g.nnodes, write ? 1 : 0)]);
+	g.page_misses[k][page]++;      /* unsynchronised like the rows: a diagnostic */
+	if (write)
+		g.page_writes[k][page]++;
 	g.hdr[k]->served[from]++;
 	if (from == (unsigned)k) {
 		pc->local++;
@@ -218,6 +226,34 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 	}
 }
 
+/* The TOP_PAGES machine pages with the most misses over the whole run, as
+ * [machine address, misses, write misses]: where a run's misses went. */
+static void write_top_pages(FILE *f)
+{
+	uint64_t pages = g.node_bytes / MB_NCTR_PAGE, top[TOP_PAGES];
+	uint32_t topn[TOP_PAGES];
+	unsigned n = 0;
+	for (unsigned k = 0; k < g.nnodes; k++)
+		for (uint64_t p = 0; p < pages; p++) {
+			uint32_t m = g.page_misses[k][p];
+			if (!m || (n == TOP_PAGES && m <= topn[n - 1]))
+				continue;
+			unsigned i = n < TOP_PAGES ? n++ : n - 1;
+			for (; i > 0 && topn[i - 1] < m; i--) {
+				top[i] = top[i - 1];
+				topn[i] = topn[i - 1];
+			}
+			top[i] = k * pages + p;
+			topn[i] = m;
+		}
+	for (unsigned i = 0; i < n; i++) {
+		unsigned k = (unsigned)(top[i] / pages);
+		uint64_t p = top[i] % pages;
+		fprintf(f, "%s[\"%#" PRIx64 "\", %u, %u]", i ? ", " : "",
+			(uint64_t)(VIRT_RAM_BASE + top[i] * MB_NCTR_PAGE), topn[i], g.page_writes[k][p]);
+	}
+}
+
 static void at_exit(qemu_plugin_id_t id, void *p)
 {
 	uint64_t local = 0, remote = 0, stall = 0, acc = 0;
@@ -235,6 +271,14 @@ static void at_exit(qemu_plugin_id_t id, void *p)
 	if (g.check_bad)
 		say("mbnuma: first disagreement: reported %#" PRIx64 ", expected machine offset %#" PRIx64 "\n",
 		    g.bad_reported, g.bad_expected);
+	const char *dump = getenv("MBNUMA_DUMP");   /* diagnostics: every page's misses, raw */
+	FILE *d = dump ? fopen(dump, "wb") : NULL;
+	for (unsigned k = 0; d && k < g.nnodes; k++) {
+		fwrite(g.page_misses[k], sizeof(uint32_t), g.node_bytes / MB_NCTR_PAGE, d);
+		fwrite(g.page_writes[k], sizeof(uint32_t), g.node_bytes / MB_NCTR_PAGE, d);
+	}
+	if (d)
+		fclose(d);
 	if (!g.out)
 		return;
 	FILE *f = fopen(g.out, "w");
@@ -258,6 +302,8 @@ static void at_exit(qemu_plugin_id_t id, void *p)
 			fprintf(f, "%s%" PRIu64, n ? ", " : "", g.hdr[k]->served[n]);
 		fprintf(f, "]");
 	}
+	fprintf(f, "], \"top_pages\": [");
+	write_top_pages(f);
 	fprintf(f, "]}\n");
 	fclose(f);
 }
@@ -398,6 +444,12 @@ MB_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t 
 		__atomic_store_n(&h->magic, MB_NCTR_MAGIC, __ATOMIC_RELEASE);
 		g.hdr[k] = h;
 		g.count[k] = (uint16_t *)((char *)p + MB_NCTR_HDR_BYTES);
+		g.page_misses[k] = calloc(h->pages, sizeof(uint32_t));
+		g.page_writes[k] = calloc(h->pages, sizeof(uint32_t));
+		if (!g.page_misses[k] || !g.page_writes[k]) {
+			say("mbnuma: out of memory for the per-page totals\n");
+			return -1;
+		}
 	}
 	find_qemu_maps(memdir);
 	unsigned mapped = 0;

@@ -262,6 +262,35 @@ static void test_migrate_unmapped_and_nomem(void **state)
 		palloc_free(&g_palloc, grab[--ng], NULL);
 }
 
+/* Moves name the page they move to a source that can use it (the monitor's keep its cache
+ * colour: palloc_alloc_colour, tested in test_palloc). */
+static uint64_t last_like;
+static uint64_t n_like(void *arg, uint64_t like)
+{
+	last_like = like;
+	return n_alloc(arg);
+}
+
+static void test_moves_pass_the_moved_page(void **state)
+{
+	(void)state;
+	for (int n = 0; n < NODES; n++)
+		node_src_s[n].alloc_like = n_like;
+	uint64_t gpa = gpa_of(12);
+	fill(gpa, 0x44);
+	uint64_t old = PMAP_ADDR(pmap_lookup(pm, gpa));
+	last_like = 0;
+	assert_int_equal(pmap_migrate(pm, &s2, gpa, 1, node_src[1], &guest, &tables), PMAP_OK);
+	assert_int_equal(last_like, old);
+	fill(gpa_of(13), 0x45);
+	uint64_t home = PMAP_ADDR(pmap_lookup(pm, gpa_of(13)));
+	last_like = 0;
+	assert_int_equal(pmap_replicate(pm, &s2, gpa_of(13), 0x4, node_src, &tables), 1);
+	assert_int_equal(last_like, home);
+	for (int n = 0; n < NODES; n++)
+		node_src_s[n].alloc_like = 0;
+}
+
 /* ---------------- replication ---------------- */
 
 static void test_replicate_and_write_collapses(void **state)
@@ -631,6 +660,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_migrate, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_unmapped_and_nomem, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_moves_pass_the_moved_page, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replicate_and_write_collapses, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replicate_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_race_readers_writers, setup, teardown),

@@ -136,9 +136,11 @@ struct numa_decision numa_policy_decide(const struct numa_policy_params *p, int 
 			struct numa_decision d = { NUMA_COLLAPSE, NUMA_R_MOVE, st->home, 0 };
 			return d;
 		}
-		/* more readers of a replicated page: rule 6 for them */
+		/* more readers of a replicated page: rule 6 for them. The page is read-shared
+		 * already, so one new reader is enough (the nodes with a copy read it, not this
+		 * page: the master's counts come from home and from nodes still without one) */
 		unsigned want = sharers & ~home_bit & ~replicas;
-		if (!want || nsharers < 2)
+		if (!want)
 			return none(NUMA_R_REPLICATED);
 		if (!p->replicate)
 			return none(NUMA_R_DISABLED);

@@ -260,6 +260,16 @@ static void test_replicated_page(void **state)
 	assert_int_equal(d.nodes, 1u << 2);
 	numa_policy_commit(&P, &S, &d, 1);
 	assert_int_equal(S.replicas, (1u << 1) | (1u << 2));
+	/* a node without a copy reading alone (home and the copies' nodes quiet: the copies
+	 * are read, not this page) gets one too */
+	memset(&C, 0, sizeof C);
+	C.read[3] = 200;
+	P.move_budget = 10;
+	d = decide(4, 1);
+	assert_decision(d, NUMA_REPLICATE, NUMA_R_MOVE);
+	assert_int_equal(d.nodes, 1u << 3);
+	C.read[0] = C.read[1] = C.read[2] = 100;
+	C.read[3] = 0;
 	/* max_replicas reached: no more */
 	P.move_budget = 10;
 	P.max_replicas = 2;

@@ -104,7 +104,7 @@ FAKE_GUEST_TESTS := $(addprefix $(BUILD)/unit/,test_vdisk test_vblk test_vnet)
 $(FAKE_GUEST_TESTS): tests/unit/fake_guest.c
 $(FAKE_GUEST_TESTS): UNIT_EXTRA := tests/unit/fake_guest.c
 # The page-movement test models TLB invalidation completing after accesses in flight.
-$(BUILD)/unit/test_numa_move: UNIT_EXTRA := -Wl,--wrap=arch_s2_flush_ipa -Wl,--wrap=arch_clean_dcache -pthread
+$(BUILD)/unit/test_numa_move: UNIT_EXTRA := -Wl,--wrap=arch_s2_flush_ipa -Wl,--wrap=arch_s2_flush_vmid -Wl,--wrap=arch_clean_dcache -pthread
 $(BUILD)/unit/%: tests/unit/%.c tests/unit/arch_stub.c $(PORTABLE) $(filter-out loader/main.c,$(wildcard loader/*.c)) $(wildcard */*.h include/mirrorball/*.h tests/unit/*.h tests/fuzz/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(HOST_CFLAGS) $(SAN) -o $@ $< $(UNIT_EXTRA) tests/unit/arch_stub.c $(PORTABLE) \

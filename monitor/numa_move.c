@@ -26,7 +26,7 @@ static uint32_t sample_pages;
 static struct numa_page_state *st_leaf[MAX_VMS][PMAP_DIR_MAX];
 static struct {
 	uint64_t considered, migrations, replications, replicas, collapses, skipped, failed;
-	uint64_t move_ticks, periods;
+	uint64_t move_ticks, periods, batches;
 	uint64_t sampled, sample_faults;
 } mv[MAX_VMS];
 static uint64_t scan_ticks;
@@ -129,41 +129,131 @@ static struct numa_page_state *state_of(struct vm *vm, uint64_t gpfn)
 	return &leaf[gpfn % PMAP_LEAF_ENTRIES];     /* numa_apply sets home from the pmap */
 }
 
-/* Decide and move one page of a running VM; returns the action taken. */
-static int apply_page(struct vm *vm, uint64_t gpa, const struct numa_page_counts *cnt)
+static void age_row(volatile uint16_t *row, int zero)
+{
+	for (int k = 0; k < nnodes * 2; k++)
+		row[k] = zero || params.decay_shift >= 16 ? 0 : (uint16_t)(row[k] >> params.decay_shift);
+}
+
+/* The counter row of a machine page the plugin counts, or 0. */
+static volatile uint16_t *row_of(uint64_t page)
+{
+	int n = palloc_node_of(&g_palloc, page);
+	uint64_t base, pages;
+	volatile uint16_t *cnt = n >= 0 ? numactr_counts(n, &base, &pages) : 0;
+	if (!cnt || page < base || (page - base) / PAGE_SIZE >= pages)
+		return 0;
+	return cnt + mb_nctr_index((page - base) / PAGE_SIZE, 0, (unsigned)nnodes, 0);
+}
+
+static struct numa_apply_ctx ctx_of(struct vm *vm)
+{
+	struct numa_apply_ctx c = { &params, nnodes, &vm->pmap, &vm->s2, node_src, &guest_pages, &guest_pages };
+	return c;
+}
+
+/* Moves decided during a scan wait here and then run in batches, one pmap_move_batch (one
+ * TLB invalidation) per VM and PMAP_MOVE_BATCH pages; under QEMU a per-page invalidation
+ * stopped every emulated CPU for each page moved. Entries point at VMs the scan has claimed. */
+#define MAX_PENDING 1024
+static struct pending {
+	uint64_t gpa;
+	struct numa_decision d;
+	struct numa_page_state *st;
+	volatile uint16_t *row;         /* the plugin's counts of the page, or 0 (sampling) */
+	uint16_t vm;
+} pend[MAX_PENDING];
+static int npend;
+
+static int pend_before(const struct pending *a, const struct pending *b)
+{
+	return a->vm != b->vm ? a->vm < b->vm : a->gpa < b->gpa;
+}
+
+static void run_pending(void)
+{
+	for (int i = 1; i < npend; i++) {              /* insertion sort: the scan is nearly in order */
+		struct pending x = pend[i];
+		int j = i;
+		for (; j > 0 && pend_before(&x, &pend[j - 1]); j--)
+			pend[j] = pend[j - 1];
+		pend[j] = x;
+	}
+	static struct pmap_move batch[PMAP_MOVE_BATCH];      /* CPU 0 only; too big for its stack */
+	for (int i = 0, j; i < npend; i = j) {
+		struct vm *vm = &vms[pend[i].vm];
+		for (j = i; j < npend && j - i < PMAP_MOVE_BATCH && pend[j].vm == pend[i].vm; j++)
+			batch[j - i] = (struct pmap_move){ .gpa = pend[j].gpa, .node = pend[j].d.target, .nodes = pend[j].d.nodes,
+							   .kind = pend[j].d.action == NUMA_MIGRATE ? PMAP_MOVE_MIGRATE
+												   : PMAP_MOVE_REPLICATE };
+		uint64_t t0 = read_cntpct();
+		spin_lock(&devices_lock);
+		pmap_move_batch(&vm->pmap, &vm->s2, batch, j - i, node_src, &guest_pages, &guest_pages);
+		spin_unlock(&devices_lock);
+		int idx = vm->index;
+		mv[idx].move_ticks += read_cntpct() - t0;
+		mv[idx].batches++;
+		struct numa_apply_ctx ctx = ctx_of(vm);
+		for (int k = i; k < j; k++) {
+			struct numa_decision d = numa_apply_commit(&ctx, pend[k].gpa, pend[k].st, pend[k].d,
+								   batch[k - i].rc, period);
+			if (d.action == NUMA_MIGRATE) {
+				mv[idx].migrations++;
+				/* the new page's row counted the copy: start afresh */
+				volatile uint16_t *nrow = row_of(PMAP_ADDR(pmap_lookup(&vm->pmap, pend[k].gpa)));
+				if (nrow)
+					age_row(nrow, 1);
+			} else if (d.action == NUMA_REPLICATE) {
+				mv[idx].replications++;
+				for (unsigned m = d.nodes; m; m &= m - 1)
+					mv[idx].replicas++;
+			} else {
+				mv[idx].failed++;              /* decided, but the mechanism could not */
+			}
+			/* a moved page's counts belong to a freed page (migration) or include the
+			 * copy the monitor made (replication): start afresh, as the new page does */
+			if (pend[k].row)
+				age_row(pend[k].row, d.action != NUMA_NONE);
+		}
+	}
+	npend = 0;
+}
+
+/* Decide for one page of a running VM; a move waits in pend[] (run_pending), a collapse the
+ * policy asks for runs now. row: the plugin's counts of the page, aged here or after the move. */
+static void consider(struct vm *vm, uint64_t gpa, const struct numa_page_counts *cnt, volatile uint16_t *row)
 {
 	uint64_t gpfn = (gpa - vm->pmap.ram_base) >> PAGE_SHIFT;
 	struct numa_page_state *st = state_of(vm, gpfn);
-	if (!st)
-		return NUMA_NONE;
-	struct numa_apply_ctx ctx = { &params, nnodes, &vm->pmap, &vm->s2, node_src, &guest_pages, &guest_pages };
 	int idx = vm->index;
-	mv[idx].considered++;
-	uint64_t t0 = read_cntpct();
-	spin_lock(&devices_lock);
-	struct numa_decision d = numa_apply(&ctx, gpa, cnt, st, period);
-	spin_unlock(&devices_lock);
-	switch (d.action) {
-	case NUMA_MIGRATE:
-		mv[idx].migrations++;
-		break;
-	case NUMA_REPLICATE:
-		mv[idx].replications++;
-		for (unsigned m = d.nodes; m; m &= m - 1)
-			mv[idx].replicas++;
-		break;
-	case NUMA_COLLAPSE:
-		mv[idx].collapses++;
-		break;
-	default:
-		if (d.reason == NUMA_R_MOVE)
-			mv[idx].failed++;              /* decided, but the mechanism could not */
-		else if (d.reason != NUMA_R_LOCAL && d.reason != NUMA_R_COLD)
-			mv[idx].skipped++;          /* budget, write sharing, turned off, ... */
-		return NUMA_NONE;
+	struct numa_decision d = { NUMA_NONE, NUMA_R_COLD, 0, 0 };
+	struct numa_apply_ctx ctx = ctx_of(vm);
+	if (st) {
+		mv[idx].considered++;
+		d = numa_apply_decide(&ctx, gpa, cnt, st, period);
 	}
-	mv[idx].move_ticks += read_cntpct() - t0;
-	return d.action;
+	if (d.action == NUMA_MIGRATE || d.action == NUMA_REPLICATE) {
+		if (npend == MAX_PENDING)
+			run_pending();
+		pend[npend++] = (struct pending){ gpa, d, st, row, (uint16_t)idx };
+		return;
+	}
+	if (d.action == NUMA_COLLAPSE) {
+		uint64_t t0 = read_cntpct();
+		spin_lock(&devices_lock);
+		int rc = pmap_collapse(&vm->pmap, gpa, &guest_pages);
+		spin_unlock(&devices_lock);
+		mv[idx].move_ticks += read_cntpct() - t0;
+		d = numa_apply_commit(&ctx, gpa, st, d, rc, period);
+		if (d.action == NUMA_COLLAPSE)
+			mv[idx].collapses++;
+		else
+			mv[idx].failed++;
+	} else if (d.reason != NUMA_R_LOCAL && d.reason != NUMA_R_COLD) {
+		mv[idx].skipped++;              /* budget, write sharing, turned off, ... */
+	}
+	if (row)
+		age_row(row, 0);
 }
 
 /* Claims VM i for this period (as the sharing pass does), or returns 0. */
@@ -180,12 +270,6 @@ static struct vm *claim(int i)
 static void release(struct vm *vm) { __atomic_store_n(&vm->share_busy, 0, __ATOMIC_SEQ_CST); }
 
 /* ---- counter source 1: the TCG plugin's per-page counts ---- */
-
-static void age_row(volatile uint16_t *row, int zero)
-{
-	for (int k = 0; k < nnodes * 2; k++)
-		row[k] = zero || params.decay_shift >= 16 ? 0 : (uint16_t)(row[k] >> params.decay_shift);
-}
 
 static void plugin_period(void)
 {
@@ -229,21 +313,11 @@ static void plugin_period(void)
 				}
 				for (int k = nnodes; k < NUMA_MAX_NODES; k++)
 					c.read[k] = c.write[k] = 0;
-				int act = apply_page(vm, gpa, &c);
-				/* a moved page's counts now belong to a freed page (migration), or include
-				 * the copy the monitor made: start afresh, as the new page does */
-				age_row(row, act == NUMA_MIGRATE || act == NUMA_REPLICATE);
-				if (act == NUMA_MIGRATE) {
-					uint64_t np = PMAP_ADDR(pmap_lookup(&vm->pmap, gpa));
-					int nn = palloc_node_of(&g_palloc, np);
-					uint64_t nb, npages;
-					volatile uint16_t *ncnt = nn >= 0 ? numactr_counts(nn, &nb, &npages) : 0;
-					if (ncnt && np >= nb && (np - nb) / PAGE_SIZE < npages)
-						age_row(ncnt + mb_nctr_index((np - nb) / PAGE_SIZE, 0, (unsigned)nnodes, 0), 1);
-				}
+				consider(vm, gpa, &c, row);
 			}
 		}
 	}
+	run_pending();                  /* before the VMs are let go */
 	for (int i = 0; i < nr_vms; i++)
 		if (claimed[i]) {
 			mv[i].periods++;
@@ -327,8 +401,9 @@ static void sample_period(int end_of_period)
 					c.read[m] = samples[i][k].read[m];
 					c.write[m] = samples[i][k].write[m];
 				}
-				apply_page(vm, samples[i][k].gpa, &c);
+				consider(vm, samples[i][k].gpa, &c, 0);
 			}
+			run_pending();
 			sample_choose(vm);
 			mv[i].periods++;
 		}
@@ -392,11 +467,11 @@ int numa_move_stats_json(int vm, char *buf, size_t len)
 	return mb_snprintf(buf, len, ",\"numa_moves\":{\"policy\":\"%s\",\"counters\":\"%s\",\"periods\":%lu,"
 			   "\"considered\":%lu,\"migrations\":%lu,\"replications\":%lu,\"replicas\":%lu,"
 			   "\"collapses_by_policy\":%lu,\"collapses\":%lu,\"skipped\":%lu,\"failed\":%lu,"
-			   "\"move_ns_avg\":%lu,\"sampled\":%lu,\"sample_faults\":%lu,\"driver_ms\":%lu}",
+			   "\"move_ns_avg\":%lu,\"batches\":%lu,\"sampled\":%lu,\"sample_faults\":%lu,\"driver_ms\":%lu}",
 			   policy_kind == MB_NUMA_REPLICATE ? "replicate" : "migrate",
 			   counter_kind == MB_NUMA_CTR_PLUGIN ? "plugin" : "sample", mv[vm].periods,
 			   mv[vm].considered, mv[vm].migrations, mv[vm].replications, mv[vm].replicas,
 			   mv[vm].collapses, pm->collapsed, mv[vm].skipped, mv[vm].failed,
-			   moves ? ticks_to_ns(mv[vm].move_ticks) / moves : 0, mv[vm].sampled, mv[vm].sample_faults,
+			   moves ? ticks_to_ns(mv[vm].move_ticks) / moves : 0, mv[vm].batches, mv[vm].sampled, mv[vm].sample_faults,
 			   ticks_to_ns(scan_ticks) / 1000000);
 }

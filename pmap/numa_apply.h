@@ -24,4 +24,14 @@ struct numa_apply_ctx {
 struct numa_decision numa_apply(const struct numa_apply_ctx *c, uint64_t gpa,
 				const struct numa_page_counts *cnt, struct numa_page_state *st,
 				uint32_t now);
+/* numa_apply in two halves, so a driver can run many decisions' moves in one
+ * pmap_move_batch: _decide brings st in line with the pmap and decides (no mechanism);
+ * _commit takes the mechanism's result rc (as pmap_migrate / pmap_replicate /
+ * pmap_collapse return) and commits d if it was done; returns what was done. */
+struct numa_decision numa_apply_decide(const struct numa_apply_ctx *c, uint64_t gpa,
+				       const struct numa_page_counts *cnt, struct numa_page_state *st,
+				       uint32_t now);
+struct numa_decision numa_apply_commit(const struct numa_apply_ctx *c, uint64_t gpa,
+				       struct numa_page_state *st, struct numa_decision d, int rc,
+				       uint32_t now);
 #endif

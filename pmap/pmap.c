@@ -453,96 +453,98 @@ static uint64_t alloc_on(const struct page_source *src, int node, uint64_t like)
 	return page;
 }
 
-int pmap_migrate(struct pmap *pm, struct stage2 *s2, uint64_t gpa, int node,
-		 const struct page_source *target, const struct page_source *guest,
-		 const struct page_source *tables)
+/* Under the region's lock, before the invalidation: m's page checked, its target pages
+ * taken and its entries broken (migration: cleared in every root) or downgraded (replication:
+ * read-only in the pmap and every root). m->rc says whether there is more to do. */
+static void move_break(struct pmap *pm, struct stage2 *s2, uint64_t *slot, struct pmap_move *m,
+		       const struct page_source *const *node_src)
 {
-	if (!pmap_covers(pm, gpa))
-		return PMAP_OUTSIDE;
-	uint64_t dir, gpfn = (gpa - pm->ram_base) >> PAGE_SHIFT, ipa = gpa & ~(PAGE_SIZE - 1);
-	uint64_t *slot = lock_slot(pm, gpa, 0, &dir);
-	int rc = PMAP_SKIP;
-	uint64_t e = slot ? *slot : 0, old = PMAP_ADDR(e);
-	if ((e & (PMAP_PRESENT | PMAP_OWNED | PMAP_COW)) != (PMAP_PRESENT | PMAP_OWNED) ||
-	    PMAP_REPLICAS(e) || palloc_node_of(&g_palloc, old) == node)
-		goto out;
-	uint64_t page = alloc_on(target, node, old);
-	if (!page) {
-		rc = PMAP_NOMEM;
-		goto out;
+	uint64_t ipa = m->gpa & ~(PAGE_SIZE - 1), e = *slot, home = PMAP_ADDR(e);
+	int at = palloc_node_of(&g_palloc, home);
+	m->rc = PMAP_SKIP;
+	m->old = home;
+	if ((e & (PMAP_PRESENT | PMAP_OWNED | PMAP_COW)) != (PMAP_PRESENT | PMAP_OWNED) || at < 0)
+		return;
+	if (m->kind == PMAP_MOVE_MIGRATE) {
+		if (PMAP_REPLICAS(e) || at == m->node || m->node < 0 || m->node >= S2_MAX_NODES)
+			return;
+		m->rc = PMAP_NOMEM;
+		if (!(m->page = alloc_on(node_src[m->node], m->node, home)))
+			return;
+		m->mapped = 0;
+		if (s2) {
+			for (int n = 0; n < (s2->nroots ? s2->nroots : 1); n++)
+				m->mapped |= (int)(s2_lookup_node(s2, n, ipa) & 1);
+			s2_clear_noflush(s2, ipa);
+		}
+	} else {
+		if (!s2 || s2->nroots < 2 || (pm->repl_s2 && pm->repl_s2 != s2))
+			return;
+		unsigned want = m->nodes & ((1u << s2->nroots) - 1) & ~PMAP_REPLICAS(e) & ~(1u << at);
+		if (!want)
+			return;
+		m->rc = PMAP_NOMEM;
+		for (int n = 0; n < s2->nroots; n++)
+			if ((want >> n) & 1 && !(m->rep[n] = alloc_on(node_src ? node_src[n] : 0, n, home)))
+				want &= ~(1u << n);
+		if (!want)
+			return;
+		pm->repl_s2 = s2;
+		__atomic_store_n(slot, e & ~PMAP_WRITE, __ATOMIC_RELEASE);
+		s2_protect_noflush(s2, ipa);
+		/* the replicas' nodes: broken now, so that mapping the copies there after the one
+		 * invalidation needs no break-before-make (and invalidation) of its own */
+		s2_clear_nodes_noflush(s2, ipa, want);
 	}
-	/* break: from here on no vCPU reaches the old page (its TLBs invalidated), and one that
-	 * faults on gpa waits for this lock, then finds the new page */
-	int mapped = 0;
-	if (s2) {
-		for (int n = 0; n < (s2->nroots ? s2->nroots : 1); n++)
-			mapped |= (int)(s2_lookup_node(s2, n, ipa) & 1);
-		s2_clear_noflush(s2, ipa);
-		/* always: an entry cleared earlier without invalidation may still be in a TLB */
-		arch_s2_flush_ipa(s2->vmid, ipa, s2_flush_broadcast(s2));
-	}
-	copy_page(page, old);
-	arch_sync_icache();             /* the page may be code: no stale lines for the new address */
-	struct memmap_entry *from = memmap_of(&g_palloc, old);
-	uint32_t origin = from ? from->origin : 0;
-	record_owner(pm, page, gpfn);
-	struct memmap_entry *to = memmap_of(&g_palloc, page);
-	if (to)
-		to->origin = origin;    /* still a candidate for merging with its twins */
-	e = page | (e & ~PMAP_ADDR(~0ULL));
-	__atomic_store_n(slot, e, __ATOMIC_RELEASE);
-	/* make: refilled where it was mapped (a failure here only costs a fault later) */
-	if (s2 && mapped)
-		s2_map(s2, ipa, page, !!(e & PMAP_WRITE), tables);
-	guest->free(guest->arg, old);
-	__atomic_fetch_add(&pm->migrated, 1, __ATOMIC_RELAXED);
-	rc = PMAP_OK;
-out:
-	spin_unlock(&pm->lock[dir]);
-	return rc;
+	m->rc = PMAP_OK;
 }
 
-int pmap_replicate(struct pmap *pm, struct stage2 *s2, uint64_t gpa, unsigned node_mask,
-		   const struct page_source *const *node_src, const struct page_source *tables)
+/* Under the region's lock, after the invalidation: copy (no vCPU can write the page now). */
+static void move_copy(const struct pmap_move *m)
 {
-	if (!pmap_covers(pm, gpa))
-		return PMAP_OUTSIDE;
-	if (!s2 || s2->nroots < 2 || (pm->repl_s2 && pm->repl_s2 != s2))
-		return PMAP_SKIP;
-	uint64_t dir, gpfn = (gpa - pm->ram_base) >> PAGE_SHIFT, ipa = gpa & ~(PAGE_SIZE - 1);
-	uint64_t *slot = lock_slot(pm, gpa, 0, &dir);
-	int rc = PMAP_SKIP, made = 0;
-	uint64_t e = slot ? *slot : 0, home_page = PMAP_ADDR(e), rep[S2_MAX_NODES] = { 0 };
-	int home = palloc_node_of(&g_palloc, home_page);
-	unsigned want = node_mask & ((1u << s2->nroots) - 1) & ~PMAP_REPLICAS(e);
-	if ((e & (PMAP_PRESENT | PMAP_OWNED | PMAP_COW)) != (PMAP_PRESENT | PMAP_OWNED) || home < 0)
-		goto out;
-	want &= ~(1u << home);
-	if (!want)
-		goto out;
-	rc = PMAP_NOMEM;
-	for (int n = 0; n < s2->nroots; n++)
-		if ((want >> n) & 1 && !(rep[n] = alloc_on(node_src ? node_src[n] : 0, n, home_page)))
-			want &= ~(1u << n);
-	if (!want)
-		goto out;
-	pm->repl_s2 = s2;
-	/* downgrade: read-only in the pmap and every root, and no writable translation left in
-	 * any TLB, before the copy, so the copies cannot go stale */
-	e &= ~PMAP_WRITE;
-	__atomic_store_n(slot, e, __ATOMIC_RELEASE);
-	s2_protect_noflush(s2, ipa);
-	arch_s2_flush_ipa(s2->vmid, ipa, s2_flush_broadcast(s2));
-	for (int n = 0; n < s2->nroots; n++)
-		if (rep[n])
-			copy_page(rep[n], home_page);
-	arch_sync_icache();             /* kernel text is the prime candidate */
+	if (m->rc != PMAP_OK)
+		return;
+	if (m->kind == PMAP_MOVE_MIGRATE)
+		copy_page(m->page, m->old);
+	else
+		for (int n = 0; n < S2_MAX_NODES; n++)
+			if (m->rep[n])
+				copy_page(m->rep[n], m->old);
+}
+
+/* Under the region's lock, after the copies and the I-cache invalidation: make. */
+static void move_make(struct pmap *pm, struct stage2 *s2, uint64_t *slot, struct pmap_move *m,
+		      const struct page_source *const *node_src, const struct page_source *guest,
+		      const struct page_source *tables)
+{
+	if (m->rc != PMAP_OK)
+		return;
+	uint64_t ipa = m->gpa & ~(PAGE_SIZE - 1), gpfn = (m->gpa - pm->ram_base) >> PAGE_SHIFT;
+	uint64_t e = *slot;
+	if (m->kind == PMAP_MOVE_MIGRATE) {
+		struct memmap_entry *from = memmap_of(&g_palloc, m->old);
+		uint32_t origin = from ? from->origin : 0;
+		record_owner(pm, m->page, gpfn);
+		struct memmap_entry *to = memmap_of(&g_palloc, m->page);
+		if (to)
+			to->origin = origin;    /* still a candidate for merging with its twins */
+		e = m->page | (e & ~PMAP_ADDR(~0ULL));
+		__atomic_store_n(slot, e, __ATOMIC_RELEASE);
+		/* refilled where it was mapped (a failure here only costs a fault later) */
+		if (s2 && m->mapped)
+			s2_map(s2, ipa, m->page, !!(e & PMAP_WRITE), tables);
+		guest->free(guest->arg, m->old);
+		__atomic_fetch_add(&pm->migrated, 1, __ATOMIC_RELAXED);
+		return;
+	}
+	int made = 0;
 	for (int n = 0; n < s2->nroots; n++) {
-		if (!rep[n])
+		if (!m->rep[n])
 			continue;
-		record_owner(pm, rep[n], gpfn);
-		if (s2_map_node(s2, n, ipa, rep[n], 0, tables)) {
-			node_src[n]->free(node_src[n]->arg, rep[n]);    /* never mapped */
+		record_owner(pm, m->rep[n], gpfn);
+		if (s2_map_node(s2, n, ipa, m->rep[n], 0, tables)) {
+			node_src[n]->free(node_src[n]->arg, m->rep[n]);    /* never mapped */
+			m->rep[n] = 0;
 			continue;
 		}
 		e |= (uint64_t)1 << (PMAP_REPL_SHIFT + n);
@@ -550,10 +552,82 @@ int pmap_replicate(struct pmap *pm, struct stage2 *s2, uint64_t gpa, unsigned no
 	}
 	__atomic_store_n(slot, e, __ATOMIC_RELEASE);
 	__atomic_fetch_add(&pm->replicated, made, __ATOMIC_RELAXED);
-	rc = made ? made : PMAP_NOMEM;
-out:
-	spin_unlock(&pm->lock[dir]);
-	return rc;
+	m->rc = made ? made : PMAP_NOMEM;
+}
+
+int pmap_move_batch(struct pmap *pm, struct stage2 *s2, struct pmap_move *mv, int n,
+		    const struct page_source *const *node_src, const struct page_source *guest,
+		    const struct page_source *tables)
+{
+	if (n <= 0)
+		return 0;
+	/* the regions' locks in ascending order: every other path holds one at a time, so
+	 * taking several in order cannot deadlock */
+	uint64_t *slot[PMAP_MOVE_BATCH] = { 0 }, locked[PMAP_MOVE_BATCH], last_gpa = 0;
+	int nlocked = 0;
+	for (int i = 0; i < n; i++) {
+		struct pmap_move *m = &mv[i];
+		m->rc = PMAP_OUTSIDE;
+		m->page = m->old = 0;
+		memset(m->rep, 0, sizeof(m->rep));
+		if (i >= PMAP_MOVE_BATCH || !pmap_covers(pm, m->gpa))
+			continue;
+		m->rc = PMAP_SKIP;
+		if (nlocked && m->gpa <= last_gpa)      /* out of order, or twice */
+			continue;
+		last_gpa = m->gpa;
+		uint64_t d = ((m->gpa - pm->ram_base) >> PAGE_SHIFT) / PMAP_LEAF_ENTRIES;
+		if (!nlocked || locked[nlocked - 1] != d) {
+			spin_lock(&pm->lock[d]);
+			locked[nlocked++] = d;
+		}
+		slot[i] = slot_of(pm, (m->gpa - pm->ram_base) >> PAGE_SHIFT, 0);
+		if (slot[i])
+			move_break(pm, s2, slot[i], m, node_src);
+	}
+	if (!nlocked)
+		return 0;
+	int todo = 0;
+	for (int i = 0; i < n && i < PMAP_MOVE_BATCH; i++)
+		todo += mv[i].rc == PMAP_OK;
+	/* from here on no vCPU reaches a moving page through a stale translation, and one that
+	 * faults on it waits for the region's lock, then finds the new page */
+	if (todo && s2)
+		arch_s2_flush_vmid(s2->vmid, s2_flush_broadcast(s2));
+	for (int i = 0; i < n && i < PMAP_MOVE_BATCH; i++)
+		move_copy(&mv[i]);
+	if (todo)
+		arch_sync_icache();     /* the pages may be code (kernel text is the prime candidate) */
+	int done = 0;
+	for (int i = 0; i < n && i < PMAP_MOVE_BATCH; i++) {
+		if (mv[i].rc != PMAP_OK)
+			continue;
+		move_make(pm, s2, slot[i], &mv[i], node_src, guest, tables);
+		done += mv[i].rc >= 0;
+	}
+	while (nlocked)
+		spin_unlock(&pm->lock[locked[--nlocked]]);
+	return done;
+}
+
+int pmap_migrate(struct pmap *pm, struct stage2 *s2, uint64_t gpa, int node,
+		 const struct page_source *target, const struct page_source *guest,
+		 const struct page_source *tables)
+{
+	const struct page_source *src[S2_MAX_NODES] = { 0 };
+	if (node >= 0 && node < S2_MAX_NODES)
+		src[node] = target;
+	struct pmap_move m = { .gpa = gpa, .kind = PMAP_MOVE_MIGRATE, .node = node };
+	pmap_move_batch(pm, s2, &m, 1, src, guest, tables);
+	return m.rc;
+}
+
+int pmap_replicate(struct pmap *pm, struct stage2 *s2, uint64_t gpa, unsigned node_mask,
+		   const struct page_source *const *node_src, const struct page_source *tables)
+{
+	struct pmap_move m = { .gpa = gpa, .kind = PMAP_MOVE_REPLICATE, .nodes = node_mask };
+	pmap_move_batch(pm, s2, &m, 1, node_src, 0, tables);
+	return m.rc;
 }
 
 int pmap_revoke(struct pmap *pm, struct stage2 *s2, uint64_t gpa)

@@ -142,12 +142,14 @@ void s2_protect_noflush(struct stage2 *s2, uint64_t ipa)
 	}
 }
 
-/* Clears the entry in every root; 1 if one was valid. */
-static int clear_roots(struct stage2 *s2, uint64_t ipa)
+/* Clears the entry in the roots of mask; 1 if one was valid. */
+static int clear_roots_of(struct stage2 *s2, uint64_t ipa, unsigned mask)
 {
 	uint64_t roots[S2_MAX_NODES];
 	int was = 0;
 	for (int i = 0, n = roots_of(s2, roots); i < n; i++) {
+		if (!((mask >> i) & 1))
+			continue;
 		uint64_t *slot = leaf_slot_in(roots[i], ipa, 0);
 		if (slot && (__atomic_load_n(slot, __ATOMIC_ACQUIRE) & 1)) {
 			__atomic_store_n(slot, 0, __ATOMIC_RELEASE);
@@ -157,9 +159,16 @@ static int clear_roots(struct stage2 *s2, uint64_t ipa)
 	return was;
 }
 
+static int clear_roots(struct stage2 *s2, uint64_t ipa) { return clear_roots_of(s2, ipa, ~0u); }
+
 void s2_clear_noflush(struct stage2 *s2, uint64_t ipa)
 {
 	clear_roots(s2, ipa);
+}
+
+void s2_clear_nodes_noflush(struct stage2 *s2, uint64_t ipa, unsigned node_mask)
+{
+	clear_roots_of(s2, ipa, node_mask);
 }
 
 void s2_unmap(struct stage2 *s2, uint64_t ipa)

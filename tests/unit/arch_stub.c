@@ -23,9 +23,9 @@ int arch_cpu_id(void) { return 0; }
 
 void arch_s2_flush_vmid(uint16_t vmid, int broadcast)
 {
-	(void)vmid;
 	(void)broadcast;
 	arch_stub.vmid_flushes++;
+	arch_stub.last_flush_vmid = vmid;
 }
 
 void arch_clean_dcache(const void *p, size_t len)

@@ -563,8 +563,8 @@ int pmap_move_batch(struct pmap *pm, struct stage2 *s2, struct pmap_move *mv, in
 		return 0;
 	/* the regions' locks in ascending order: every other path holds one at a time, so
 	 * taking several in order cannot deadlock */
-	uint64_t *slot[PMAP_MOVE_BATCH] = { 0 }, locked[PMAP_MOVE_BATCH], last_gpa = 0;
-	int nlocked = 0;
+	uint64_t *slot[PMAP_MOVE_BATCH] = { 0 }, locked[PMAP_MOVE_BATCH], last_gpfn = 0;
+	int nlocked = 0, todo = 0;
 	for (int i = 0; i < n; i++) {
 		struct pmap_move *m = &mv[i];
 		m->rc = PMAP_OUTSIDE;
@@ -573,23 +573,21 @@ int pmap_move_batch(struct pmap *pm, struct stage2 *s2, struct pmap_move *mv, in
 		if (i >= PMAP_MOVE_BATCH || !pmap_covers(pm, m->gpa))
 			continue;
 		m->rc = PMAP_SKIP;
-		if (nlocked && m->gpa <= last_gpa)      /* out of order, or twice */
+		uint64_t gpfn = (m->gpa - pm->ram_base) >> PAGE_SHIFT, d = gpfn / PMAP_LEAF_ENTRIES;
+		if (nlocked && gpfn <= last_gpfn)       /* out of order, or a page twice */
 			continue;
-		last_gpa = m->gpa;
-		uint64_t d = ((m->gpa - pm->ram_base) >> PAGE_SHIFT) / PMAP_LEAF_ENTRIES;
+		last_gpfn = gpfn;
 		if (!nlocked || locked[nlocked - 1] != d) {
 			spin_lock(&pm->lock[d]);
 			locked[nlocked++] = d;
 		}
-		slot[i] = slot_of(pm, (m->gpa - pm->ram_base) >> PAGE_SHIFT, 0);
+		slot[i] = slot_of(pm, gpfn, 0);
 		if (slot[i])
 			move_break(pm, s2, slot[i], m, node_src);
+		todo += m->rc == PMAP_OK;
 	}
 	if (!nlocked)
 		return 0;
-	int todo = 0;
-	for (int i = 0; i < n && i < PMAP_MOVE_BATCH; i++)
-		todo += mv[i].rc == PMAP_OK;
 	/* from here on no vCPU reaches a moving page through a stale translation, and one that
 	 * faults on it waits for the region's lock, then finds the new page */
 	if (todo && s2)

@@ -130,8 +130,8 @@ int pmap_migrate(struct pmap *pm, struct stage2 *s2, uint64_t gpa, int node,
  * page (pmap_fault, pmap_copy to the guest, ...) collapses the replicas first. */
 int pmap_replicate(struct pmap *pm, struct stage2 *s2, uint64_t gpa, unsigned node_mask,
 		   const struct page_source *const *node_src, const struct page_source *tables);
-/* pmap_move_batch: several migrations and replications, in ascending gpa order (an entry
- * out of order or repeated gets PMAP_SKIP), at most PMAP_MOVE_BATCH, as the two above do one
+/* pmap_move_batch: several migrations and replications, in ascending page order (an entry
+ * out of order or for a page already in the batch gets PMAP_SKIP), at most PMAP_MOVE_BATCH, as the two above do one
  * page but with one VM-wide invalidation and one I-cache invalidation for the lot: with the
  * regions' locks held (taken in ascending order) every page is broken (migration) or made
  * read-only (replication; its copies' nodes broken), then the VMID's translations are

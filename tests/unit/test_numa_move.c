@@ -321,11 +321,12 @@ static void test_move_batch(void **state)
 		{ .gpa = far, .kind = PMAP_MOVE_MIGRATE, .node = 2 },           /* another region */
 		{ .gpa = gpa_of(24), .kind = PMAP_MOVE_MIGRATE, .node = 2 },    /* out of order */
 		{ .gpa = far, .kind = PMAP_MOVE_MIGRATE, .node = 1 },           /* twice */
+		{ .gpa = far + 8, .kind = PMAP_MOVE_MIGRATE, .node = 3 },       /* the same page */
 		{ .gpa = RAM_BASE + RAM_SIZE, .kind = PMAP_MOVE_MIGRATE, .node = 1 },
 	};
 	fill(gpa_of(24), 0x24);
 	unsigned long fl = arch_stub.vmid_flushes, ic = arch_stub.icache_syncs, ipa_fl = arch_stub.s2_flushes;
-	assert_int_equal(pmap_move_batch(pm, &s2, mv, 8, node_src, &guest, &tables), 4);
+	assert_int_equal(pmap_move_batch(pm, &s2, mv, 9, node_src, &guest, &tables), 4);
 	assert_int_equal(arch_stub.vmid_flushes, fl + 1);
 	assert_int_equal(arch_stub.icache_syncs, ic + 1);
 	assert_int_equal(arch_stub.s2_flushes, ipa_fl);        /* no remap needed one of its own */
@@ -336,7 +337,8 @@ static void test_move_batch(void **state)
 	assert_int_equal(mv[4].rc, PMAP_OK);
 	assert_int_equal(mv[5].rc, PMAP_SKIP);
 	assert_int_equal(mv[6].rc, PMAP_SKIP);
-	assert_int_equal(mv[7].rc, PMAP_OUTSIDE);
+	assert_int_equal(mv[7].rc, PMAP_SKIP);
+	assert_int_equal(mv[8].rc, PMAP_OUTSIDE);
 	assert_int_equal(node_of(pmap_lookup(pm, gpa_of(20))), 1);
 	assert_int_equal(node_of(pmap_lookup(pm, gpa_of(23))), 3);
 	assert_int_equal(node_of(pmap_lookup(pm, far)), 2);

@@ -131,15 +131,15 @@ int pmap_migrate(struct pmap *pm, struct stage2 *s2, uint64_t gpa, int node,
 int pmap_replicate(struct pmap *pm, struct stage2 *s2, uint64_t gpa, unsigned node_mask,
 		   const struct page_source *const *node_src, const struct page_source *tables);
 /* pmap_move_batch: several migrations and replications, in ascending page order (an entry
- * out of order or for a page already in the batch gets PMAP_SKIP), at most PMAP_MOVE_BATCH, as the two above do one
- * page but with one VM-wide invalidation and one I-cache invalidation for the lot: with the
- * regions' locks held (taken in ascending order) every page is broken (migration) or made
- * read-only (replication; its copies' nodes broken), then the VMID's translations are
- * invalidated, then all are copied, then all made. Under QEMU every broadcast invalidation
- * stops all emulated CPUs (1.5 ms to tens of ms with 8 vCPUs on 2 busy host cores), which
- * made a move cost 3-17 ms there with per-page invalidations. A migration's target page
- * comes from node_src[node]. Each m->rc is what pmap_migrate / pmap_replicate would return;
- * the return value is the number of pages moved. */
+ * out of order or for a page already in the batch gets PMAP_SKIP), at most PMAP_MOVE_BATCH,
+ * as the two above do one page but with one VM-wide invalidation and one I-cache
+ * invalidation for the lot: with the regions' locks held (taken in ascending order) every
+ * page is broken (migration) or made read-only (replication; its copies' nodes broken),
+ * then the VMID's translations are invalidated, then all are copied, then all made. Under
+ * QEMU every broadcast invalidation stops all emulated CPUs (1.5 ms to tens of ms with 8
+ * vCPUs on 2 busy host cores), which made a move cost 3-17 ms there with per-page
+ * invalidations. A migration's target page comes from node_src[node]. Each m->rc is what
+ * pmap_migrate / pmap_replicate would return; the return value is the number of pages moved. */
 #define PMAP_MOVE_BATCH 128
 enum { PMAP_MOVE_MIGRATE, PMAP_MOVE_REPLICATE };
 struct pmap_move {

@@ -256,18 +256,8 @@ static void consider(struct vm *vm, uint64_t gpa, const struct numa_page_counts 
 		age_row(row, 0);
 }
 
-/* Claims VM i for this period (as the sharing pass does), or returns 0. */
-static struct vm *claim(int i)
-{
-	struct vm *vm = &vms[i];
-	__atomic_store_n(&vm->share_busy, 1, __ATOMIC_SEQ_CST);
-	if (__atomic_load_n(&vm->state, __ATOMIC_SEQ_CST) != VM_RUNNING) {
-		__atomic_store_n(&vm->share_busy, 0, __ATOMIC_SEQ_CST);
-		return 0;
-	}
-	return vm;
-}
-static void release(struct vm *vm) { __atomic_store_n(&vm->share_busy, 0, __ATOMIC_SEQ_CST); }
+/* Claims VM i for this period (vm_claim), or returns 0. */
+static struct vm *claim(int i) { return vm_claim(&vms[i]) ? &vms[i] : 0; }
 
 /* ---- counter source 1: the TCG plugin's per-page counts ---- */
 
@@ -321,7 +311,7 @@ static void plugin_period(void)
 	for (int i = 0; i < nr_vms; i++)
 		if (claimed[i]) {
 			mv[i].periods++;
-			release(claimed[i]);
+			vm_release(claimed[i]);
 		}
 }
 
@@ -408,7 +398,7 @@ static void sample_period(int end_of_period)
 			mv[i].periods++;
 		}
 		sample_revoke(vm);
-		release(vm);
+		vm_release(vm);
 	}
 }
 

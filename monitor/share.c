@@ -100,18 +100,15 @@ void share_pass(void)
 	int n, nfree = 0, nheld = 0;
 	uint64_t t0 = read_cntpct();
 	/* Claim the VMs that run; a VM that stops meanwhile waits for us in its teardown. */
-	for (int v = 0; v < nr_vms; v++) {
-		__atomic_store_n(&vms[v].share_busy, 1, __ATOMIC_SEQ_CST);
-		if (__atomic_load_n(&vms[v].state, __ATOMIC_SEQ_CST) != VM_RUNNING)
-			__atomic_store_n(&vms[v].share_busy, 0, __ATOMIC_SEQ_CST);
-	}
+	for (int v = 0; v < nr_vms; v++)
+		vm_claim(&vms[v]);
 	n = collect();
 	/* Nothing new since a pass that merged nothing: the candidates were all compared. */
 	static int last_n = -1;
 	static uint64_t last_merged = 1;
 	if (n == last_n && !last_merged) {
 		for (int v = 0; v < nr_vms; v++)
-			__atomic_store_n(&vms[v].share_busy, 0, __ATOMIC_SEQ_CST);
+			vm_release(&vms[v]);
 		collect_ticks += read_cntpct() - t0;
 		pass_ticks += read_cntpct() - t0;
 		return;
@@ -173,7 +170,7 @@ void share_pass(void)
 	for (int i = 0; i < nheld; i++)
 		pmap_shared_put(held[i]);
 	for (int v = 0; v < nr_vms; v++)
-		__atomic_store_n(&vms[v].share_busy, 0, __ATOMIC_SEQ_CST);
+		vm_release(&vms[v]);
 	merged_total += nfree;
 	last_merged = nfree;
 	passes++;

@@ -316,6 +316,17 @@ static int wants_restart(const struct vm *vm)
 	return (vm->desc->flags & MB_VM_F_RESTART_ON_EXIT) && vm->exit_reason != VMX_ERROR;
 }
 
+int vm_claim(struct vm *vm)
+{
+	__atomic_store_n(&vm->share_busy, 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&vm->state, __ATOMIC_SEQ_CST) == VM_RUNNING)
+		return 1;
+	__atomic_store_n(&vm->share_busy, 0, __ATOMIC_SEQ_CST);
+	return 0;
+}
+
+void vm_release(struct vm *vm) { __atomic_store_n(&vm->share_busy, 0, __ATOMIC_SEQ_CST); }
+
 static void vm_teardown(struct vm *vm)
 {
 	/* the sharing pass may be in this VM's pmap; it sees the VM is no longer running */

@@ -59,7 +59,7 @@ struct vm {
 	int exit_reason;
 	int parked;                    /* vCPUs that have stopped for good */
 	uint32_t boot_count;           /* starts before this one (restarts) */
-	volatile int share_busy;       /* CPU 0's sharing pass is looking at this VM's pmap */
+	volatile int share_busy;       /* CPU 0's sharing pass or NUMA driver is in this VM's pmap */
 	uint64_t start_ticks;
 	uint64_t unhandled;            /* guest accesses we answered with UNDEF or an abort */
 	uint64_t bad_mmio;
@@ -84,6 +84,11 @@ void vm_page_free(void *arg, uint64_t page);
 extern const struct page_source guest_pages;
 extern const struct page_source node_pages[];  /* [n]: pages on node n only, not zeroed */
 void vm_live_report(void);                 /* one @mb live line per running VM */
+/* CPU 0's passes over VMs' pmaps (page sharing, the NUMA driver): claim a running VM (1, or
+ * 0 if it does not run: then it is not claimed); a VM that stops meanwhile waits in its
+ * teardown until released. */
+int vm_claim(struct vm *vm);
+void vm_release(struct vm *vm);
 void vm_log(struct vm *vm, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int vm_lookup_by_name(const char *name);
 

@@ -102,13 +102,39 @@ struct memmap_entry *memmap_of(struct palloc *pa, uint64_t page)
 	return r ? &r->memmap[(page - r->base) >> PAGE_SHIFT] : 0;
 }
 
+static uint64_t colour_of(uint64_t page) { return (page >> PAGE_SHIFT) & (PALLOC_COLOURS - 1); }
+
+/* n->lock held: page onto its colour's free list. */
+static void push_free(struct palloc_node *n, uint64_t page)
+{
+	uint64_t *head = &n->free_head[colour_of(page)];
+	*(uint64_t *)(uintptr_t)page = *head;
+	*head = page;
+	n->nfree++;
+}
+
+/* n->lock held: a free page of 'colour' unlinked, or 0. */
+static uint64_t take_free_colour(struct palloc_node *n, uint64_t colour)
+{
+	uint64_t *head = &n->free_head[colour], page = *head;
+	if (page) {
+		*head = *(uint64_t *)(uintptr_t)page;
+		n->nfree--;
+	}
+	return page;
+}
+
 static uint64_t node_take(struct palloc_node *n)
 {
 	uint64_t page = 0;
 	spin_lock(&n->lock);
-	if (n->free_head) {
-		page = n->free_head;
-		n->free_head = *(uint64_t *)(uintptr_t)page;
+	if (n->nfree) {
+		for (uint32_t i = 0; i < PALLOC_COLOURS && !page; i++) {
+			uint32_t c = (n->next_colour + i) % PALLOC_COLOURS;
+			page = take_free_colour(n, c);
+			if (page)
+				n->next_colour = c + 1;
+		}
 	} else {
 		for (int i = 0; i < n->nranges && !page; i++)
 			if (n->range[i].frontier < n->range[i].end) {
@@ -122,25 +148,8 @@ static uint64_t node_take(struct palloc_node *n)
 	return page;
 }
 
-static uint64_t colour_of(uint64_t page) { return (page >> PAGE_SHIFT) & (PALLOC_COLOURS - 1); }
-
-/* n->lock held: a free-list page of 'colour' unlinked, or 0. */
-static uint64_t take_free_colour(struct palloc_node *n, uint64_t colour)
-{
-	uint64_t *link = &n->free_head;
-	for (int i = 0; *link && i < PALLOC_COLOUR_SCAN; i++) {
-		uint64_t page = *link;
-		if (colour_of(page) == colour) {
-			*link = *(uint64_t *)(uintptr_t)page;
-			return page;
-		}
-		link = (uint64_t *)(uintptr_t)page;
-	}
-	return 0;
-}
-
 /* n->lock held: the first never-used page of 'colour' in some range; the pages before it
- * go to the free list. 0 if no range has one left. */
+ * go to their free lists. 0 if no range has one left. */
 static uint64_t take_frontier_colour(struct palloc_node *n, uint64_t colour)
 {
 	for (int i = 0; i < n->nranges; i++) {
@@ -148,10 +157,8 @@ static uint64_t take_frontier_colour(struct palloc_node *n, uint64_t colour)
 		uint64_t skip = ((colour - colour_of(r->frontier)) & (PALLOC_COLOURS - 1)) << PAGE_SHIFT;
 		if (r->frontier >= r->end || r->end - r->frontier <= skip)
 			continue;
-		for (uint64_t p = r->frontier; p < r->frontier + skip; p += PAGE_SIZE) {
-			*(uint64_t *)(uintptr_t)p = n->free_head;
-			n->free_head = p;
-		}
+		for (uint64_t p = r->frontier; p < r->frontier + skip; p += PAGE_SIZE)
+			push_free(n, p);
 		uint64_t page = r->frontier + skip;
 		r->frontier = page + PAGE_SIZE;
 		return page;
@@ -205,8 +212,7 @@ void palloc_free(struct palloc *pa, uint64_t page, struct palloc_cache *cache)
 		return;
 	}
 	spin_lock(&n->lock);
-	*(uint64_t *)(uintptr_t)page = n->free_head;
-	n->free_head = page;
+	push_free(n, page);
 	n->used_pages--;
 	spin_unlock(&n->lock);
 }

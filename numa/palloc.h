@@ -9,6 +9,11 @@
 #define PALLOC_MAX_RANGES  4      /* per node */
 #define PCACHE_SIZE        32
 
+/* Page colours: pages whose addresses agree in these bits fall in the same sets of any
+ * physically indexed cache of up to PALLOC_COLOURS pages per way (1 MiB: the NUMA cost
+ * model's default direct-mapped cache, and a common L2 way size). */
+#define PALLOC_COLOURS     256
+
 /* What a machine page is used for, and by whom. */
 /* MM_SHARED: a merged page, nobody's; MM_DCACHE: a disk-cache page (the cache holds one of
  * its sharers). Both are freed when their last sharer goes. */
@@ -32,7 +37,12 @@ struct palloc_node {
 	spinlock_t lock;
 	int nranges;
 	struct palloc_range range[PALLOC_MAX_RANGES];
-	uint64_t free_head;          /* singly linked through the first word of each free page */
+	/* free pages, one list per cache colour (linked through each page's first word), so
+	 * a page of a given colour is found at once; plain allocations take the colours in
+	 * turn (consecutive allocations fall in different cache sets) */
+	uint64_t free_head[PALLOC_COLOURS];
+	uint64_t nfree;              /* pages on the lists */
+	uint32_t next_colour;        /* the list a plain allocation looks at first */
 	uint64_t total_pages;
 	uint64_t used_pages;         /* handed out and not returned (cached pages count as free) */
 } __attribute__((aligned(64)));
@@ -63,16 +73,11 @@ void palloc_set_distances(struct palloc *pa, const uint32_t distance[][8]);
 /* A page on 'node' (or the nearest node with one); 0 when all memory is used. Not zeroed. */
 uint64_t palloc_alloc(struct palloc *pa, int node, struct palloc_cache *cache);
 void palloc_free(struct palloc *pa, uint64_t page, struct palloc_cache *cache);
-/* Page colours: pages whose addresses agree in these bits fall in the same sets of any
- * physically indexed cache of up to PALLOC_COLOURS pages per way (1 MiB: the NUMA cost
- * model's default direct-mapped cache, and a common L2 way size). */
-#define PALLOC_COLOURS     256
-#define PALLOC_COLOUR_SCAN 64     /* free-list entries looked at for a colour */
 /* A page on 'node' only (no fallback) of the same colour as 'like', for page moves: a
- * moved page keeps its place in the caches, so moving it adds no conflict misses. Looks
- * at the first PALLOC_COLOUR_SCAN free pages, then advances a range's frontier to the
- * colour (the pages skipped go to the free list, nothing is lost); if neither has one, any
- * page of the node. 0 when the node has none. Not zeroed. */
+ * moved page keeps its place in the caches, so moving it adds no conflict misses. Takes
+ * the colour's free list, else advances a range's frontier to the colour (the pages
+ * skipped go to their free lists, nothing is lost); if neither has one, any page of the
+ * node. 0 when the node has none. Not zeroed. */
 uint64_t palloc_alloc_colour(struct palloc *pa, int node, uint64_t like);
 /* Node holding machine page 'page', or -1. */
 int palloc_node_of(struct palloc *pa, uint64_t page);

@@ -261,8 +261,45 @@ static void test_percpu_cache(void **state)
 	assert_int_equal(palloc_free_pages(&pa, 1), USABLE - 1);   /* only 'a' is still out */
 	/* LIFO: the last page cached is the first handed out */
 	assert_int_equal(palloc_alloc(&pa, 1, &c), pages[PCACHE_SIZE - 1]);
-	/* the overflow went to the node: a cacheless alloc gets the last one freed */
-	assert_int_equal(palloc_alloc(&pa, 1, NULL), pages[PCACHE_SIZE + 2]);
+	/* the overflow went to the node's lists: a cacheless alloc gets one of those three */
+	uint64_t o = palloc_alloc(&pa, 1, NULL);
+	assert_true(o == pages[PCACHE_SIZE] || o == pages[PCACHE_SIZE + 1] || o == pages[PCACHE_SIZE + 2]);
+}
+
+/* Free pages wait on one list per colour: a page of any colour is found without a search,
+ * and plain allocations take the colours in turn, so pages freed together and allocated
+ * again do not come back in one cache set. */
+static void test_colour_lists(void **state)
+{
+	(void)state;
+	enum { N = 2 * PALLOC_COLOURS + 8 };
+	uint8_t *big = aligned_alloc(PAGE_SIZE, (N + 64) * PAGE_SIZE);
+	assert_non_null(big);
+	uint64_t bb = (uint64_t)(uintptr_t)big;
+	palloc_reset(&pa, 1);
+	assert_int_equal(palloc_add_range(&pa, 0, bb, bb + (N + 64) * PAGE_SIZE), 0);
+	static uint64_t pg[N];
+	for (int i = 0; i < N; i++)
+		pg[i] = palloc_alloc(&pa, 0, NULL);
+	for (int i = 0; i < N; i++)
+		palloc_free(&pa, pg[i], NULL);
+	/* every colour at once from its list: the frontier does not move */
+	uint64_t before = palloc_free_pages(&pa, 0);
+	for (unsigned c = 0; c < PALLOC_COLOURS; c++) {
+		uint64_t p = palloc_alloc_colour(&pa, 0, (uint64_t)c << PAGE_SHIFT);
+		assert_int_equal(colour(p), c);
+		assert_true(p >= pg[0] && p <= pg[N - 1]);
+	}
+	assert_int_equal(palloc_free_pages(&pa, 0), before - PALLOC_COLOURS);
+	/* the rest, plainly: consecutive pages differ in colour until one colour is left */
+	uint64_t prev = palloc_alloc(&pa, 0, NULL);
+	for (int i = 1; i < N - PALLOC_COLOURS - 8; i++) {
+		uint64_t p = palloc_alloc(&pa, 0, NULL);
+		assert_true(p >= pg[0] && p <= pg[N - 1]);
+		assert_true(colour(p) != colour(prev));
+		prev = p;
+	}
+	free(big);
 }
 
 
@@ -338,6 +375,7 @@ int main(void)
 		cmocka_unit_test(test_memmap),
 		cmocka_unit_test(test_alloc_colour),
 		cmocka_unit_test(test_used_range),
+		cmocka_unit_test(test_colour_lists),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -15,6 +15,25 @@ void *memcpy(void *dst, const void *src, size_t n)
 {
 	uint8_t *d = dst;
 	const uint8_t *s = src;
+#ifdef __aarch64__
+	/* Whole pages and other aligned blocks (page moves, copy-on-write breaks, disk data):
+	 * 64 bytes an iteration in register pairs. Besides being faster, under QEMU with the
+	 * NUMA plugin every memory instruction is a callback: half as many as 8-byte words. */
+	if ((((uintptr_t)d | (uintptr_t)s | n) & 63) == 0) {
+		for (size_t i = 0; i < n; i += 64) {
+			uint64_t a, b, c, e, f, g, h, k;
+			__asm__ volatile("ldp %0, %1, [%8]\n\tldp %2, %3, [%8, #16]\n\t"
+					 "ldp %4, %5, [%8, #32]\n\tldp %6, %7, [%8, #48]"
+					 : "=&r"(a), "=&r"(b), "=&r"(c), "=&r"(e), "=&r"(f), "=&r"(g), "=&r"(h), "=&r"(k)
+					 : "r"(s + i) : "memory");
+			__asm__ volatile("stp %0, %1, [%8]\n\tstp %2, %3, [%8, #16]\n\t"
+					 "stp %4, %5, [%8, #32]\n\tstp %6, %7, [%8, #48]"
+					 :: "r"(a), "r"(b), "r"(c), "r"(e), "r"(f), "r"(g), "r"(h), "r"(k), "r"(d + i)
+					 : "memory");
+		}
+		return dst;
+	}
+#endif
 	if ((((uintptr_t)d | (uintptr_t)s | n) & 7) == 0) {
 		uint64_t *d8 = dst;
 		const uint64_t *s8 = src;

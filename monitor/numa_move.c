@@ -30,6 +30,10 @@ static struct {
 	uint64_t sampled, sample_faults;
 } mv[MAX_VMS];
 static uint64_t scan_ticks;
+/* Misses the plugin scan saw that were remote to the page's node, by what the policy made of
+ * the page in that period (enum numa_reason; NUMA_R_NR: not a VM's page as mapped, e.g. a
+ * replica or a page on its way out). All VMs together: a cold page is never looked up. */
+static uint64_t remote_seen[NUMA_R_NR + 1];
 
 /* numa_apply's view of vm.c's node_pages */
 static const struct page_source *node_src[PALLOC_MAX_NODES];
@@ -246,7 +250,7 @@ static void run_pending(void)
 
 /* Decide for one page of a running VM; a move waits in pend[] (run_pending), a collapse the
  * policy asks for runs now. row: the plugin's counts of the page, aged here or after the move. */
-static void consider(struct vm *vm, uint64_t gpa, const struct numa_page_counts *cnt, volatile uint16_t *row)
+static int consider(struct vm *vm, uint64_t gpa, const struct numa_page_counts *cnt, volatile uint16_t *row)
 {
 	uint64_t gpfn = (gpa - vm->pmap.ram_base) >> PAGE_SHIFT;
 	struct numa_page_state *st = state_of(vm, gpfn);
@@ -261,7 +265,7 @@ static void consider(struct vm *vm, uint64_t gpa, const struct numa_page_counts 
 		if (npend == MAX_PENDING)
 			run_pending();
 		pend[npend++] = (struct pending){ gpa, d, st, row, (uint16_t)idx };
-		return;
+		return NUMA_R_MOVE;
 	}
 	if (d.action == NUMA_COLLAPSE) {
 		uint64_t t0 = read_cntpct();
@@ -279,6 +283,7 @@ static void consider(struct vm *vm, uint64_t gpa, const struct numa_page_counts 
 	}
 	if (row)
 		age_row(row, 0);
+	return d.reason;
 }
 
 /* Claims VM i for this period (vm_claim), or returns 0. */
@@ -304,7 +309,10 @@ static void plugin_period(void)
 				uint32_t total = row_total(row);
 				if (!total)
 					continue;
+				uint32_t own = (uint32_t)row[2 * n] + row[2 * n + 1];    /* may have grown since */
+				uint32_t remote = total > own ? total - own : 0;
 				if (total < params.hot_threshold) {     /* cold whatever else holds */
+					remote_seen[NUMA_R_COLD] += remote;
 					age_row(row, 0);
 					continue;
 				}
@@ -315,6 +323,7 @@ static void plugin_period(void)
 				}
 				const struct memmap_entry *m = memmap_of(&g_palloc, page);
 				if (!m || m->use != MM_GUEST || m->vm >= nr_vms) {
+					remote_seen[NUMA_R_NR] += remote;
 					age_row(row, 1);
 					continue;
 				}
@@ -326,12 +335,14 @@ static void plugin_period(void)
 				struct vm *vm = claimed[i];
 				uint64_t gpa = vm ? vm->pmap.ram_base + ((uint64_t)m->gpfn << PAGE_SHIFT) : 0;
 				if (!vm || PMAP_ADDR(pmap_lookup(&vm->pmap, gpa)) != page) {
+					remote_seen[NUMA_R_NR] += remote;
 					age_row(row, 1);       /* a replica, or a page on its way out */
 					continue;
 				}
 				for (int k = nnodes; k < NUMA_MAX_NODES; k++)
 					c.read[k] = c.write[k] = 0;
-				consider(vm, gpa, &c, row);
+				int why = consider(vm, gpa, &c, row);
+				remote_seen[why >= 0 && why < NUMA_R_NR ? why : NUMA_R_NR] += remote;
 			}
 		}
 	}
@@ -482,7 +493,19 @@ int numa_move_stats_json(int vm, char *buf, size_t len)
 		return 0;
 	const struct pmap *pm = &vms[vm].pmap;
 	uint64_t moves = mv[vm].migrations + mv[vm].replications;
-	return mb_snprintf(buf, len, ",\"numa_moves\":{\"policy\":\"%s\",\"counters\":\"%s\",\"periods\":%lu,"
+	int n = 0;
+	if (counter_kind == MB_NUMA_CTR_PLUGIN) {
+		n = mb_snprintf(buf, len, ",\"numa_remote_seen\":{");
+		for (int r = 0; r <= NUMA_R_NR && n >= 0 && (size_t)n < len; r++)
+			n += mb_snprintf(buf + n, len - (size_t)n, "%s\"%s\":%lu", r ? "," : "",
+					 r < NUMA_R_NR ? numa_reason_name(r) : "unmapped", remote_seen[r]);
+		if (n < 0 || (size_t)n >= len)
+			return 0;
+		n += mb_snprintf(buf + n, len - (size_t)n, "}");
+		if ((size_t)n >= len)
+			return 0;
+	}
+	return n + mb_snprintf(buf + n, len - (size_t)n, ",\"numa_moves\":{\"policy\":\"%s\",\"counters\":\"%s\",\"periods\":%lu,"
 			   "\"considered\":%lu,\"migrations\":%lu,\"replications\":%lu,\"replicas\":%lu,"
 			   "\"collapses_by_policy\":%lu,\"collapses\":%lu,\"skipped\":%lu,\"failed\":%lu,"
 			   "\"move_ns_avg\":%lu,\"batches\":%lu,\"sampled\":%lu,\"sample_faults\":%lu,\"driver_ms\":%lu}",

@@ -51,6 +51,7 @@ static struct {
 	uint64_t bad_reported, bad_expected;
 	uint32_t *page_misses[MB_NCTR_MAX_NODES];          /* whole-run misses per page (top_pages) */
 	uint32_t *page_writes[MB_NCTR_MAX_NODES];
+	uint32_t *page_by_node[MB_NCTR_MAX_NODES];         /* [page][requesting node], MBNUMA_DUMP only */
 } g;
 
 #define TOP_PAGES 24   /* pages named in the out file's "top_pages" */
@@ -119,6 +120,8 @@ static void access_line(unsigned vcpu, int k, uint64_t maddr, int write)
 	g.page_misses[k][page]++;      /* unsynchronised like the rows: a diagnostic */
 	if (write)
 		g.page_writes[k][page]++;
+	if (g.page_by_node[k])
+		g.page_by_node[k][page * g.nnodes + from]++;
 	g.hdr[k]->served[from]++;
 	if (from == (unsigned)k) {
 		pc->local++;
@@ -276,6 +279,7 @@ static void at_exit(qemu_plugin_id_t id, void *p)
 	for (unsigned k = 0; d && k < g.nnodes; k++) {
 		fwrite(g.page_misses[k], sizeof(uint32_t), g.node_bytes / MB_NCTR_PAGE, d);
 		fwrite(g.page_writes[k], sizeof(uint32_t), g.node_bytes / MB_NCTR_PAGE, d);
+		fwrite(g.page_by_node[k], sizeof(uint32_t), g.node_bytes / MB_NCTR_PAGE * g.nnodes, d);
 	}
 	if (d)
 		fclose(d);
@@ -446,7 +450,10 @@ MB_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t 
 		g.count[k] = (uint16_t *)((char *)p + MB_NCTR_HDR_BYTES);
 		g.page_misses[k] = calloc(h->pages, sizeof(uint32_t));
 		g.page_writes[k] = calloc(h->pages, sizeof(uint32_t));
-		if (!g.page_misses[k] || !g.page_writes[k]) {
+		/* the requesting nodes' split only for a dump: 4 bytes per page and node */
+		if (getenv("MBNUMA_DUMP"))
+			g.page_by_node[k] = calloc(h->pages * g.nnodes, sizeof(uint32_t));
+		if (!g.page_misses[k] || !g.page_writes[k] || (getenv("MBNUMA_DUMP") && !g.page_by_node[k])) {
 			say("mbnuma: out of memory for the per-page totals\n");
 			return -1;
 		}

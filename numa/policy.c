@@ -154,9 +154,6 @@ struct numa_decision numa_policy_decide(const struct numa_policy_params *p, int 
 		return d;
 	}
 
-	if (written && nsharers >= 2)
-		return none(NUMA_R_WRITE_SHARED);
-
 	for (int n = 0; n < nnodes; n++) {
 		if (miss[n] * 100 < (uint64_t)p->migrate_pct * total)
 			continue;
@@ -171,7 +168,10 @@ struct numa_decision numa_policy_decide(const struct numa_policy_params *p, int 
 		return d;
 	}
 
-	if (!written && nsharers >= 2) {
+	if (written && nsharers >= 2)
+		return none(NUMA_R_WRITE_SHARED);
+
+	if (nsharers >= 2) {
 		unsigned want = sharers & ~home_bit;
 		if (!want || p->max_replicas == 0)
 			return none(NUMA_R_REPLICATED);

@@ -14,6 +14,7 @@ misses; "misplaced" are private pages whose node is not their main reader's. A p
 moved counts as two machine pages (the old one with the misses before the move)."""
 import argparse
 import array
+import json
 import sys
 
 
@@ -28,6 +29,7 @@ def main():
     ap.add_argument('--nodes', type=int, required=True)
     ap.add_argument('--node-size', type=size, required=True)
     ap.add_argument('--top', type=int, default=10, help='hottest remote pages to list')
+    ap.add_argument('--json', action='store_true', help='print {kind: [pages, misses, remote]} as JSON instead')
     a = ap.parse_args()
     pages = a.node_size // 4096
     kinds = {}
@@ -63,6 +65,9 @@ def main():
                 total_remote += remote
                 if remote:
                     top.append((remote, k, p, m, writes[p], list(row)))
+    if a.json:
+        print(json.dumps(kinds))
+        return
     print(f'{"kind":18} {"pages":>8} {"misses":>12} {"remote":>12} {"of remote":>9}')
     for kind in ('private', 'private misplaced', 'read-shared', 'write-shared', 'scattered'):
         e = kinds.get(kind, [0, 0, 0])

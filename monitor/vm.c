@@ -59,7 +59,26 @@ static uint64_t alloc_zeroed(int use, uint16_t vm)
 
 uint64_t vm_page_alloc(void *arg) { (void)arg; return alloc_zeroed(MM_GUEST, 0); }
 void vm_page_free(void *arg, uint64_t page) { (void)arg; palloc_free(&g_palloc, page, &this_cpu()->pcache); }
-const struct page_source guest_pages = { vm_page_alloc, vm_page_free, 0, 0 };
+
+/* A guest page of the colour of 'like' (the guest address a fault fills) on the faulting
+ * pCPU's node; when the node has none left, alloc_zeroed's fallbacks (other nodes, the
+ * disk caches). Colour-matched first touch gives every setup the cache behaviour of a
+ * one-node machine that hands out pages in guest order (numa/DESIGN-NUMA.md "Page colour"). */
+static uint64_t vm_page_alloc_like(void *arg, uint64_t like)
+{
+	(void)arg;
+	uint64_t page = palloc_alloc_colour(&g_palloc, this_cpu()->node, like);
+	if (!page)
+		return alloc_zeroed(MM_GUEST, 0);
+	arch_zero_page((void *)(uintptr_t)page);
+	struct memmap_entry *m = memmap_of(&g_palloc, page);
+	if (m) {
+		m->use = MM_GUEST;
+		m->vm = 0;
+	}
+	return page;
+}
+const struct page_source guest_pages = { vm_page_alloc, vm_page_free, 0, vm_page_alloc_like };
 
 /* Pages from one node only, not zeroed (page moves copy over them; pmap_migrate and
  * pmap_replicate give back a page from elsewhere). */

@@ -128,14 +128,13 @@ static uint64_t node_take(struct palloc_node *n)
 {
 	uint64_t page = 0;
 	spin_lock(&n->lock);
-	if (n->nfree) {
-		for (uint32_t i = 0; i < PALLOC_COLOURS && !page; i++) {
-			uint32_t c = (n->next_colour + i) % PALLOC_COLOURS;
-			page = take_free_colour(n, c);
-			if (page)
-				n->next_colour = c + 1;
-		}
-	} else {
+	for (uint32_t i = 0; n->nfree && i < PALLOC_COLOURS && !page; i++) {
+		uint32_t c = (n->next_colour + i) % PALLOC_COLOURS;
+		page = take_free_colour(n, c);
+		if (page)
+			n->next_colour = c + 1;
+	}
+	if (!page) {
 		for (int i = 0; i < n->nranges && !page; i++)
 			if (n->range[i].frontier < n->range[i].end) {
 				page = n->range[i].frontier;

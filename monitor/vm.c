@@ -40,12 +40,9 @@ void vm_log(struct vm *vm, const char *fmt, ...)
 
 /* ---- page sources: the faulting pCPU's node, zeroed ---- */
 
-static uint64_t alloc_zeroed(int use, uint16_t vm)
+/* page (if any) zeroed and recorded as 'use' of 'vm' */
+static uint64_t zeroed_for(uint64_t page, int use, uint16_t vm)
 {
-	struct pcpu *p = this_cpu();
-	uint64_t page = palloc_alloc(&g_palloc, p->node, &p->pcache);
-	if (!page && disks_reclaim(256))      /* the disk caches give back what nobody maps */
-		page = palloc_alloc(&g_palloc, p->node, &p->pcache);
 	if (page) {
 		arch_zero_page((void *)(uintptr_t)page);
 		struct memmap_entry *m = memmap_of(&g_palloc, page);
@@ -55,6 +52,15 @@ static uint64_t alloc_zeroed(int use, uint16_t vm)
 		}
 	}
 	return page;
+}
+
+static uint64_t alloc_zeroed(int use, uint16_t vm)
+{
+	struct pcpu *p = this_cpu();
+	uint64_t page = palloc_alloc(&g_palloc, p->node, &p->pcache);
+	if (!page && disks_reclaim(256))      /* the disk caches give back what nobody maps */
+		page = palloc_alloc(&g_palloc, p->node, &p->pcache);
+	return zeroed_for(page, use, vm);
 }
 
 uint64_t vm_page_alloc(void *arg) { (void)arg; return alloc_zeroed(MM_GUEST, 0); }
@@ -68,15 +74,7 @@ static uint64_t vm_page_alloc_like(void *arg, uint64_t like)
 {
 	(void)arg;
 	uint64_t page = palloc_alloc_colour(&g_palloc, this_cpu()->node, like);
-	if (!page)
-		return alloc_zeroed(MM_GUEST, 0);
-	arch_zero_page((void *)(uintptr_t)page);
-	struct memmap_entry *m = memmap_of(&g_palloc, page);
-	if (m) {
-		m->use = MM_GUEST;
-		m->vm = 0;
-	}
-	return page;
+	return page ? zeroed_for(page, MM_GUEST, 0) : alloc_zeroed(MM_GUEST, 0);
 }
 const struct page_source guest_pages = { vm_page_alloc, vm_page_free, 0, vm_page_alloc_like };
 

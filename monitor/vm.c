@@ -40,9 +40,12 @@ void vm_log(struct vm *vm, const char *fmt, ...)
 
 /* ---- page sources: the faulting pCPU's node, zeroed ---- */
 
-/* page (if any) zeroed and recorded as 'use' of 'vm' */
-static uint64_t zeroed_for(uint64_t page, int use, uint16_t vm)
+static uint64_t alloc_zeroed(int use, uint16_t vm)
 {
+	struct pcpu *p = this_cpu();
+	uint64_t page = palloc_alloc(&g_palloc, p->node, &p->pcache);
+	if (!page && disks_reclaim(256))      /* the disk caches give back what nobody maps */
+		page = palloc_alloc(&g_palloc, p->node, &p->pcache);
 	if (page) {
 		arch_zero_page((void *)(uintptr_t)page);
 		struct memmap_entry *m = memmap_of(&g_palloc, page);
@@ -54,29 +57,9 @@ static uint64_t zeroed_for(uint64_t page, int use, uint16_t vm)
 	return page;
 }
 
-static uint64_t alloc_zeroed(int use, uint16_t vm)
-{
-	struct pcpu *p = this_cpu();
-	uint64_t page = palloc_alloc(&g_palloc, p->node, &p->pcache);
-	if (!page && disks_reclaim(256))      /* the disk caches give back what nobody maps */
-		page = palloc_alloc(&g_palloc, p->node, &p->pcache);
-	return zeroed_for(page, use, vm);
-}
-
 uint64_t vm_page_alloc(void *arg) { (void)arg; return alloc_zeroed(MM_GUEST, 0); }
 void vm_page_free(void *arg, uint64_t page) { (void)arg; palloc_free(&g_palloc, page, &this_cpu()->pcache); }
-
-/* A guest page of the colour of 'like' (the guest address a fault fills) on the faulting
- * pCPU's node; when the node has none left, alloc_zeroed's fallbacks (other nodes, the
- * disk caches). Colour-matched first touch gives every setup the cache behaviour of a
- * one-node machine that hands out pages in guest order (numa/DESIGN-NUMA.md "Page colour"). */
-static uint64_t vm_page_alloc_like(void *arg, uint64_t like)
-{
-	(void)arg;
-	uint64_t page = palloc_alloc_colour(&g_palloc, this_cpu()->node, like);
-	return page ? zeroed_for(page, MM_GUEST, 0) : alloc_zeroed(MM_GUEST, 0);
-}
-const struct page_source guest_pages = { vm_page_alloc, vm_page_free, 0, vm_page_alloc_like };
+const struct page_source guest_pages = { vm_page_alloc, vm_page_free, 0, 0 };
 
 /* Pages from one node only, not zeroed (page moves copy over them; pmap_migrate and
  * pmap_replicate give back a page from elsewhere). */

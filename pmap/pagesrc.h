@@ -8,8 +8,7 @@ struct page_source {
 	void (*free)(void *arg, uint64_t page);
 	void *arg;
 	/* optional: a page like 'like' (the monitor: same node policy as alloc, same cache
-	 * colour; page moves pass the old page, first touches the guest address); 0 falls
-	 * back to alloc */
+	 * colour, for page moves); 0 falls back to alloc */
 	uint64_t (*alloc_like)(void *arg, uint64_t like);
 };
 #endif

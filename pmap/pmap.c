@@ -81,14 +81,6 @@ static void collapse_locked(struct pmap *pm, uint64_t *slot, uint64_t gpa, const
 	__atomic_fetch_add(&pm->collapsed, 1, __ATOMIC_RELAXED);
 }
 
-/* A fresh page for guest frame gpa: of gpa's cache colour where the source can (the
- * guest's physical layout then falls in the cache as it would on a one-node machine whose
- * pages come in guest order, and a moved page keeps that colour). */
-static uint64_t guest_page(const struct page_source *guest, uint64_t gpa)
-{
-	return guest->alloc_like ? guest->alloc_like(guest->arg, gpa) : guest->alloc(guest->arg);
-}
-
 int pmap_fault(struct pmap *pm, struct stage2 *s2, uint64_t gpa, int write,
 	       const struct page_source *guest, const struct page_source *tables)
 {
@@ -113,7 +105,7 @@ int pmap_fault(struct pmap *pm, struct stage2 *s2, uint64_t gpa, int write,
 		e = *slot;
 	}
 	if (!(e & PMAP_PRESENT)) {
-		uint64_t page = guest_page(guest, gpa);
+		uint64_t page = guest->alloc(guest->arg);
 		if (!page) {
 			rc = PMAP_NOMEM;
 			goto out;
@@ -125,7 +117,7 @@ int pmap_fault(struct pmap *pm, struct stage2 *s2, uint64_t gpa, int write,
 		__atomic_fetch_add(&pm->touched, 1, __ATOMIC_RELAXED);
 		__atomic_fetch_add(&pm->owned, 1, __ATOMIC_RELAXED);
 	} else if (write && (e & PMAP_COW)) {
-		uint64_t page = guest_page(guest, gpa);
+		uint64_t page = guest->alloc(guest->arg);
 		if (!page) {
 			rc = PMAP_NOMEM;
 			goto out;

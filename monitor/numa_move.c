@@ -135,32 +135,42 @@ static struct numa_page_state *state_of(struct vm *vm, uint64_t gpfn)
 
 static void age_row(volatile uint16_t *row, int zero)
 {
-	if ((zero || params.decay_shift >= 16) && nnodes % 2 == 0) {
+	zero |= params.decay_shift >= 16;
+	if (zero && nnodes % 2 == 0) {          /* 8 bytes a store, as row_total reads */
 		for (int j = 0; j < nnodes / 2; j++)
 			((volatile uint64_t *)row)[j] = 0;
 		return;
 	}
 	for (int k = 0; k < nnodes * 2; k++)
-		row[k] = zero || params.decay_shift >= 16 ? 0 : (uint16_t)(row[k] >> params.decay_shift);
+		row[k] = zero ? 0 : (uint16_t)(row[k] >> params.decay_shift);
 }
 
-/* The sum of a row's counts. The scan reads every counted page's row each period, and
- * under the plugin each load the monitor makes costs a callback: for an even number of
- * nodes the row is read 8 bytes (two nodes' counts) at a time. */
-static uint32_t row_total(volatile uint16_t *row)
+/* The sum of a row's counts, and in *own those of node 'own_node', from one read of the row.
+ * The scan reads every counted page's row each period, and under the plugin each load the
+ * monitor makes costs a callback: for an even number of nodes the row is read 8 bytes (two
+ * nodes' counts) at a time. */
+static uint32_t row_total(volatile uint16_t *row, int own_node, uint32_t *own)
 {
 	uint32_t total = 0;
+	*own = 0;
 	if (nnodes % 2 == 0) {
 		const volatile uint64_t *w = (const volatile uint64_t *)row;
-		uint64_t lanes = 0;
 		for (int j = 0; j < nnodes / 2; j++) {
 			uint64_t v = w[j];
-			lanes += (v & 0x0000ffff0000ffffull) + ((v >> 16) & 0x0000ffff0000ffffull);
+			uint64_t lanes = (v & 0x0000ffff0000ffffull) + ((v >> 16) & 0x0000ffff0000ffffull);
+			uint32_t lo = (uint32_t)lanes, hi = (uint32_t)(lanes >> 32);  /* nodes 2j, 2j + 1 */
+			total += lo + hi;
+			if (own_node / 2 == j)
+				*own = own_node % 2 ? hi : lo;
 		}
-		return (uint32_t)lanes + (uint32_t)(lanes >> 32);
+		return total;
 	}
-	for (int k = 0; k < nnodes * 2; k++)
-		total += row[k];
+	for (int k = 0; k < nnodes; k++) {
+		uint32_t m = (uint32_t)row[2 * k] + row[2 * k + 1];
+		total += m;
+		if (k == own_node)
+			*own = m;
+	}
 	return total;
 }
 
@@ -306,11 +316,9 @@ static void plugin_period(void)
 				if (page < base || p >= pages)
 					break;
 				volatile uint16_t *row = cnt + mb_nctr_index(p, 0, (unsigned)nnodes, 0);
-				uint32_t total = row_total(row);
+				uint32_t own, total = row_total(row, n, &own), remote = total - own;
 				if (!total)
 					continue;
-				uint32_t own = (uint32_t)row[2 * n] + row[2 * n + 1];    /* may have grown since */
-				uint32_t remote = total > own ? total - own : 0;
 				if (total < params.hot_threshold) {     /* cold whatever else holds */
 					remote_seen[NUMA_R_COLD] += remote;
 					age_row(row, 0);

@@ -52,6 +52,7 @@ static struct {
 	uint32_t *page_misses[MB_NCTR_MAX_NODES];          /* whole-run misses per page (top_pages) */
 	uint32_t *page_writes[MB_NCTR_MAX_NODES];
 	uint32_t *page_by_node[MB_NCTR_MAX_NODES];         /* [page][requesting node], MBNUMA_DUMP only */
+	const char *dump;                                  /* MBNUMA_DUMP: where at_exit writes them */
 } g;
 
 #define TOP_PAGES 24   /* pages named in the out file's "top_pages" */
@@ -274,8 +275,7 @@ static void at_exit(qemu_plugin_id_t id, void *p)
 	if (g.check_bad)
 		say("mbnuma: first disagreement: reported %#" PRIx64 ", expected machine offset %#" PRIx64 "\n",
 		    g.bad_reported, g.bad_expected);
-	const char *dump = getenv("MBNUMA_DUMP");   /* diagnostics: every page's misses, raw */
-	FILE *d = dump ? fopen(dump, "wb") : NULL;
+	FILE *d = g.dump ? fopen(g.dump, "wb") : NULL;    /* diagnostics: every page's misses, raw */
 	for (unsigned k = 0; d && k < g.nnodes; k++) {
 		fwrite(g.page_misses[k], sizeof(uint32_t), g.node_bytes / MB_NCTR_PAGE, d);
 		fwrite(g.page_writes[k], sizeof(uint32_t), g.node_bytes / MB_NCTR_PAGE, d);
@@ -403,6 +403,7 @@ MB_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t 
 	if (!g.cpus_per_node)
 		g.cpus_per_node = (g.ncpus + g.nnodes - 1) / g.nnodes;
 	g.region_bytes = mb_nctr_region_bytes(g.node_bytes, g.nnodes);
+	g.dump = getenv("MBNUMA_DUMP");
 	if (g.region_bytes >= g.node_bytes) {
 		say("mbnuma: nodes too small for their counter regions\n");
 		return -1;
@@ -451,9 +452,9 @@ MB_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t 
 		g.page_misses[k] = calloc(h->pages, sizeof(uint32_t));
 		g.page_writes[k] = calloc(h->pages, sizeof(uint32_t));
 		/* the requesting nodes' split only for a dump: 4 bytes per page and node */
-		if (getenv("MBNUMA_DUMP"))
+		if (g.dump)
 			g.page_by_node[k] = calloc(h->pages * g.nnodes, sizeof(uint32_t));
-		if (!g.page_misses[k] || !g.page_writes[k] || (getenv("MBNUMA_DUMP") && !g.page_by_node[k])) {
+		if (!g.page_misses[k] || !g.page_writes[k] || (g.dump && !g.page_by_node[k])) {
 			say("mbnuma: out of memory for the per-page totals\n");
 			return -1;
 		}

@@ -28,6 +28,12 @@ struct el1_state {
 	uint64_t cntv_ctl, cntv_cval, vmpidr;
 };
 
+/* A first-touch stage-2 fault on a VM whose vCPUs share one node maps this many pages (the
+ * aligned block around the faulting one); a VM spread over nodes maps one (sched.c). */
+#ifndef PREFAULT_PAGES
+#define PREFAULT_PAGES 16
+#endif
+
 struct fpsimd { uint64_t q[64]; uint64_t fpsr, fpcr; };
 
 struct vcpu {
@@ -55,6 +61,7 @@ struct vm {
 	uint16_t vmid;
 	int home_node;
 	int single_pcpu;               /* every vCPU on one pCPU: TLB maintenance stays local */
+	unsigned prefault;             /* pages a first-touch fault fills (an aligned block) */
 	volatile int state;            /* enum vm_state */
 	int exit_reason;
 	int parked;                    /* vCPUs that have stopped for good */

@@ -86,8 +86,17 @@ int pmap_fault(struct pmap *pm, struct stage2 *s2, uint64_t gpa, int write,
 {
 	if (!pmap_covers(pm, gpa))
 		return PMAP_OUTSIDE;
-	uint64_t dir, gpfn = (gpa - pm->ram_base) >> PAGE_SHIFT, old_shared = 0;
+	uint64_t dir, gpfn = (gpa - pm->ram_base) >> PAGE_SHIFT, old_shared = 0, fresh = 0;
 	int rc = PMAP_OK;
+	/* A first touch takes and zeroes its page before the region's lock: vCPUs the guest
+	 * gives neighbouring pages fault in one region at once, and under emulation a waiter
+	 * behind a holder that zeroes a page (or is descheduled by the host meanwhile) waited
+	 * milliseconds (measured: numa/DESIGN-NUMA.md). Lost races give the page back. */
+	if (!(pmap_lookup(pm, gpa) & PMAP_PRESENT)) {
+		fresh = guest->alloc(guest->arg);
+		if (fresh)
+			arch_clean_dcache((void *)(uintptr_t)fresh, PAGE_SIZE);
+	}
 	uint64_t *slot = lock_slot(pm, gpa, tables, &dir);
 	if (!slot) {
 		rc = PMAP_NOMEM;
@@ -105,12 +114,16 @@ int pmap_fault(struct pmap *pm, struct stage2 *s2, uint64_t gpa, int write,
 		e = *slot;
 	}
 	if (!(e & PMAP_PRESENT)) {
-		uint64_t page = guest->alloc(guest->arg);
+		uint64_t page = fresh;
+		fresh = 0;
 		if (!page) {
-			rc = PMAP_NOMEM;
-			goto out;
+			page = guest->alloc(guest->arg);
+			if (!page) {
+				rc = PMAP_NOMEM;
+				goto out;
+			}
+			arch_clean_dcache((void *)(uintptr_t)page, PAGE_SIZE);
 		}
-		arch_clean_dcache((void *)(uintptr_t)page, PAGE_SIZE);
 		record_owner(pm, page, gpfn);
 		e = page | PMAP_PRESENT | PMAP_WRITE | PMAP_OWNED;
 		*slot = e;
@@ -149,6 +162,8 @@ int pmap_fault(struct pmap *pm, struct stage2 *s2, uint64_t gpa, int write,
 		add_sharer(old_shared, -1);
 out:
 	spin_unlock(&pm->lock[dir]);
+	if (fresh)
+		guest->free(guest->arg, fresh);     /* another vCPU mapped the page first */
 	return rc;
 }
 

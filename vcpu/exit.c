@@ -8,9 +8,6 @@
 #include "mmio_decode.h"
 #include "benchcall.h"
 
-#ifndef PREFAULT_PAGES
-#define PREFAULT_PAGES 16
-#endif
 #define EC_WFX    0x01
 #define EC_HVC64  0x16
 #define EC_SMC64  0x17
@@ -196,7 +193,7 @@ static void handle_dabt(struct vcpu *v, uint64_t esr)
 			v->regs.pc += 4;
 			return;
 		}
-		ram_fault(v, gpa, write, PREFAULT_PAGES);
+		ram_fault(v, gpa, write, vm->prefault);
 		return;
 	}
 	v->exits[EX_MMIO]++;

@@ -83,9 +83,18 @@ void sched_place_vm(struct vm *vm, int oversubscribed)
 			enqueue(&vm->vcpu[c], least_loaded(vm->home_node, 1));
 	}
 	vm->single_pcpu = 1;
-	for (int c = 1; c < vm->nvcpus; c++)
+	int one_node = 1;
+	for (int c = 1; c < vm->nvcpus; c++) {
 		if (vm->vcpu[c].pcpu != vm->vcpu[0].pcpu)
 			vm->single_pcpu = 0;
+		if (pcpus[vm->vcpu[c].pcpu].node != pcpus[vm->vcpu[0].pcpu].node)
+			one_node = 0;
+	}
+	/* A fault fills the rest of its aligned block on the faulter's node: cheaper sweeps of
+	 * fresh memory, but the guest gives neighbouring pages to processes on other vCPUs, so a
+	 * VM spread over nodes places each page on its own first touch (measured in
+	 * numa/DESIGN-NUMA.md, seventh session). */
+	vm->prefault = one_node ? PREFAULT_PAGES : 1;
 }
 
 static int timer_due(const struct vcpu *v, uint64_t now)

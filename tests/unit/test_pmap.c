@@ -284,6 +284,40 @@ static void test_s2_nomem(void **state)
 
 /* ---------------- pmap ---------------- */
 
+/* Another vCPU maps the page while this one zeroes its own outside the region's lock: the
+ * racing source's first allocation faults the same page in (with the plain source) first. */
+static uint64_t race_gpa;
+static int raced;
+static uint64_t racing_alloc(void *arg)
+{
+	(void)arg;
+	if (!raced++)
+		assert_int_equal(pmap_fault(pm, &s2, race_gpa, 1, &guest, &tables), PMAP_OK);
+	return src_alloc(&guest_s);
+}
+static const struct page_source racing = { racing_alloc, src_free, &guest_s, 0 };
+
+static void test_first_touch_race(void **state)
+{
+	(void)state;
+	race_gpa = RAM_BASE + 0x7000;
+	raced = 0;
+	assert_int_equal(pmap_fault(pm, &s2, race_gpa + 0x10, 0, &racing, &tables), PMAP_OK);
+	uint64_t e = pmap_lookup(pm, race_gpa);
+	/* the winner's page (the first allocated) stays mapped; the loser's went back */
+	assert_int_equal(guest_s.allocs, 2);
+	assert_int_equal(guest_s.frees, 1);
+	assert_int_equal(guest_s.live, 1);
+	assert_true(e & PMAP_PRESENT);
+	assert_int_equal(PMAP_ADDR(e), guest_s.page[0]);
+	assert_int_equal(s2_lookup(&s2, race_gpa) & S2_ADDR_MASK, PMAP_ADDR(e));
+	assert_int_equal(pm->touched, 1);
+	assert_int_equal(pm->owned, 1);
+	/* a page already present takes nothing before the lock */
+	assert_int_equal(pmap_fault(pm, &s2, race_gpa, 1, &racing, &tables), PMAP_OK);
+	assert_int_equal(guest_s.allocs, 2);
+}
+
 static void test_first_touch(void **state)
 {
 	(void)state;
@@ -472,7 +506,9 @@ static void test_nomem(void **state)
 	assert_int_equal(pmap_fault(pm, &s2, gpa, 0, &guest, &tables), PMAP_NOMEM);
 	assert_int_equal(pmap_map_cow(pm, gpa, 0x1000, &tables), PMAP_NOMEM);
 	assert_int_equal(pmap_lookup(pm, gpa), 0);
-	assert_int_equal(guest_s.allocs, 0);
+	/* a first touch takes its page before the region (and its leaf): it went back */
+	assert_int_equal(guest_s.allocs, 1);
+	assert_int_equal(guest_s.live, 0);
 	/* leaf, but no guest page */
 	table_s.fail_after = -1;
 	guest_s.fail_after = 0;
@@ -481,7 +517,7 @@ static void test_nomem(void **state)
 	assert_int_equal(pm->touched, 0);
 	assert_int_equal(pm->owned, 0);
 	/* guest pages run out after 3 */
-	guest_s.fail_after = 3;
+	guest_s.fail_after = guest_s.allocs + 3;
 	for (int i = 0; i < 3; i++)
 		assert_int_equal(pmap_fault(pm, &s2, gpa + i * PAGE_SIZE, 1, &guest, &tables), PMAP_OK);
 	assert_int_equal(pmap_fault(pm, &s2, gpa + 3 * PAGE_SIZE, 1, &guest, &tables), PMAP_NOMEM);
@@ -771,6 +807,7 @@ int main(void)
 		T(test_s2_destroy),
 		T(test_s2_nomem),
 		T(test_first_touch),
+		T(test_first_touch_race),
 		T(test_outside),
 		T(test_cow),
 		T(test_gpa_to_ma),

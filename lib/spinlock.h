@@ -34,4 +34,10 @@ static inline void spin_unlock(spinlock_t *l)
 {
 	__atomic_store_n(&l->locked, 0, __ATOMIC_RELEASE);
 }
+
+/* For checks (tests: "no allocation with this lock held"), never for synchronisation. */
+static inline int spin_is_locked(const spinlock_t *l)
+{
+	return __atomic_load_n(&l->locked, __ATOMIC_RELAXED) != 0;
+}
 #endif

@@ -97,7 +97,7 @@ static uint64_t src_alloc(void *arg)
 		/* out of memory: as the monitor's allocators do, take back cache pages nobody maps
 		 * (which takes the base lock: never allocate holding it) */
 		disk_budget = 0;
-		if (base.lock.next != base.lock.owner)
+		if (spin_is_locked(&base.lock))
 			DIE("a page allocated with the base lock held: reclaiming would deadlock");
 		if (!vdisk_base_reclaim(&base, 256))
 			return 0;

@@ -39,7 +39,7 @@ static struct vdisk_base base;
  * every base's lock: an allocation made with a base lock held would spin on it forever. */
 static uint64_t reclaim_cache(void)
 {
-	if (base.lock.next != base.lock.owner)
+	if (spin_is_locked(&base.lock))
 		fail_msg("a page allocated with the base lock held: the monitor would deadlock reclaiming");
 	return vdisk_base_reclaim(&base, 256);
 }
@@ -195,8 +195,9 @@ static int teardown(void **state)
 	disk_s.armed = guest_s.armed = table_s.armed = 0;
 	/* a test that failed inside vdisk (a fail_msg from a page source) may have left the base
 	 * locked: unlock it so the teardown does not spin, and fail */
-	int locked = base.lock.next != base.lock.owner;
-	base.lock.next = base.lock.owner;
+	int locked = spin_is_locked(&base.lock);
+	if (locked)
+		spin_unlock(&base.lock);
 	vms_destroy();
 	for (int i = 0; i < ndisks; i++) {
 		vdisk_reset(&disks[i]);

@@ -155,7 +155,8 @@ static void test_fault(void)
 	sp_printf("mbench: test=fault_block threads=%d faults=%d skipped_present=%d mean_ns=%.1f median_ns=%.1f "
 		  "min_ns=%.1f p90_ns=%.1f max_ns=%.1f\n", sp_nthreads(), n, skipped, s.mean, s.median, s.min, s.p90, s.max);
 	/* consecutive pages after the blocks, from a 64 KiB boundary: page i % 16 == 0 faults,
-	 * the 15 after it were prefaulted with it */
+	 * the 15 after it were prefaulted with it (in a VM whose vCPUs share a node; one spread
+	 * over nodes faults every page) */
 	uintptr_t c = base + (uintptr_t)m.blocks * BLOCK + BLOCK / 2;
 	int np = m.pages < MAX_SAMPLES ? m.pages : MAX_SAMPLES, already = 0;
 	if (m.bench)

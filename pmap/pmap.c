@@ -81,6 +81,15 @@ static void collapse_locked(struct pmap *pm, uint64_t *slot, uint64_t gpa, const
 	__atomic_fetch_add(&pm->collapsed, 1, __ATOMIC_RELAXED);
 }
 
+/* A fresh page from guest, cleaned for a guest running with its caches off; 0 if none. */
+static uint64_t clean_new_page(const struct page_source *guest)
+{
+	uint64_t page = guest->alloc(guest->arg);
+	if (page)
+		arch_clean_dcache((void *)(uintptr_t)page, PAGE_SIZE);
+	return page;
+}
+
 int pmap_fault(struct pmap *pm, struct stage2 *s2, uint64_t gpa, int write,
 	       const struct page_source *guest, const struct page_source *tables)
 {
@@ -92,11 +101,8 @@ int pmap_fault(struct pmap *pm, struct stage2 *s2, uint64_t gpa, int write,
 	 * gives neighbouring pages fault in one region at once, and under emulation a waiter
 	 * behind a holder that zeroes a page (or is descheduled by the host meanwhile) waited
 	 * milliseconds (measured: numa/DESIGN-NUMA.md). Lost races give the page back. */
-	if (!(pmap_lookup(pm, gpa) & PMAP_PRESENT)) {
-		fresh = guest->alloc(guest->arg);
-		if (fresh)
-			arch_clean_dcache((void *)(uintptr_t)fresh, PAGE_SIZE);
-	}
+	if (!(pmap_lookup(pm, gpa) & PMAP_PRESENT))
+		fresh = clean_new_page(guest);
 	uint64_t *slot = lock_slot(pm, gpa, tables, &dir);
 	if (!slot) {
 		rc = PMAP_NOMEM;
@@ -114,15 +120,11 @@ int pmap_fault(struct pmap *pm, struct stage2 *s2, uint64_t gpa, int write,
 		e = *slot;
 	}
 	if (!(e & PMAP_PRESENT)) {
-		uint64_t page = fresh;
+		uint64_t page = fresh ? fresh : clean_new_page(guest);
 		fresh = 0;
 		if (!page) {
-			page = guest->alloc(guest->arg);
-			if (!page) {
-				rc = PMAP_NOMEM;
-				goto out;
-			}
-			arch_clean_dcache((void *)(uintptr_t)page, PAGE_SIZE);
+			rc = PMAP_NOMEM;
+			goto out;
 		}
 		record_owner(pm, page, gpfn);
 		e = page | PMAP_PRESENT | PMAP_WRITE | PMAP_OWNED;

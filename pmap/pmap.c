@@ -51,13 +51,21 @@ static void add_sharer(uint64_t page, int delta)
 }
 
 /* Takes the lock of the 2 MiB region holding gpa (which must be RAM) and returns its entry,
- * allocating the leaf; NULL if there is no memory for it. The caller unlocks *dir. */
+ * allocating the leaf; NULL if there is no memory for it. The caller unlocks *dir. A page
+ * being moved (PMAP_MOVING) is waited for with the lock let go: the mover needs it to finish. */
 static uint64_t *lock_slot(struct pmap *pm, uint64_t gpa, const struct page_source *tables, uint64_t *dir)
 {
 	uint64_t gpfn = (gpa - pm->ram_base) >> PAGE_SHIFT;
 	*dir = gpfn / PMAP_LEAF_ENTRIES;
-	spin_lock(&pm->lock[*dir]);
-	return slot_of(pm, gpfn, tables);
+	for (;;) {
+		spin_lock(&pm->lock[*dir]);
+		uint64_t *slot = slot_of(pm, gpfn, tables);
+		if (!slot || !(__atomic_load_n(slot, __ATOMIC_ACQUIRE) & PMAP_MOVING))
+			return slot;
+		spin_unlock(&pm->lock[*dir]);
+		while (__atomic_load_n(slot, __ATOMIC_ACQUIRE) & PMAP_MOVING)
+			cpu_relax();
+	}
 }
 
 /* Under the region's lock: the replicas of the page in *slot go (cleared in every root, the
@@ -516,7 +524,8 @@ static void move_break(struct pmap *pm, struct stage2 *s2, uint64_t *slot, struc
 	m->rc = PMAP_OK;
 }
 
-/* Under the region's lock, after the invalidation: copy (no vCPU can write the page now). */
+/* After the invalidation, no lock held: copy (no vCPU can write the page now, and every
+ * path that could change its entry waits for PMAP_MOVING to clear). */
 static void move_copy(const struct pmap_move *m)
 {
 	if (m->rc != PMAP_OK)
@@ -537,7 +546,7 @@ static void move_make(struct pmap *pm, struct stage2 *s2, uint64_t *slot, struct
 	if (m->rc != PMAP_OK)
 		return;
 	uint64_t ipa = m->gpa & ~(PAGE_SIZE - 1), gpfn = (m->gpa - pm->ram_base) >> PAGE_SHIFT;
-	uint64_t e = *slot;
+	uint64_t e = *slot & ~PMAP_MOVING;      /* stored below: the page is there for all */
 	if (m->kind == PMAP_MOVE_MIGRATE) {
 		struct memmap_entry *from = memmap_of(&g_palloc, m->old);
 		uint32_t origin = from ? from->origin : 0;
@@ -578,50 +587,65 @@ int pmap_move_batch(struct pmap *pm, struct stage2 *s2, struct pmap_move *mv, in
 {
 	if (n <= 0)
 		return 0;
-	/* the regions' locks in ascending order: every other path holds one at a time, so
-	 * taking several in order cannot deadlock */
-	uint64_t *slot[PMAP_MOVE_BATCH] = { 0 }, locked[PMAP_MOVE_BATCH], last_gpfn = 0;
-	int nlocked = 0, todo = 0;
-	for (int i = 0; i < n; i++) {
+	uint64_t *slot[PMAP_MOVE_BATCH] = { 0 }, last_gpfn = 0;
+	int seen = 0, todo = 0;
+	if (n > PMAP_MOVE_BATCH) {
+		for (int i = PMAP_MOVE_BATCH; i < n; i++) {
+			mv[i].rc = PMAP_OUTSIDE;
+			mv[i].page = mv[i].old = 0;
+			memset(mv[i].rep, 0, sizeof(mv[i].rep));
+		}
+		n = PMAP_MOVE_BATCH;
+	}
+	for (int i = 0; i < n; i++) {          /* break, one page at a time under its lock */
 		struct pmap_move *m = &mv[i];
 		m->rc = PMAP_OUTSIDE;
 		m->page = m->old = 0;
 		memset(m->rep, 0, sizeof(m->rep));
-		if (i >= PMAP_MOVE_BATCH || !pmap_covers(pm, m->gpa))
+		if (!pmap_covers(pm, m->gpa))
 			continue;
 		m->rc = PMAP_SKIP;
-		uint64_t gpfn = (m->gpa - pm->ram_base) >> PAGE_SHIFT, d = gpfn / PMAP_LEAF_ENTRIES;
-		if (nlocked && gpfn <= last_gpfn)       /* out of order, or a page twice */
+		uint64_t gpfn = (m->gpa - pm->ram_base) >> PAGE_SHIFT, dir;
+		if (seen && gpfn <= last_gpfn)          /* out of order, or a page twice */
 			continue;
+		seen = 1;
 		last_gpfn = gpfn;
-		if (!nlocked || locked[nlocked - 1] != d) {
-			spin_lock(&pm->lock[d]);
-			locked[nlocked++] = d;
-		}
-		slot[i] = slot_of(pm, gpfn, 0);
-		if (slot[i])
+		slot[i] = lock_slot(pm, m->gpa, 0, &dir);
+		if (slot[i]) {
 			move_break(pm, s2, slot[i], m, node_src);
+			if (m->rc == PMAP_OK)
+				__atomic_store_n(slot[i], *slot[i] | PMAP_MOVING, __ATOMIC_RELEASE);
+		}
+		spin_unlock(&pm->lock[dir]);
 		todo += m->rc == PMAP_OK;
 	}
-	if (!nlocked)
+	if (!todo)
 		return 0;
 	/* from here on no vCPU reaches a moving page through a stale translation, and one that
-	 * faults on it waits for the region's lock, then finds the new page */
-	if (todo && s2)
+	 * faults on it waits in lock_slot until the page is made, then finds the new page */
+	if (s2)
 		arch_s2_flush_vmid(s2->vmid, s2_flush_broadcast(s2));
-	for (int i = 0; i < n && i < PMAP_MOVE_BATCH; i++)
-		move_copy(&mv[i]);
-	if (todo)
-		arch_sync_icache();     /* the pages may be code (kernel text is the prime candidate) */
 	int done = 0;
-	for (int i = 0; i < n && i < PMAP_MOVE_BATCH; i++) {
-		if (mv[i].rc != PMAP_OK)
+	for (int c = 0; c < n; c += PMAP_MOVE_CHUNK) {
+		int end = c + PMAP_MOVE_CHUNK < n ? c + PMAP_MOVE_CHUNK : n, copied = 0;
+		for (int i = c; i < end; i++)
+			if (mv[i].rc == PMAP_OK) {
+				move_copy(&mv[i]);
+				copied++;
+			}
+		if (!copied)
 			continue;
-		move_make(pm, s2, slot[i], &mv[i], node_src, guest, tables);
-		done += mv[i].rc >= 0;
+		arch_sync_icache();     /* the pages may be code (kernel text is the prime candidate) */
+		for (int i = c; i < end; i++) {
+			if (mv[i].rc != PMAP_OK)
+				continue;
+			uint64_t dir = ((mv[i].gpa - pm->ram_base) >> PAGE_SHIFT) / PMAP_LEAF_ENTRIES;
+			spin_lock(&pm->lock[dir]);
+			move_make(pm, s2, slot[i], &mv[i], node_src, guest, tables);
+			spin_unlock(&pm->lock[dir]);
+			done += mv[i].rc >= 0;
+		}
 	}
-	while (nlocked)
-		spin_unlock(&pm->lock[locked[--nlocked]]);
 	return done;
 }
 

@@ -21,6 +21,10 @@
 #define PMAP_REPL_SHIFT 4
 #define PMAP_REPL_MASK  (0xFFULL << PMAP_REPL_SHIFT)
 #define PMAP_REPLICAS(e) ((unsigned)(((e) & PMAP_REPL_MASK) >> PMAP_REPL_SHIFT))
+/* Set by pmap_move_batch from the break of a page to its make: the page is being copied.
+ * Every path that takes the entry under its region's lock waits for the bit to clear first
+ * (without the lock), so a move holds no lock while it copies. */
+#define PMAP_MOVING     (1ULL << 62)
 
 #define PMAP_LEAF_ENTRIES 512                       /* one leaf page covers 2 MiB */
 #define PMAP_DIR_MAX (MB_GUEST_RAM_MAX >> 21)
@@ -132,15 +136,21 @@ int pmap_replicate(struct pmap *pm, struct stage2 *s2, uint64_t gpa, unsigned no
 		   const struct page_source *const *node_src, const struct page_source *tables);
 /* pmap_move_batch: several migrations and replications, in ascending page order (an entry
  * out of order or for a page already in the batch gets PMAP_SKIP), at most PMAP_MOVE_BATCH,
- * as the two above do one page but with one VM-wide invalidation and one I-cache
- * invalidation for the lot: with the regions' locks held (taken in ascending order) every
- * page is broken (migration) or made read-only (replication; its copies' nodes broken),
- * then the VMID's translations are invalidated, then all are copied, then all made. Under
- * QEMU every broadcast invalidation stops all emulated CPUs (1.5 ms to tens of ms with 8
- * vCPUs on 2 busy host cores), which made a move cost 3-17 ms there with per-page
- * invalidations. A migration's target page comes from node_src[node]. Each m->rc is what
- * pmap_migrate / pmap_replicate would return; the return value is the number of pages moved. */
+ * as the two above do one page but with one VM-wide invalidation for the lot: each page is
+ * broken (migration) or made read-only (replication; its copies' nodes broken) and marked
+ * PMAP_MOVING under its region's lock, then the VMID's translations are invalidated, then
+ * the pages are copied PMAP_MOVE_CHUNK at a time, the I-cache invalidated and each made
+ * under its region's lock again. No lock is held while copying: a vCPU that faults on a
+ * moving page waits for that page alone, one on any other page of its 2 MiB region does
+ * not wait (under QEMU a batch's copies took tens of ms, and holding the regions' locks for
+ * them made every vCPU touching those regions spin meanwhile). Under QEMU every broadcast
+ * invalidation stops all emulated CPUs (1.5 ms to tens of ms with 8 vCPUs on 2 busy host
+ * cores), which made a move cost 3-17 ms there with per-page invalidations. A migration's
+ * target page comes from node_src[node]. Each m->rc is what pmap_migrate / pmap_replicate
+ * would return; the return value is the number of pages moved. Callers serialise moves
+ * (the monitor: devices_lock). */
 #define PMAP_MOVE_BATCH 128
+#define PMAP_MOVE_CHUNK 8    /* pages copied between two I-cache invalidations */
 enum { PMAP_MOVE_MIGRATE, PMAP_MOVE_REPLICATE };
 struct pmap_move {
 	uint64_t gpa;

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include "pmap.h"
 #include "stage2.h"
 #include "palloc.h"
@@ -64,12 +65,16 @@ void __wrap_arch_s2_flush_ipa(uint16_t vmid, uint64_t ipa, int broadcast)
 	wait_inflight();
 }
 
-/* a VM-wide invalidation (page-move batches) waits the same way */
+/* a VM-wide invalidation (page-move batches) waits the same way; a test may look at the
+ * pmap from there, between a batch's breaks and its copies */
+static void (*during_vmid_flush)(void);
 void __real_arch_s2_flush_vmid(uint16_t vmid, int broadcast);
 void __wrap_arch_s2_flush_vmid(uint16_t vmid, int broadcast)
 {
 	__real_arch_s2_flush_vmid(vmid, broadcast);
 	wait_inflight();
+	if (during_vmid_flush)
+		during_vmid_flush();
 }
 
 /* The mover thread widens its windows so a broken order shows up even on a host with two
@@ -356,6 +361,65 @@ static void test_move_batch(void **state)
 	fl = arch_stub.vmid_flushes;
 	assert_int_equal(pmap_move_batch(pm, &s2, mv + 3, 1, node_src, &guest, &tables), 0);
 	assert_int_equal(arch_stub.vmid_flushes, fl);
+}
+
+/* A batch holds no lock while it copies: in the middle of one (at its invalidation) a fault
+ * on another page of a moving page's 2 MiB region completes, and a fault on the moving page
+ * waits until that page is made, then finds the new page. (Holding the regions' locks for a
+ * whole batch made every vCPU touching them spin for all its copies under QEMU.) */
+struct fault_arg { uint64_t gpa; int done, rc; };
+static struct fault_arg other_fault, moving_fault;
+static pthread_t other_th, moving_th;
+static int other_in_time, moving_waited;
+
+static void *fault_thread(void *p)
+{
+	struct fault_arg *f = p;
+	f->rc = pmap_fault(pm, &s2, f->gpa, 1, &guest, &tables);
+	__atomic_store_n(&f->done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	nanosleep(&ts, NULL);
+}
+
+static void mid_batch(void)
+{
+	during_vmid_flush = NULL;
+	assert_int_equal(pthread_create(&other_th, NULL, fault_thread, &other_fault), 0);
+	for (int i = 0; i < 2000 && !__atomic_load_n(&other_fault.done, __ATOMIC_ACQUIRE); i++)
+		sleep_ms(1);
+	other_in_time = __atomic_load_n(&other_fault.done, __ATOMIC_ACQUIRE);
+	assert_int_equal(pthread_create(&moving_th, NULL, fault_thread, &moving_fault), 0);
+	sleep_ms(50);
+	moving_waited = !__atomic_load_n(&moving_fault.done, __ATOMIC_ACQUIRE);
+}
+
+static void test_move_batch_holds_no_lock_while_copying(void **state)
+{
+	(void)state;
+	fill(gpa_of(30), 0x30);
+	fill(gpa_of(31), 0x31);
+	other_fault = (struct fault_arg){ gpa_of(31), 0, 99 };
+	moving_fault = (struct fault_arg){ gpa_of(30), 0, 99 };
+	struct pmap_move mv = { .gpa = gpa_of(30), .kind = PMAP_MOVE_MIGRATE, .node = 2 };
+	during_vmid_flush = mid_batch;
+	assert_int_equal(pmap_move_batch(pm, &s2, &mv, 1, node_src, &guest, &tables), 1);
+	pthread_join(other_th, NULL);
+	pthread_join(moving_th, NULL);
+	assert_true(other_in_time);                 /* the region was not locked during the batch */
+	assert_true(moving_waited);                 /* the moving page itself was waited for */
+	assert_int_equal(other_fault.rc, PMAP_OK);
+	assert_int_equal(moving_fault.rc, PMAP_OK);
+	uint64_t e = pmap_lookup(pm, gpa_of(30));
+	assert_int_equal(e & PMAP_MOVING, 0);
+	assert_int_equal(node_of(e), 2);
+	assert_true(holds(page_at(e), 0x30));
+	uint64_t d = s2_lookup_node(&s2, 0, gpa_of(30));
+	assert_int_equal(d & S2_ADDR_MASK, PMAP_ADDR(e));   /* the fault mapped the new page */
 }
 
 /* ---------------- replication ---------------- */
@@ -752,6 +816,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_migrate_unmapped_and_nomem, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_moves_pass_the_moved_page, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_move_batch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_move_batch_holds_no_lock_while_copying, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replicate_and_write_collapses, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replicate_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_race_readers_writers, setup, teardown),

@@ -516,11 +516,11 @@ int numa_move_stats_json(int vm, char *buf, size_t len)
 	return n + mb_snprintf(buf + n, len - (size_t)n, ",\"numa_moves\":{\"policy\":\"%s\",\"counters\":\"%s\",\"periods\":%lu,"
 			   "\"considered\":%lu,\"migrations\":%lu,\"replications\":%lu,\"replicas\":%lu,"
 			   "\"collapses_by_policy\":%lu,\"collapses\":%lu,\"skipped\":%lu,\"failed\":%lu,"
-			   "\"move_ns_avg\":%lu,\"batches\":%lu,\"sampled\":%lu,\"sample_faults\":%lu,\"driver_ms\":%lu}",
+			   "\"move_ns_avg\":%lu,\"batches\":%lu,\"moved_by_faults\":%lu,\"sampled\":%lu,\"sample_faults\":%lu,\"driver_ms\":%lu}",
 			   policy_kind == MB_NUMA_REPLICATE ? "replicate" : "migrate",
 			   counter_kind == MB_NUMA_CTR_PLUGIN ? "plugin" : "sample", mv[vm].periods,
 			   mv[vm].considered, mv[vm].migrations, mv[vm].replications, mv[vm].replicas,
 			   mv[vm].collapses, pm->collapsed, mv[vm].skipped, mv[vm].failed,
-			   moves ? ticks_to_ns(mv[vm].move_ticks) / moves : 0, mv[vm].batches, mv[vm].sampled, mv[vm].sample_faults,
+			   moves ? ticks_to_ns(mv[vm].move_ticks) / moves : 0, mv[vm].batches, pm->moves_helped, mv[vm].sampled, mv[vm].sample_faults,
 			   ticks_to_ns(scan_ticks) / 1000000);
 }

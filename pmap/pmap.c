@@ -50,9 +50,13 @@ static void add_sharer(uint64_t page, int delta)
 	}
 }
 
+static int help_move(struct pmap *pm, uint64_t gpfn);
+
 /* Takes the lock of the 2 MiB region holding gpa (which must be RAM) and returns its entry,
  * allocating the leaf; NULL if there is no memory for it. The caller unlocks *dir. A page
- * being moved (PMAP_MOVING) is waited for with the lock let go: the mover needs it to finish. */
+ * being moved (PMAP_MOVING) is waited for with the lock let go (the mover needs it to
+ * finish), and moved by this CPU itself if the batch is at its copies and nobody has taken
+ * the page yet: a vCPU that needs the page then waits for one copy, not for the batch's. */
 static uint64_t *lock_slot(struct pmap *pm, uint64_t gpa, const struct page_source *tables, uint64_t *dir)
 {
 	uint64_t gpfn = (gpa - pm->ram_base) >> PAGE_SHIFT;
@@ -64,7 +68,8 @@ static uint64_t *lock_slot(struct pmap *pm, uint64_t gpa, const struct page_sour
 			return slot;
 		spin_unlock(&pm->lock[*dir]);
 		while (__atomic_load_n(slot, __ATOMIC_ACQUIRE) & PMAP_MOVING)
-			cpu_relax();
+			if (!help_move(pm, gpfn))
+				cpu_relax();
 	}
 }
 
@@ -581,13 +586,73 @@ static void move_make(struct pmap *pm, struct stage2 *s2, uint64_t *slot, struct
 	m->rc = made ? made : PMAP_NOMEM;
 }
 
+/* The batch being moved (one at a time: move_lock), shared with the CPUs that fault on its
+ * pages. claim[i]: IDLE until the invalidation is done, then OPEN; whoever turns it TAKEN
+ * (the mover, or a faulting CPU in help_move) copies and makes page i and turns it DONE;
+ * the mover returns only when every page it opened is DONE. Before the invalidation nobody
+ * may copy (a vCPU could still write the old page through a stale translation). */
+enum { MOVE_IDLE, MOVE_OPEN, MOVE_TAKEN, MOVE_DONE };
+static spinlock_t move_lock;
+static struct {
+	struct pmap *pm;
+	struct stage2 *s2;
+	const struct page_source *const *node_src;
+	const struct page_source *guest, *tables;
+	struct pmap_move *mv;
+	int n, open;
+	uint64_t *slot[PMAP_MOVE_BATCH];
+	uint64_t gpfn[PMAP_MOVE_BATCH];
+	int claim[PMAP_MOVE_BATCH];
+} batch;
+
+/* Page i of the batch, taken and copied: make it under its region's lock, then DONE. */
+static void make_taken(int i)
+{
+	struct pmap *pm = batch.pm;
+	uint64_t dir = batch.gpfn[i] / PMAP_LEAF_ENTRIES;
+	spin_lock(&pm->lock[dir]);
+	move_make(pm, batch.s2, batch.slot[i], &batch.mv[i], batch.node_src, batch.guest, batch.tables);
+	spin_unlock(&pm->lock[dir]);
+	__atomic_store_n(&batch.claim[i], MOVE_DONE, __ATOMIC_RELEASE);
+}
+
+static int take(int i)
+{
+	int open = MOVE_OPEN;
+	return __atomic_compare_exchange_n(&batch.claim[i], &open, MOVE_TAKEN, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+}
+
+/* From lock_slot, no lock held: if guest page gpfn of pm is an open page of the batch, move
+ * it here and return 1. Whatever entry the claim wins is moved correctly, even if the batch
+ * changed since the look (every OPEN entry is an invalidated page of the current batch). */
+static int help_move(struct pmap *pm, uint64_t gpfn)
+{
+	if (!__atomic_load_n(&batch.open, __ATOMIC_ACQUIRE))
+		return 0;
+	int n = __atomic_load_n(&batch.n, __ATOMIC_ACQUIRE);
+	for (int i = 0; i < n && i < PMAP_MOVE_BATCH; i++) {
+		if (__atomic_load_n(&batch.gpfn[i], __ATOMIC_RELAXED) != gpfn ||
+		    __atomic_load_n(&batch.pm, __ATOMIC_RELAXED) != pm ||
+		    __atomic_load_n(&batch.claim[i], __ATOMIC_RELAXED) != MOVE_OPEN)
+			continue;
+		if (!take(i))
+			return 0;
+		move_copy(&batch.mv[i]);
+		arch_sync_icache();
+		__atomic_fetch_add(&batch.pm->moves_helped, 1, __ATOMIC_RELAXED);
+		make_taken(i);
+		return 1;
+	}
+	return 0;
+}
+
 int pmap_move_batch(struct pmap *pm, struct stage2 *s2, struct pmap_move *mv, int n,
 		    const struct page_source *const *node_src, const struct page_source *guest,
 		    const struct page_source *tables)
 {
 	if (n <= 0)
 		return 0;
-	uint64_t *slot[PMAP_MOVE_BATCH] = { 0 }, last_gpfn = 0;
+	uint64_t last_gpfn = 0;
 	int seen = 0, todo = 0;
 	if (n > PMAP_MOVE_BATCH) {
 		for (int i = PMAP_MOVE_BATCH; i < n; i++) {
@@ -597,11 +662,23 @@ int pmap_move_batch(struct pmap *pm, struct stage2 *s2, struct pmap_move *mv, in
 		}
 		n = PMAP_MOVE_BATCH;
 	}
+	spin_lock(&move_lock);
+	for (int i = 0; i < n; i++)
+		__atomic_store_n(&batch.claim[i], MOVE_IDLE, __ATOMIC_RELAXED);
+	__atomic_store_n(&batch.pm, pm, __ATOMIC_RELAXED);
+	batch.s2 = s2;
+	batch.node_src = node_src;
+	batch.guest = guest;
+	batch.tables = tables;
+	batch.mv = mv;
+	__atomic_store_n(&batch.n, n, __ATOMIC_RELEASE);
 	for (int i = 0; i < n; i++) {          /* break, one page at a time under its lock */
 		struct pmap_move *m = &mv[i];
 		m->rc = PMAP_OUTSIDE;
 		m->page = m->old = 0;
 		memset(m->rep, 0, sizeof(m->rep));
+		__atomic_store_n(&batch.gpfn[i], ~0ULL, __ATOMIC_RELAXED);
+		batch.slot[i] = 0;
 		if (!pmap_covers(pm, m->gpa))
 			continue;
 		m->rc = PMAP_SKIP;
@@ -610,42 +687,52 @@ int pmap_move_batch(struct pmap *pm, struct stage2 *s2, struct pmap_move *mv, in
 			continue;
 		seen = 1;
 		last_gpfn = gpfn;
-		slot[i] = lock_slot(pm, m->gpa, 0, &dir);
-		if (slot[i]) {
-			move_break(pm, s2, slot[i], m, node_src);
-			if (m->rc == PMAP_OK)
-				__atomic_store_n(slot[i], *slot[i] | PMAP_MOVING, __ATOMIC_RELEASE);
+		uint64_t *slot = lock_slot(pm, m->gpa, 0, &dir);
+		if (slot) {
+			move_break(pm, s2, slot, m, node_src);
+			if (m->rc == PMAP_OK) {
+				batch.slot[i] = slot;
+				__atomic_store_n(&batch.gpfn[i], gpfn, __ATOMIC_RELAXED);
+				__atomic_store_n(slot, *slot | PMAP_MOVING, __ATOMIC_RELEASE);
+			}
 		}
 		spin_unlock(&pm->lock[dir]);
 		todo += m->rc == PMAP_OK;
 	}
-	if (!todo)
+	if (!todo) {
+		spin_unlock(&move_lock);
 		return 0;
-	/* from here on no vCPU reaches a moving page through a stale translation, and one that
-	 * faults on it waits in lock_slot until the page is made, then finds the new page */
+	}
+	/* from here on no vCPU reaches a moving page through a stale translation: one that
+	 * faults on it waits in lock_slot, or moves it itself once the page is open */
 	if (s2)
 		arch_s2_flush_vmid(s2->vmid, s2_flush_broadcast(s2));
-	int done = 0;
+	for (int i = 0; i < n; i++)
+		if (mv[i].rc == PMAP_OK)
+			__atomic_store_n(&batch.claim[i], MOVE_OPEN, __ATOMIC_RELEASE);
+	__atomic_store_n(&batch.open, 1, __ATOMIC_RELEASE);
 	for (int c = 0; c < n; c += PMAP_MOVE_CHUNK) {
-		int end = c + PMAP_MOVE_CHUNK < n ? c + PMAP_MOVE_CHUNK : n, copied = 0;
+		int end = c + PMAP_MOVE_CHUNK < n ? c + PMAP_MOVE_CHUNK : n, took[PMAP_MOVE_CHUNK], k = 0;
 		for (int i = c; i < end; i++)
-			if (mv[i].rc == PMAP_OK) {
+			if (take(i)) {
 				move_copy(&mv[i]);
-				copied++;
+				took[k++] = i;
 			}
-		if (!copied)
+		if (!k)
 			continue;
 		arch_sync_icache();     /* the pages may be code (kernel text is the prime candidate) */
-		for (int i = c; i < end; i++) {
-			if (mv[i].rc != PMAP_OK)
-				continue;
-			uint64_t dir = ((mv[i].gpa - pm->ram_base) >> PAGE_SHIFT) / PMAP_LEAF_ENTRIES;
-			spin_lock(&pm->lock[dir]);
-			move_make(pm, s2, slot[i], &mv[i], node_src, guest, tables);
-			spin_unlock(&pm->lock[dir]);
-			done += mv[i].rc >= 0;
-		}
+		for (int j = 0; j < k; j++)
+			make_taken(took[j]);
 	}
+	__atomic_store_n(&batch.open, 0, __ATOMIC_RELAXED);
+	int done = 0;
+	for (int i = 0; i < n; i++) {
+		int st;
+		while ((st = __atomic_load_n(&batch.claim[i], __ATOMIC_ACQUIRE)) == MOVE_TAKEN)
+			cpu_relax();        /* a faulting CPU is moving it */
+		done += st == MOVE_DONE && mv[i].rc >= 0;
+	}
+	spin_unlock(&move_lock);
 	return done;
 }
 

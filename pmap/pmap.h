@@ -41,6 +41,7 @@ struct pmap {
 	uint64_t migrated;          /* pages moved to another node (pmap_migrate) */
 	uint64_t replicated;        /* replicas made (pmap_replicate) */
 	uint64_t collapsed;         /* replicated pages collapsed back to one (writes, explicit) */
+	uint64_t moves_helped;      /* pages of a move batch copied by a CPU that faulted on them */
 	struct stage2 *repl_s2;     /* the per-node roots holding this VM's replicas, if any */
 	uint64_t *leaf[PMAP_DIR_MAX];
 	spinlock_t lock[PMAP_DIR_MAX];
@@ -140,10 +141,11 @@ int pmap_replicate(struct pmap *pm, struct stage2 *s2, uint64_t gpa, unsigned no
  * broken (migration) or made read-only (replication; its copies' nodes broken) and marked
  * PMAP_MOVING under its region's lock, then the VMID's translations are invalidated, then
  * the pages are copied PMAP_MOVE_CHUNK at a time, the I-cache invalidated and each made
- * under its region's lock again. No lock is held while copying: a vCPU that faults on a
- * moving page waits for that page alone, one on any other page of its 2 MiB region does
- * not wait (under QEMU a batch's copies took tens of ms, and holding the regions' locks for
- * them made every vCPU touching those regions spin meanwhile). Under QEMU every broadcast
+ * under its region's lock again. No lock is held while copying: a vCPU that faults on any
+ * other page of a moving page's 2 MiB region does not wait, and one that faults on a moving
+ * page copies and makes that page itself if the mover has not taken it yet (else waits for
+ * it): under QEMU a batch's copies took tens of ms, and holding the regions' locks for them,
+ * or waiting for the mover to reach the page, made the vCPUs touching them spin meanwhile. Under QEMU every broadcast
  * invalidation stops all emulated CPUs (1.5 ms to tens of ms with 8 vCPUs on 2 busy host
  * cores), which made a move cost 3-17 ms there with per-page invalidations. A migration's
  * target page comes from node_src[node]. Each m->rc is what pmap_migrate / pmap_replicate

@@ -82,12 +82,15 @@ void __wrap_arch_s2_flush_vmid(uint16_t vmid, int broadcast)
  * and a page it frees is poisoned first and yielded on (a vCPU still reading it would see
  * zeros). Correct code has no vCPU reach either page at those points. */
 static __thread int is_mover;
+static void (*after_mover_copy)(void);      /* a test's look at the pmap between two copies */
 void __real_arch_clean_dcache(const void *p, size_t len);
 void __wrap_arch_clean_dcache(const void *p, size_t len)
 {
 	__real_arch_clean_dcache(p, len);
 	if (is_mover && len == PAGE_SIZE)
 		sched_yield();
+	if (is_mover && after_mover_copy)
+		after_mover_copy();
 }
 
 /* ---- memory: a low pool, 4 nodes of g_palloc in it, roots ---- */
@@ -422,6 +425,48 @@ static void test_move_batch_holds_no_lock_while_copying(void **state)
 	assert_int_equal(d & S2_ADDR_MASK, PMAP_ADDR(e));   /* the fault mapped the new page */
 }
 
+/* A vCPU that faults on a page of a batch the mover has not copied yet copies and makes it
+ * itself: with the mover stopped after its first copy, a fault on the batch's second page
+ * completes, and the batch still reports both pages moved. */
+static void second_page_fault(void)
+{
+	after_mover_copy = NULL;
+	assert_int_equal(pthread_create(&moving_th, NULL, fault_thread, &moving_fault), 0);
+	for (int i = 0; i < 2000 && !__atomic_load_n(&moving_fault.done, __ATOMIC_ACQUIRE); i++)
+		sleep_ms(1);
+	other_in_time = __atomic_load_n(&moving_fault.done, __ATOMIC_ACQUIRE);
+}
+
+static void test_faulting_vcpu_moves_its_page(void **state)
+{
+	(void)state;
+	fill(gpa_of(33), 0x33);
+	fill(gpa_of(34), 0x34);
+	moving_fault = (struct fault_arg){ gpa_of(34), 0, 99 };
+	other_in_time = 0;
+	struct pmap_move mv[] = {
+		{ .gpa = gpa_of(33), .kind = PMAP_MOVE_MIGRATE, .node = 1 },
+		{ .gpa = gpa_of(34), .kind = PMAP_MOVE_MIGRATE, .node = 3 },
+	};
+	uint64_t helped = pm->moves_helped;
+	is_mover = 1;
+	after_mover_copy = second_page_fault;
+	int moved = pmap_move_batch(pm, &s2, mv, 2, node_src, &guest, &tables);
+	is_mover = 0;
+	pthread_join(moving_th, NULL);
+	assert_true(other_in_time);                 /* it did not wait for the mover */
+	assert_int_equal(pm->moves_helped, helped + 1);
+	assert_int_equal(moved, 2);
+	assert_int_equal(moving_fault.rc, PMAP_OK);
+	assert_int_equal(mv[0].rc, PMAP_OK);
+	assert_int_equal(mv[1].rc, PMAP_OK);
+	assert_int_equal(node_of(pmap_lookup(pm, gpa_of(33))), 1);
+	assert_int_equal(node_of(pmap_lookup(pm, gpa_of(34))), 3);
+	assert_true(holds(page_at(pmap_lookup(pm, gpa_of(33))), 0x33));
+	assert_true(holds(page_at(pmap_lookup(pm, gpa_of(34))), 0x34));
+	assert_int_equal(pmap_lookup(pm, gpa_of(34)) & PMAP_MOVING, 0);
+}
+
 /* ---------------- replication ---------------- */
 
 static void test_replicate_and_write_collapses(void **state)
@@ -697,8 +742,9 @@ static void run_race(int nthreads, long rounds, struct mover_stats *ms)
 		if (!holds(page_at(pmap_lookup(pm, gpa_of(RW_PAGES + q))), (uint8_t)(0x40 + q)))
 			errors++;
 	print_message("  %d vCPUs: %ld moves (%ld migrations, %ld replications, %ld collapses, %ld refused), "
-		      "%ld accesses, %ld writes, %ld faults, %ld errors\n", nthreads, rounds, ms->migrations,
-		      ms->replications, ms->collapses, ms->refused, reads_done, writes_done, faults_taken, errors);
+		      "%ld accesses, %ld writes, %ld faults (%lu moved a page themselves), %ld errors\n", nthreads,
+		      rounds, ms->migrations, ms->replications, ms->collapses, ms->refused, reads_done, writes_done,
+		      faults_taken, (unsigned long)pm->moves_helped, errors);
 	__atomic_store_n(&nthreads_live, 0, __ATOMIC_SEQ_CST);
 }
 
@@ -817,6 +863,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_moves_pass_the_moved_page, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_move_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_move_batch_holds_no_lock_while_copying, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_faulting_vcpu_moves_its_page, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replicate_and_write_collapses, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replicate_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_race_readers_writers, setup, teardown),

@@ -114,8 +114,10 @@ void secondary_main(uint64_t id)
 	mmu_enable();
 	percpu_setup((int)id);
 	__atomic_store_n(&pcpus[id].online, 1, __ATOMIC_RELEASE);
+	/* asleep, not spinning: under QEMU seven spinning CPUs took the host's cores from CPU 0
+	 * while it built the VMs (IRQs are masked; WFI still wakes on CPU 0's SGI_KICK) */
 	while (!__atomic_load_n(&go, __ATOMIC_ACQUIRE))
-		;
+		wfi();
 	mmu_use_node(pcpus[id].node);
 	sched_loop();
 }
@@ -292,6 +294,10 @@ void primary_main(void)
 		mmu_replicate_text(g_palloc.nnodes);
 	vm_create_all(img);
 	__atomic_store_n(&go, 1, __ATOMIC_RELEASE);
+	dsb(ish);
+	for (int i = 1; i < topo.ncpus; i++)
+		if (pcpus[i].online)
+			gic_send_sgi(pcpus[i].mpidr, SGI_KICK);
 	mmu_use_node(this_cpu()->node);
 	sched_loop();
 }

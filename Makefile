@@ -15,7 +15,7 @@ MON_CFLAGS := -O2 -g -Wall -Wextra -Werror=implicit-function-declaration -Wno-un
 	-ffunction-sections -fno-builtin-memcpy -Iinclude $(addprefix -I,$(MON_DIRS))
 
 # ---- portable code also built for the host (unit tests, fuzzers) ----
-PORTABLE := lib/fmt.c lib/crc32.c monitor/hostdt.c monitor/hostimg.c numa/palloc.c numa/policy.c numa/cachemodel.c \
+PORTABLE := lib/fmt.c lib/crc32.c monitor/hostdt.c monitor/hostimg.c numa/palloc.c numa/policy.c numa/affinity.c numa/cachemodel.c \
 	pmap/pmap.c pmap/stage2.c vcpu/mmio_decode.c vcpu/vgic.c vcpu/vpl011.c lib/btree.c lib/virtq.c \
 	lib/vmmio.c vdisk/vdisk.c vdisk/vblk.c vnet/vnet.c vnet/switch.c vnet/remap.c
 PORTABLE += pmap/guestmem.c pmap/numa_apply.c

@@ -201,7 +201,7 @@ static const char *host_keys[] = { "nodes", "cpus_per_node", "mem_per_node", "ne
 				   "numa_cache", "numa_line", "numa_lat_local", "numa_lat_remote",
 				   "numa_policy", "numa_period_ms", "numa_hot", "numa_share", "numa_write",
 				   "numa_migrate_pct", "numa_max_replicas", "numa_budget", "numa_budget_periods",
-				   "numa_decay", "numa_sample_pages", "bench_hypercalls", NULL };
+				   "numa_decay", "numa_sample_pages", "numa_affinity", "bench_hypercalls", NULL };
 
 /* The policy's parameters: key, field of struct mb_img_numa, range. What each does and why
  * its default is what it is: numa/policy.h. */
@@ -220,6 +220,7 @@ static const struct numa_param {
 	{ "numa_budget_periods", offsetof(struct mb_img_numa, budget_periods), 1, 1000000 },
 	{ "numa_decay", offsetof(struct mb_img_numa, decay_shift), 0, 32 },
 	{ "numa_sample_pages", offsetof(struct mb_img_numa, sample_pages), 1, 512 },
+	{ "numa_affinity", offsetof(struct mb_img_numa, affinity_pct), 0, 100000 },
 };
 static const char *vm_keys[] = { "vcpus", "memory", "kernel", "initrd", "cmdline", "script", "script_file",
 				 "node", "restart", "disks", "nets", "ip", "mtu", NULL };
@@ -297,6 +298,9 @@ static void host_key(struct parser *p, const char *k, const char *v)
 				h->numa_param_line = p->line;
 			if (!parse_uint(v, q->min, q->max, &n))
 				perr(p, p->line, "[host] %s: \"%s\" is not a number in %u..%u", k, v, q->min, q->max);
+			else if (!strcmp(k, "numa_affinity") && n && n <= 100)
+				perr(p, p->line, "[host] numa_affinity: %s is not 0 (off) or a percentage above 100 "
+				     "(a vCPU moves to a node with that share of its own node's misses)", v);
 			else
 				*(uint32_t *)((char *)&h->numa + q->off) = (uint32_t)n;
 		}
@@ -989,7 +993,8 @@ static struct mb_img_numa numa_defaults(void)
 				     .share_threshold = d.share_threshold, .write_threshold = d.write_threshold,
 				     .migrate_pct = d.migrate_pct, .max_replicas = d.max_replicas,
 				     .move_budget = d.move_budget, .budget_periods = d.budget_periods,
-				     .decay_shift = d.decay_shift, .sample_pages = CFG_NUMA_SAMPLE_PAGES };
+				     .decay_shift = d.decay_shift, .sample_pages = CFG_NUMA_SAMPLE_PAGES,
+				     .affinity_pct = d.affinity_pct };
 }
 
 struct config *config_load(const char *path, const char *guest_dir, char **errors)

@@ -16,7 +16,7 @@
 
 /* The format is little endian and we write structs as they are. */
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "mball writes the host image on little-endian hosts only");
-_Static_assert(sizeof(struct mb_img_header) == 136, "header layout");
+_Static_assert(sizeof(struct mb_img_header) == 144, "header layout");
 _Static_assert(sizeof(struct mb_img_vm) == 152, "vm entry layout");
 _Static_assert(sizeof(struct mb_img_blob) == 72, "blob entry layout");
 

@@ -16,7 +16,7 @@ void hostimg_numa_params(const struct mb_img_numa *c, struct numa_policy_params 
 					  .write_threshold = c->write_threshold, .migrate_pct = c->migrate_pct,
 					  .max_replicas = c->max_replicas, .move_budget = c->move_budget,
 					  .budget_periods = c->budget_periods, .decay_shift = c->decay_shift,
-					  .period_ms = c->period_ms, .migrate = true,
+					  .period_ms = c->period_ms, .affinity_pct = c->affinity_pct, .migrate = true,
 					  .replicate = c->policy == MB_NUMA_REPLICATE };
 }
 
@@ -34,6 +34,8 @@ static int numa_block_check(const struct mb_img_numa *c, char *err, size_t errle
 		FAIL("host image: unknown NUMA policy %u", c->policy);
 	if (c->counters != MB_NUMA_CTR_PLUGIN && c->counters != MB_NUMA_CTR_SAMPLE)
 		FAIL("host image: NUMA policy without a counter source (%u)", c->counters);
+	if (c->reserved)
+		FAIL("host image: NUMA block's reserved field is not zero");
 	if (c->sample_pages < 1 || c->sample_pages > NUMA_MAX_SAMPLE)
 		FAIL("host image: NUMA sample_pages %u (1..%u)", c->sample_pages, NUMA_MAX_SAMPLE);
 	struct numa_policy_params p;

@@ -5,6 +5,7 @@
 #include "numactr.h"
 #include "hostimg.h"
 #include "numa_apply.h"
+#include "affinity.h"
 #include "palloc.h"
 #include "vm.h"
 #include "disks.h"
@@ -30,6 +31,7 @@ static struct {
 	uint64_t sampled, sample_faults;
 } mv[MAX_VMS];
 static uint64_t scan_ticks;
+static uint64_t aff_moves[MAX_VMS];     /* vCPU moves by the affinity, per VM */
 /* Misses the plugin scan saw that were remote to the page's node, by what the policy made of
  * the page in that period (enum numa_reason; NUMA_R_NR: not a VM's page as mapped, e.g. a
  * replica or a page on its way out). All VMs together: a cold page is never looked up. */
@@ -79,13 +81,20 @@ void numa_move_init(const struct mb_img_header *h)
 	next_period = read_cntpct() + period_ticks;
 	next_sub = read_cntpct() + sub_ticks;
 	numa_move_on = 1;
+	if (params.affinity_pct && counter_kind != MB_NUMA_CTR_PLUGIN) {
+		mb_printf("numa policy: vCPU affinity needs the plugin's per-CPU counts: off\n");
+		params.affinity_pct = 0;
+	}
+	char aff[32] = "off";
+	if (params.affinity_pct)
+		mb_snprintf(aff, sizeof(aff), "at %u%%", params.affinity_pct);
 	mb_printf("numa policy: %s, counters from %s, every %u ms: hot %u, sharer %u, write %u, migrate at %u%%, "
-		  "%u replicas at most, %u moves per page per %u periods, decay %u%s\n",
+		  "%u replicas at most, %u moves per page per %u periods, decay %u, vCPU affinity %s%s\n",
 		  params.replicate ? "migration and replication" : "migration", 
 		  counter_kind == MB_NUMA_CTR_PLUGIN ? "the TCG plugin" : "sampled stage-2 faults", params.period_ms,
 		  params.hot_threshold, params.share_threshold, params.write_threshold, params.migrate_pct,
 		  params.max_replicas, params.move_budget, params.budget_periods, params.decay_shift,
-		  nnodes < 2 ? " (one node: nothing to move)" : "");
+		  aff, nnodes < 2 ? " (one node: nothing to move)" : "");
 }
 
 void numa_move_vm_boot(struct vm *vm)
@@ -109,6 +118,7 @@ void numa_move_vm_teardown(struct vm *vm)
 		}
 	vm->s2.nroots = 0;
 	memset(&mv[vm->index], 0, sizeof(mv[0]));       /* its stats line is out */
+	aff_moves[vm->index] = 0;
 	nsamples[vm->index] = 0;
 }
 
@@ -362,6 +372,68 @@ static void plugin_period(void)
 		}
 }
 
+/* ---- vCPU affinity (numa/affinity.h): with the plugin, each period, before the scan ----
+ * A pCPU's misses by node since the last period are its vCPU's when it runs one alone
+ * (what the monitor did for it included); CPU 0's own scan and moves are left out (its
+ * snapshot is taken again after them). A vCPU moves at most once per AFF_COOLDOWN periods
+ * (its misses right after a move still show the old node's cache). */
+#define AFF_COOLDOWN       10
+#define AFF_MOVES_PER_PERIOD 4
+static uint64_t aff_snap[MAX_PCPUS][NUMA_MAX_NODES];
+
+static void aff_resnap(int c)
+{
+	for (int k = 0; k < nnodes; k++)
+		aff_snap[c][k] = numactr_cpu_misses(c, k);
+}
+
+static void affinity_period(void)
+{
+	struct aff_cpu cpus[MAX_PCPUS];
+	static struct aff_vcpu av[AFF_MAX_VCPUS];     /* CPU 0 only */
+	struct vcpu *who[AFF_MAX_VCPUS];
+	int nv = 0;
+	for (int c = 0; c < nr_pcpus && c < MAX_PCPUS; c++) {
+		uint64_t d[NUMA_MAX_NODES] = { 0 };
+		for (int k = 0; k < nnodes; k++) {
+			uint64_t m = numactr_cpu_misses(c, k);
+			d[k] = m - aff_snap[c][k];
+			aff_snap[c][k] = m;
+		}
+		struct pcpu *p = &pcpus[c];
+		int n = __atomic_load_n(&p->nrq, __ATOMIC_ACQUIRE);
+		cpus[c] = (struct aff_cpu){ p->node, AFF_BUSY };
+		if (!p->online || __atomic_load_n(&p->ninbox, __ATOMIC_ACQUIRE))
+			continue;
+		if (!n) {
+			cpus[c].vcpu = AFF_IDLE;
+			continue;
+		}
+		struct vcpu *v = n == 1 ? p->rq[0] : 0;
+		if (!v || v->vm->state != VM_RUNNING || v->vm->single_pcpu || v->move_to || nv == AFF_MAX_VCPUS)
+			continue;
+		cpus[c].vcpu = nv;
+		who[nv] = v;
+		av[nv] = (struct aff_vcpu){ .cpu = c, .may_move = !v->moves || period - v->moved_period >= AFF_COOLDOWN };
+		for (int k = 0; k < nnodes; k++)
+			av[nv].misses[k] = d[k];
+		nv++;
+	}
+	struct aff_move m[AFF_MOVES_PER_PERIOD];
+	int n = aff_plan(cpus, nr_pcpus < MAX_PCPUS ? nr_pcpus : MAX_PCPUS, av, nv, nnodes, params.affinity_pct, m,
+			 AFF_MOVES_PER_PERIOD);
+	for (int i = 0; i < n; i++) {
+		struct vcpu *v = who[m[i].vcpu];
+		const struct aff_vcpu *a = &av[m[i].vcpu];
+		v->moved_period = period;
+		aff_moves[v->vm->index]++;
+		mb_printf("numa: %s vCPU %d: pCPU %d (node %d) -> pCPU %d (node %d): %lu misses to node %d, %lu to its own\n",
+			  v->vm->name, v->id, a->cpu, pcpus[a->cpu].node, m[i].to_cpu, pcpus[m[i].to_cpu].node,
+			  a->misses[pcpus[m[i].to_cpu].node], pcpus[m[i].to_cpu].node, a->misses[pcpus[a->cpu].node]);
+		sched_move_vcpu(v, m[i].to_cpu);
+	}
+}
+
 /* ---- counter source 2: sampling. Each period a sample of each VM's private pages (the next
  * sample_pages present, owned, not replicated pages from a cursor that walks guest RAM) has
  * its stage-2 entries cleared NUMA_SAMPLE_ROUNDS times; each fault that brings one back is a
@@ -475,10 +547,15 @@ void numa_move_tick(void)
 	struct pcpu *p = this_cpu();
 	if (p->loaded)
 		numactr_put(p->id, p->loaded->vm->index);
-	if (counter_kind == MB_NUMA_CTR_SAMPLE)
+	if (counter_kind == MB_NUMA_CTR_SAMPLE) {
 		sample_period(1);
-	else
+	} else {
+		if (params.affinity_pct)
+			affinity_period();
 		plugin_period();
+		if (params.affinity_pct)
+			aff_resnap(p->id);
+	}
 	if (p->loaded)
 		numactr_load(p->id);
 	period++;
@@ -516,11 +593,11 @@ int numa_move_stats_json(int vm, char *buf, size_t len)
 	return n + mb_snprintf(buf + n, len - (size_t)n, ",\"numa_moves\":{\"policy\":\"%s\",\"counters\":\"%s\",\"periods\":%lu,"
 			   "\"considered\":%lu,\"migrations\":%lu,\"replications\":%lu,\"replicas\":%lu,"
 			   "\"collapses_by_policy\":%lu,\"collapses\":%lu,\"skipped\":%lu,\"failed\":%lu,"
-			   "\"move_ns_avg\":%lu,\"batches\":%lu,\"moved_by_faults\":%lu,\"sampled\":%lu,\"sample_faults\":%lu,\"driver_ms\":%lu}",
+			   "\"move_ns_avg\":%lu,\"batches\":%lu,\"moved_by_faults\":%lu,\"sampled\":%lu,\"sample_faults\":%lu,\"driver_ms\":%lu,\"vcpu_moves\":%lu}",
 			   policy_kind == MB_NUMA_REPLICATE ? "replicate" : "migrate",
 			   counter_kind == MB_NUMA_CTR_PLUGIN ? "plugin" : "sample", mv[vm].periods,
 			   mv[vm].considered, mv[vm].migrations, mv[vm].replications, mv[vm].replicas,
 			   mv[vm].collapses, pm->collapsed, mv[vm].skipped, mv[vm].failed,
 			   moves ? ticks_to_ns(mv[vm].move_ticks) / moves : 0, mv[vm].batches, pm->moves_helped, mv[vm].sampled, mv[vm].sample_faults,
-			   ticks_to_ns(scan_ticks) / 1000000);
+			   ticks_to_ns(scan_ticks) / 1000000, aff_moves[vm]);
 }

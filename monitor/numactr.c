@@ -5,6 +5,7 @@
 #include "vm.h"
 
 volatile struct mb_nctr_cpu *numactr_cpus;
+static const volatile struct mb_nctr_header *hdr0;
 struct numactr_snap numactr_snap[HOST_MAX_CPUS];
 
 static uint64_t region_base[HOST_MAX_MEM];     /* 0: that range has no counter region */
@@ -55,6 +56,7 @@ void numactr_probe(const struct host_topology *t)
 	mb_printf("numa counters: cache %u KiB, %u-byte lines, %u-way; %u ns local, %u ns remote\n",
 		  h0->cache_bytes >> 10, h0->line_bytes, h0->cache_ways, lat_local, lat_remote);
 	numactr_cpus = (volatile struct mb_nctr_cpu *)h0->cpu;
+	hdr0 = h0;
 }
 
 uint64_t numactr_ram_end(int i, uint64_t end)
@@ -82,6 +84,13 @@ void numactr_charge(int cpu, int vm)
 	numactr_snap[cpu].local = l;
 	numactr_snap[cpu].remote = r;
 	numactr_snap[cpu].accesses = a;
+}
+
+uint64_t numactr_cpu_misses(int cpu, int node)
+{
+	if (!hdr0 || cpu < 0 || cpu >= MB_NCTR_MAX_CPUS || node < 0 || node >= MB_NCTR_MAX_NODES)
+		return 0;
+	return hdr0->cpu_misses[cpu][node];
 }
 
 int numactr_stats_json(int vm, char *buf, size_t len)

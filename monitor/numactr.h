@@ -47,6 +47,9 @@ static inline void numactr_put(int cpu, int vm)
  * not the host's. numactr_counts(0, 0, 0) tells whether there are any. */
 volatile uint16_t *numactr_counts(int node, uint64_t *base, uint64_t *pages);
 
+/* Misses of pCPU cpu to node node's memory so far (0 without the plugin). */
+uint64_t numactr_cpu_misses(int cpu, int node);
+
 /* ,"numa":{...} for VM vm's stats line (nothing without the plugin); returns its length. */
 int numactr_stats_json(int vm, char *buf, size_t len);
 #endif

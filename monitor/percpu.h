@@ -7,6 +7,7 @@
 #include "palloc.h"
 #include "arch.h"
 #include "bits.h"
+#include "spinlock.h"
 
 #define MAX_PCPUS 8
 #define PCPU_MAX_VCPUS 32
@@ -24,6 +25,10 @@ struct pcpu {
 	uint64_t hw_lr[16], hw_hcr;     /* what ICH_LR<n>_EL2 and ICH_HCR_EL2 hold */
 	struct vcpu *rq[PCPU_MAX_VCPUS];/* vCPUs this pCPU owns; only it changes their run state */
 	int nrq;
+	/* vCPUs handed over by another pCPU (affinity), for this one to add to rq[] */
+	spinlock_t inbox_lock;
+	struct vcpu *inbox[PCPU_MAX_VCPUS];
+	volatile int ninbox;
 	int rq_pos;
 	volatile int need_resched;
 	uint64_t slice_end;

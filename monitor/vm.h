@@ -47,6 +47,12 @@ struct vcpu {
 	volatile int state;            /* enum vcpu_state, changed by CAS */
 	volatile int boot_req;         /* PSCI CPU_ON (or VM start) asked to boot it */
 	uint64_t boot_pc, boot_ctx;
+	/* affinity (sched_move_vcpu): the pCPU + 1 CPU 0 wants it on, read by its owner; set
+	 * on arrival, so that vcpu_load drops what this pCPU's TLB holds of the VM */
+	volatile int move_to;
+	int arrived;
+	uint32_t moved_period;         /* the NUMA period it last moved in */
+	uint64_t moves;                /* times it moved to another pCPU */
 	uint64_t exits[EX_NCLASSES];
 	uint64_t runs;
 	uint64_t guest_ticks, monitor_ticks;   /* time in the guest / handling its exits */
@@ -117,6 +123,8 @@ void handle_psci(struct vcpu *v, int is_smc);
 
 /* sched.c */
 void sched_place_vm(struct vm *vm, int oversubscribed);
+/* CPU 0 (vCPU affinity): ask v's owner to hand it over to pCPU cpu at its next turn. */
+void sched_move_vcpu(struct vcpu *v, int cpu);
 void sched_loop(void) __attribute__((noreturn));
 void sched_timer_irq(void);
 uint64_t sched_slice_ticks(void);

@@ -12,6 +12,7 @@ void numa_policy_defaults(struct numa_policy_params *p)
 	p->budget_periods = 10;
 	p->decay_shift = NUMA_DECAY_RESET;
 	p->period_ms = 100;
+	p->affinity_pct = 0;
 	p->migrate = true;
 	p->replicate = true;
 }
@@ -39,6 +40,8 @@ int numa_policy_check(const struct numa_policy_params *p, int nnodes, const char
 		e = "decay_shift must be at most 32";
 	else if (p->period_ms < 1)
 		e = "period_ms must be at least 1";
+	else if (p->affinity_pct && p->affinity_pct <= 100)
+		e = "affinity_pct must be 0 (off) or above 100";
 	if (err)
 		*err = e;
 	return e ? -1 : 0;

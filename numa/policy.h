@@ -72,6 +72,10 @@
  *   decay_shift      32  counters are shifted right by this at the end of each period;
  *                        NUMA_DECAY_RESET (32) zeroes them, as Verghese et al. reset their
  *                        counters every interval. 1 halves them (keeps some history).
+ *   affinity_pct      0  vCPU affinity (numa/affinity.h; the monitor acts on it, not this
+ *                        file): a vCPU alone on its pCPU moves to a node whose memory took
+ *                        this percentage of its misses on its own node, if a pCPU there is
+ *                        idle or its vCPU wants to swap. 0 (off) until measured otherwise.
  *   period_ms       100  the period (their reset interval, 100 ms). Not used by this file:
  *                        the monitor's timer uses it. Under TCG a guest runs 10-50 times
  *                        slower than the hardware those numbers were set for: to be measured.
@@ -86,6 +90,7 @@ struct numa_policy_params {
 	uint32_t budget_periods;
 	uint32_t decay_shift;
 	uint32_t period_ms;
+	uint32_t affinity_pct;  /* vCPU affinity (numa/affinity.h): 0 off, else > 100 */
 	bool migrate;      /* allow migration (the bench's "policy off / migration only / both") */
 	bool replicate;    /* allow replication */
 };

@@ -152,6 +152,78 @@ void sched_timer_irq(void)
 	p->need_resched = 1;
 }
 
+/* ---- moving a vCPU to another pCPU (vCPU affinity, numa_move.c) ----
+ * CPU 0 asks (sched_move_vcpu); the owner hands the vCPU over in its loop: puts it away if
+ * loaded, takes it off its queue, points v->pcpu at the new pCPU, then puts it in that
+ * pCPU's inbox and rings it. A wake-up racing with the move reads v->pcpu after a full
+ * barrier (vm_kick, vm_stop), as the owner writes it before one: either the kick reaches
+ * the new pCPU, or the new pCPU, which takes the inbox before looking at any vCPU's state
+ * (after a barrier too), sees what the kick was for. */
+
+/* The kick makes the owner's vCPU exit; vcpu_run then sees move_to and returns. */
+void sched_move_vcpu(struct vcpu *v, int cpu)
+{
+	if (cpu < 0 || cpu >= nr_pcpus || !pcpus[cpu].online)
+		return;
+	__atomic_store_n(&v->move_to, cpu + 1, __ATOMIC_RELEASE);
+	struct pcpu *p = &pcpus[__atomic_load_n(&v->pcpu, __ATOMIC_SEQ_CST)];
+	if (p != this_cpu())
+		gic_send_sgi(p->mpidr, SGI_KICK);
+	else
+		p->need_resched = 1;
+}
+
+static void hand_over(struct pcpu *p)
+{
+	for (int i = 0; i < p->nrq; i++) {
+		struct vcpu *v = p->rq[i];
+		int to = __atomic_exchange_n(&v->move_to, 0, __ATOMIC_ACQ_REL) - 1;
+		if (to < 0 || to == p->id || to >= nr_pcpus)
+			continue;
+		struct pcpu *t = &pcpus[to];
+		/* what may change under a move stays: a vCPU off, booting or stopping, a full queue */
+		if (v->state == VCPU_OFF || v->state == VCPU_PARKED || __atomic_load_n(&v->boot_req, __ATOMIC_ACQUIRE) ||
+		    v->vm->state != VM_RUNNING || __atomic_load_n(&t->nrq, __ATOMIC_ACQUIRE) + t->ninbox >= PCPU_MAX_VCPUS)
+			continue;
+		if (p->loaded == v)
+			vcpu_put(v);
+		if (p->lr_owner == v)
+			p->lr_owner = 0;
+		for (int j = i; j + 1 < p->nrq; j++)
+			p->rq[j] = p->rq[j + 1];
+		__atomic_store_n(&p->nrq, p->nrq - 1, __ATOMIC_RELEASE);
+		if (p->rq_pos >= p->nrq)
+			p->rq_pos = 0;
+		i--;
+		v->arrived = 1;
+		v->moves++;
+		__atomic_store_n(&v->pcpu, to, __ATOMIC_SEQ_CST);
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		spin_lock(&t->inbox_lock);
+		t->inbox[t->ninbox] = v;
+		__atomic_store_n(&t->ninbox, t->ninbox + 1, __ATOMIC_RELEASE);
+		spin_unlock(&t->inbox_lock);
+		gic_send_sgi(t->mpidr, SGI_KICK);
+	}
+}
+
+static void take_arrivals(struct pcpu *p)
+{
+	if (!__atomic_load_n(&p->ninbox, __ATOMIC_ACQUIRE))
+		return;
+	spin_lock(&p->inbox_lock);
+	int n = p->ninbox, took = 0;
+	for (; took < n && p->nrq < PCPU_MAX_VCPUS; took++) {
+		p->rq[p->nrq] = p->inbox[took];
+		__atomic_store_n(&p->nrq, p->nrq + 1, __ATOMIC_RELEASE);
+	}
+	for (int i = took; i < n; i++)          /* no room (hand_over checks): they wait */
+		p->inbox[i - took] = p->inbox[i];
+	__atomic_store_n(&p->ninbox, n - took, __ATOMIC_RELEASE);
+	spin_unlock(&p->inbox_lock);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
+
 static struct vcpu *pick(struct pcpu *p, int *others)
 {
 	struct vcpu *found = 0;
@@ -191,6 +263,8 @@ void sched_loop(void)
 	struct pcpu *p = this_cpu();
 	for (;;) {
 		int others;
+		take_arrivals(p);
+		hand_over(p);
 		maybe_live_report(p);
 		nets_poll();            /* no lock held here: the uplink's frames go to the VMs */
 		console_flush();        /* a guest line without its newline yet (a prompt) */

@@ -6,6 +6,7 @@
 #include "console.h"
 #include "mb_string.h"
 #include "numactr.h"
+#include "mirrorball/arch_hooks.h"
 
 void fpsimd_save(struct fpsimd *f);
 void fpsimd_restore(const struct fpsimd *f);
@@ -78,6 +79,12 @@ void vcpu_load(struct vcpu *v)
 	write_sysreg(ICH_AP1R0_EL2, v->vgic.ap1r0);
 	/* its pCPU's node's stage-2 root (the one root unless per-node roots are on) */
 	write_sysreg(vttbr_el2, s2_root_for_node(&v->vm->s2, this_cpu()->node) | (uint64_t)v->vm->vmid << 48);
+	if (v->arrived) {
+		/* moved here from another pCPU: this one's TLB may hold the VM's translations from
+		 * another of its vCPUs that ran here, which v's local TLB maintenance never reached */
+		v->arrived = 0;
+		arch_s2_flush_vmid(v->vm->vmid, 0);
+	}
 	/* TTLB: keep a one-pCPU VM's TLB maintenance local. TWE: a vCPU spinning in WFE
 	 * yields to the vCPUs it shares the pCPU with (one of them may hold its lock). */
 	write_sysreg(hcr_el2, HCR_GUEST | (v->vm->single_pcpu ? HCR_TTLB : 0) |
@@ -222,6 +229,8 @@ int vcpu_run(struct vcpu *v)
 			pc->need_resched = 0;
 			return RUN_PREEMPT;
 		}
+		if (__atomic_load_n(&v->move_to, __ATOMIC_ACQUIRE))
+			return RUN_PREEMPT;      /* the affinity moves it: sched.c hand_over */
 		vgic_flush_lrs(g, v->id);
 		load_lrs(pc, v);
 		uint64_t t_in = read_cntpct();

@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 #define MB_IMG_MAGIC    "MBHOSTIM"
-#define MB_IMG_VERSION  3               /* 2: VMs have network attachments; 3: NUMA policy */
+#define MB_IMG_VERSION  4               /* 2: VMs have network attachments; 3: NUMA policy; 4: vCPU affinity */
 #define MB_IMG_MAX_VMS  64
 #define MB_IMG_MAX_BLOBS 256
 #define MB_IMG_NONE     0xFFFFFFFFu   /* "no blob" in a blob index field */
@@ -38,6 +38,8 @@ struct mb_img_numa {
 	uint32_t budget_periods;
 	uint32_t decay_shift;
 	uint32_t sample_pages;    /* MB_NUMA_CTR_SAMPLE: pages revoked per VM per period */
+	uint32_t affinity_pct;    /* vCPU affinity following memory: 0 off (numa/affinity.h) */
+	uint32_t reserved;        /* 0 */
 };
 
 struct mb_img_header {

@@ -13,7 +13,7 @@
  * header (and zeroes the counters) when QEMU loads it, before any guest code runs.
  *
  * Layout of a node's region:
- *   struct mb_nctr_header                 (4 KiB)
+ *   struct mb_nctr_header                 (8 KiB)
  *   uint16_t count[pages][nnodes][2]      misses to page p of this node by CPUs of node n,
  *                                         [0] reads (and instruction fetches), [1] writes
  *                                         (write misses and upgrades); saturating at 65535
@@ -25,8 +25,8 @@
 #include <stdint.h>
 
 #define MB_NCTR_MAGIC     0x3143414d554e424dull   /* "MBNUMAC1" little-endian */
-#define MB_NCTR_VERSION   1
-#define MB_NCTR_HDR_BYTES 4096ull
+#define MB_NCTR_VERSION   2                       /* 2: cpu_misses[][] */
+#define MB_NCTR_HDR_BYTES 8192ull
 #define MB_NCTR_ALIGN     (2ull << 20)            /* the region is whole 2 MiB blocks */
 #define MB_NCTR_MAX_NODES 8
 #define MB_NCTR_MAX_CPUS  64
@@ -57,9 +57,11 @@ struct mb_nctr_header {
 	uint64_t served[MB_NCTR_MAX_NODES]; /* misses to this node's memory by CPUs of node n */
 	uint64_t reserved[16];
 	struct mb_nctr_cpu cpu[MB_NCTR_MAX_CPUS];  /* node 0 only */
+	/* node 0 only: misses of CPU c to node k's memory (the monitor's vCPU affinity) */
+	uint64_t cpu_misses[MB_NCTR_MAX_CPUS][MB_NCTR_MAX_NODES];
 };
 
-_Static_assert(sizeof(struct mb_nctr_header) <= MB_NCTR_HDR_BYTES, "header fits its page");
+_Static_assert(sizeof(struct mb_nctr_header) <= MB_NCTR_HDR_BYTES, "header fits its pages");
 
 static inline uint64_t mb_nctr_region_bytes(uint64_t node_bytes, unsigned nnodes)
 {

@@ -124,6 +124,7 @@ static void access_line(unsigned vcpu, int k, uint64_t maddr, int write)
 	if (g.page_by_node[k])
 		g.page_by_node[k][page * g.nnodes + from]++;
 	g.hdr[k]->served[from]++;
+	g.hdr[0]->cpu_misses[vcpu][k]++;
 	if (from == (unsigned)k) {
 		pc->local++;
 		pc->stall_ns += g.lat_local;

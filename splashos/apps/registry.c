@@ -3,7 +3,7 @@
 #include "splash.h"
 
 #define APP(n) extern int n##_main(int argc, char **argv) __attribute__((weak));
-APP(radix) APP(fft) APP(lu) APP(ocean) APP(water) APP(raytrace) APP(selftest) APP(mbench)
+APP(radix) APP(fft) APP(lu) APP(ocean) APP(water) APP(raytrace) APP(selftest) APP(mbench) APP(partner)
 #undef APP
 
 const struct sp_app sp_apps[] = {
@@ -15,6 +15,7 @@ const struct sp_app sp_apps[] = {
 	{ "raytrace", raytrace_main, "raytrace [-s SCENE_FILE=built-in] [-w WIDTH=128] [-h HEIGHT=128] [-o FILE=raytrace.ppm] [-c EXPECTED_CRC32] [-F]  work=rays" },
 	{ "selftest", selftest_main, "selftest  (SPLASHOS's own checks: locks, barriers, malloc, printf)" },
 	{ "mbench", mbench_main, "mbench [-t null,psci,fault,migrate,flush,abi] [-n NULL_CALLS=20000] [-b BLOCKS=32] [-p PAGES=1024] [-m MOVES=200] [-f FLUSHES=500] [-F]  (SPLASHOS under Mirrorball only: microbenchmarks through its hypercalls; `-t psci` runs anywhere)" },
+	{ "partner", partner_main, "partner [-m KIB_PER_THREAD=2048] [-r ROUNDS=40] [-F]  work=words  (each thread reads the array its partner thread (t + n/2) mod n filled: for NUMA placement tests)" },
 	{ NULL, NULL, NULL },
 };
 

@@ -12,6 +12,11 @@ what the guests compute stays right (README "NUMA", loader/CONFIG.md).
 - Sampling (numa_counters = sample, no plugin): the monitor revokes samples of each VM's pages
   and counts the faults that bring them back; the same apps pass, and sampled faults were
   counted.
+- vCPU affinity (numa_affinity): a 4-vCPU VM on 2 nodes x 2 CPUs runs `partner`, whose
+  threads read the arrays their partner on the other node filled; pages may not move (numa_hot
+  at its maximum), so only moving the vCPUs makes the reads local: the vCPUs swap nodes (the
+  monitor's log and numa_moves.vcpu_moves say so), the app's sums stay right, and more misses
+  are local than in the same run without affinity.
 - A policy without a counter source, and policy parameters without a policy, are clear errors
   before anything starts.
 
@@ -84,11 +89,41 @@ def test_sampling_counts_refaults_and_keeps_data_right(mball):
     assert "counters from sampled stage-2 faults" in run.logs["monitor"]
 
 
+def partner_conf(affinity):
+    return ("[host]\nnodes = 2\ncpus_per_node = 2\nmem_per_node = 512M\nnuma_counters = plugin\n"
+            f"numa_policy = migrate\nnuma_hot = 65535\nnuma_affinity = {affinity}\n\n"
+            "[vm work]\nvcpus = 4\nmemory = 128M\nkernel = ${GUEST}/splashos.img\n"
+            "cmdline = splash output=none\nscript = partner -m 1024 -r 60\n")
+
+
+def test_vcpus_follow_their_memory(mball):
+    runs = {}
+    for aff in (0, 200):
+        run = mball(partner_conf(aff), timeout=400, name=f"affinity{aff}")
+        assert run.rc == 0, run.stderr
+        log = run.logs["work"]
+        assert re.search(r"^splash: app=partner threads=4 result=PASS", log, re.M), log[-2000:]
+        runs[aff] = run
+    off, on = runs[0].vm("work"), runs[200].vm("work")
+    assert off["numa_moves"]["vcpu_moves"] == 0, off["numa_moves"]
+    assert off["numa_moves"]["migrations"] == 0, off["numa_moves"]       # pages stay put
+    assert on["numa_moves"]["migrations"] == 0, on["numa_moves"]
+    assert on["numa_moves"]["vcpu_moves"] >= 2, on["numa_moves"]          # at least one swap
+    moves = re.findall(r"numa: work vCPU (\d): pCPU (\d) \(node (\d)\) -> pCPU (\d) \(node (\d)\)",
+                       runs[200].logs["monitor"])
+    assert len(moves) == on["numa_moves"]["vcpu_moves"], moves
+    assert all(a != b for _, _, a, _, b in moves), moves                  # to the other node
+    assert "vCPU affinity at 200%" in runs[200].logs["monitor"]
+    # the reads became local: most of the misses (the partner arrays are 4 x 1 MiB, read 60 times)
+    assert on["numa"]["local_fraction"] > off["numa"]["local_fraction"] + 0.25, (off["numa"], on["numa"])
+
+
 @pytest.mark.parametrize("host, message", [
     ("numa_policy = migrate\n", "[host] numa_policy: needs a miss-counter source"),
     ("numa_hot = 8\n", "[host] the numa_* policy parameters need numa_policy = migrate or replicate"),
     ("numa_counters = plugin\nnuma_policy = everywhere\n", "is not off, migrate or replicate"),
     ("numa_counters = plugin\nnuma_policy = migrate\nnuma_migrate_pct = 40\n", "numa_migrate_pct: \"40\""),
+    ("numa_counters = plugin\nnuma_policy = migrate\nnuma_affinity = 50\n", "numa_affinity: 50 is not 0 (off)"),
 ])
 def test_bad_policy_settings_are_clear_errors(mball, host, message):
     text = ("[host]\nnodes = 2\ncpus_per_node = 1\nmem_per_node = 256M\n" + host +

@@ -390,6 +390,12 @@ static void test_numa_rules(void **state)
 	im.h->numa = good;
 	im.h->numa.max_replicas = 8;
 	expect_fail("max_replicas 8", "max_replicas");
+	im.h->numa = good;
+	im.h->numa.affinity_pct = 50;
+	expect_fail("affinity 50%", "affinity_pct");
+	im.h->numa = good;
+	im.h->numa.reserved = 1;
+	expect_fail("reserved", "reserved field is not zero");
 	memset(&im.h->numa, 0, sizeof(im.h->numa));
 	im.h->numa.hot_threshold = 5;
 	expect_fail("off with parameters", "policy off but its parameters are not zero");

@@ -61,6 +61,8 @@ static void test_defaults_and_check(void **state)
 		{ &P.budget_periods, 0, "budget_periods" },
 		{ &P.decay_shift, 33, "decay_shift" },
 		{ &P.period_ms, 0, "period_ms" },
+		{ &P.affinity_pct, 1, "affinity_pct" },
+		{ &P.affinity_pct, 100, "affinity_pct" },
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		numa_policy_defaults(&P);
@@ -71,6 +73,7 @@ static void test_defaults_and_check(void **state)
 	/* the edges that are allowed */
 	numa_policy_defaults(&P);
 	P.migrate_pct = 51;
+	P.affinity_pct = 101;
 	P.max_replicas = 0;
 	P.move_budget = 0;
 	P.decay_shift = 0;

@@ -177,6 +177,8 @@ static void hand_over(struct pcpu *p)
 {
 	for (int i = 0; i < p->nrq; i++) {
 		struct vcpu *v = p->rq[i];
+		if (!__atomic_load_n(&v->move_to, __ATOMIC_ACQUIRE))
+			continue;           /* (a load: a store on every pass dirtied the vCPU's line) */
 		int to = __atomic_exchange_n(&v->move_to, 0, __ATOMIC_ACQ_REL) - 1;
 		if (to < 0 || to == p->id || to >= nr_pcpus)
 			continue;

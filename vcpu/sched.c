@@ -183,10 +183,15 @@ static void hand_over(struct pcpu *p)
 		if (to < 0 || to == p->id || to >= nr_pcpus)
 			continue;
 		struct pcpu *t = &pcpus[to];
-		/* what may change under a move stays: a vCPU off, booting or stopping, a full queue */
+		/* what may change under a move stays: a vCPU off, booting or stopping */
 		if (v->state == VCPU_OFF || v->state == VCPU_PARKED || __atomic_load_n(&v->boot_req, __ATOMIC_ACQUIRE) ||
-		    v->vm->state != VM_RUNNING || __atomic_load_n(&t->nrq, __ATOMIC_ACQUIRE) + t->ninbox >= PCPU_MAX_VCPUS)
+		    v->vm->state != VM_RUNNING)
 			continue;
+		spin_lock(&t->inbox_lock);      /* held until v is in: room is checked once */
+		if (__atomic_load_n(&t->nrq, __ATOMIC_ACQUIRE) + t->ninbox >= PCPU_MAX_VCPUS) {
+			spin_unlock(&t->inbox_lock);
+			continue;
+		}
 		if (p->loaded == v)
 			vcpu_put(v);
 		if (p->lr_owner == v)
@@ -201,7 +206,6 @@ static void hand_over(struct pcpu *p)
 		v->moves++;
 		__atomic_store_n(&v->pcpu, to, __ATOMIC_SEQ_CST);
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
-		spin_lock(&t->inbox_lock);
 		t->inbox[t->ninbox] = v;
 		__atomic_store_n(&t->ninbox, t->ninbox + 1, __ATOMIC_RELEASE);
 		spin_unlock(&t->inbox_lock);

@@ -237,8 +237,7 @@ void vm_kick(void *arg, int idx)
 		return;
 	struct vcpu *v = &vm->vcpu[idx];
 	vcpu_wake(v);
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);       /* then where it is: see sched.c hand_over */
-	struct pcpu *p = &pcpus[__atomic_load_n(&v->pcpu, __ATOMIC_SEQ_CST)];
+	struct pcpu *p = vcpu_owner(v);
 	if (p != this_cpu())
 		gic_send_sgi(p->mpidr, SGI_KICK);
 	else if (p->loaded != v)
@@ -253,9 +252,8 @@ void vm_stop(struct vm *vm, int reason)
 	if (!__atomic_compare_exchange_n(&vm->state, &running, VM_STOPPING, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
 		return;
 	vm->exit_reason = reason;
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);       /* then where they are: see sched.c hand_over */
 	for (int i = 0; i < vm->nvcpus; i++) {
-		struct pcpu *p = &pcpus[__atomic_load_n(&vm->vcpu[i].pcpu, __ATOMIC_SEQ_CST)];
+		struct pcpu *p = vcpu_owner(&vm->vcpu[i]);
 		if (p != this_cpu())
 			gic_send_sgi(p->mpidr, SGI_KICK);
 	}

@@ -125,6 +125,9 @@ void handle_psci(struct vcpu *v, int is_smc);
 void sched_place_vm(struct vm *vm, int oversubscribed);
 /* CPU 0 (vCPU affinity): ask v's owner to hand it over to pCPU cpu at its next turn. */
 void sched_move_vcpu(struct vcpu *v, int cpu);
+/* The pCPU that owns v, read after a full barrier (so that whatever the caller stored
+ * before, a wake-up, a stop, is seen by the owner, or by the next one if v is moving). */
+struct pcpu *vcpu_owner(const struct vcpu *v);
 void sched_loop(void) __attribute__((noreturn));
 void sched_timer_irq(void);
 uint64_t sched_slice_ticks(void);

@@ -654,14 +654,13 @@ int pmap_move_batch(struct pmap *pm, struct stage2 *s2, struct pmap_move *mv, in
 		return 0;
 	uint64_t last_gpfn = 0;
 	int seen = 0, todo = 0;
-	if (n > PMAP_MOVE_BATCH) {
-		for (int i = PMAP_MOVE_BATCH; i < n; i++) {
-			mv[i].rc = PMAP_OUTSIDE;
-			mv[i].page = mv[i].old = 0;
-			memset(mv[i].rep, 0, sizeof(mv[i].rep));
-		}
-		n = PMAP_MOVE_BATCH;
+	for (int i = 0; i < n; i++) {           /* entries past PMAP_MOVE_BATCH stay so */
+		mv[i].rc = PMAP_OUTSIDE;
+		mv[i].page = mv[i].old = 0;
+		memset(mv[i].rep, 0, sizeof(mv[i].rep));
 	}
+	if (n > PMAP_MOVE_BATCH)
+		n = PMAP_MOVE_BATCH;
 	spin_lock(&move_lock);
 	for (int i = 0; i < n; i++)
 		__atomic_store_n(&batch.claim[i], MOVE_IDLE, __ATOMIC_RELAXED);
@@ -674,9 +673,6 @@ int pmap_move_batch(struct pmap *pm, struct stage2 *s2, struct pmap_move *mv, in
 	__atomic_store_n(&batch.n, n, __ATOMIC_RELEASE);
 	for (int i = 0; i < n; i++) {          /* break, one page at a time under its lock */
 		struct pmap_move *m = &mv[i];
-		m->rc = PMAP_OUTSIDE;
-		m->page = m->old = 0;
-		memset(m->rep, 0, sizeof(m->rep));
 		__atomic_store_n(&batch.gpfn[i], ~0ULL, __ATOMIC_RELAXED);
 		batch.slot[i] = 0;
 		if (!pmap_covers(pm, m->gpa))

@@ -156,9 +156,15 @@ void sched_timer_irq(void)
  * CPU 0 asks (sched_move_vcpu); the owner hands the vCPU over in its loop: puts it away if
  * loaded, takes it off its queue, points v->pcpu at the new pCPU, then puts it in that
  * pCPU's inbox and rings it. A wake-up racing with the move reads v->pcpu after a full
- * barrier (vm_kick, vm_stop), as the owner writes it before one: either the kick reaches
+ * barrier (vcpu_owner: vm_kick, vm_stop), as the owner writes it before one: either the kick reaches
  * the new pCPU, or the new pCPU, which takes the inbox before looking at any vCPU's state
  * (after a barrier too), sees what the kick was for. */
+
+struct pcpu *vcpu_owner(const struct vcpu *v)
+{
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return &pcpus[__atomic_load_n(&v->pcpu, __ATOMIC_SEQ_CST)];
+}
 
 /* The kick makes the owner's vCPU exit; vcpu_run then sees move_to and returns. */
 void sched_move_vcpu(struct vcpu *v, int cpu)
@@ -166,7 +172,7 @@ void sched_move_vcpu(struct vcpu *v, int cpu)
 	if (cpu < 0 || cpu >= nr_pcpus || !pcpus[cpu].online)
 		return;
 	__atomic_store_n(&v->move_to, cpu + 1, __ATOMIC_RELEASE);
-	struct pcpu *p = &pcpus[__atomic_load_n(&v->pcpu, __ATOMIC_SEQ_CST)];
+	struct pcpu *p = vcpu_owner(v);
 	if (p != this_cpu())
 		gic_send_sgi(p->mpidr, SGI_KICK);
 	else

@@ -389,16 +389,20 @@ static void sleep_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
+/* Starts a thread faulting on f->gpa; whether it was done within ms milliseconds. */
+static int fault_done_within(pthread_t *th, struct fault_arg *f, long ms)
+{
+	assert_int_equal(pthread_create(th, NULL, fault_thread, f), 0);
+	for (long i = 0; i < ms && !__atomic_load_n(&f->done, __ATOMIC_ACQUIRE); i++)
+		sleep_ms(1);
+	return __atomic_load_n(&f->done, __ATOMIC_ACQUIRE);
+}
+
 static void mid_batch(void)
 {
 	during_vmid_flush = NULL;
-	assert_int_equal(pthread_create(&other_th, NULL, fault_thread, &other_fault), 0);
-	for (int i = 0; i < 2000 && !__atomic_load_n(&other_fault.done, __ATOMIC_ACQUIRE); i++)
-		sleep_ms(1);
-	other_in_time = __atomic_load_n(&other_fault.done, __ATOMIC_ACQUIRE);
-	assert_int_equal(pthread_create(&moving_th, NULL, fault_thread, &moving_fault), 0);
-	sleep_ms(50);
-	moving_waited = !__atomic_load_n(&moving_fault.done, __ATOMIC_ACQUIRE);
+	other_in_time = fault_done_within(&other_th, &other_fault, 2000);
+	moving_waited = !fault_done_within(&moving_th, &moving_fault, 50);
 }
 
 static void test_move_batch_holds_no_lock_while_copying(void **state)
@@ -428,13 +432,11 @@ static void test_move_batch_holds_no_lock_while_copying(void **state)
 /* A vCPU that faults on a page of a batch the mover has not copied yet copies and makes it
  * itself: with the mover stopped after its first copy, a fault on the batch's second page
  * completes, and the batch still reports both pages moved. */
+static int second_in_time;
 static void second_page_fault(void)
 {
 	after_mover_copy = NULL;
-	assert_int_equal(pthread_create(&moving_th, NULL, fault_thread, &moving_fault), 0);
-	for (int i = 0; i < 2000 && !__atomic_load_n(&moving_fault.done, __ATOMIC_ACQUIRE); i++)
-		sleep_ms(1);
-	other_in_time = __atomic_load_n(&moving_fault.done, __ATOMIC_ACQUIRE);
+	second_in_time = fault_done_within(&moving_th, &moving_fault, 2000);
 }
 
 static void test_faulting_vcpu_moves_its_page(void **state)
@@ -443,7 +445,7 @@ static void test_faulting_vcpu_moves_its_page(void **state)
 	fill(gpa_of(33), 0x33);
 	fill(gpa_of(34), 0x34);
 	moving_fault = (struct fault_arg){ gpa_of(34), 0, 99 };
-	other_in_time = 0;
+	second_in_time = 0;
 	struct pmap_move mv[] = {
 		{ .gpa = gpa_of(33), .kind = PMAP_MOVE_MIGRATE, .node = 1 },
 		{ .gpa = gpa_of(34), .kind = PMAP_MOVE_MIGRATE, .node = 3 },
@@ -454,7 +456,7 @@ static void test_faulting_vcpu_moves_its_page(void **state)
 	int moved = pmap_move_batch(pm, &s2, mv, 2, node_src, &guest, &tables);
 	is_mover = 0;
 	pthread_join(moving_th, NULL);
-	assert_true(other_in_time);                 /* it did not wait for the mover */
+	assert_true(second_in_time);                /* it did not wait for the mover */
 	assert_int_equal(pm->moves_helped, helped + 1);
 	assert_int_equal(moved, 2);
 	assert_int_equal(moving_fault.rc, PMAP_OK);

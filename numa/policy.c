@@ -163,10 +163,18 @@ struct numa_decision numa_policy_decide(const struct numa_policy_params *p, int 
 		/* n is the (unique, since migrate_pct > 50) dominant node */
 		if (n == st->home)
 			return none(NUMA_R_LOCAL);
-		if (!p->migrate)
+		bool read_in_turn = (st->flags & NUMA_PG_MIGRATED) && !written &&
+				    p->replicate && p->max_replicas > 0;
+		if (!p->migrate && !read_in_turn)
 			return none(NUMA_R_DISABLED);
 		if (!budget)
 			return none(NUMA_R_BUDGET);
+		if (read_in_turn) {
+			unsigned want = (sharers | 1u << n) & ~home_bit;
+			struct numa_decision d = { NUMA_REPLICATE, NUMA_R_MOVE, 0,
+						   (uint8_t)(1u << n | pick_replicas(miss, want & ~(1u << n), p->max_replicas - 1)) };
+			return d;
+		}
 		struct numa_decision d = { NUMA_MIGRATE, NUMA_R_MOVE, (uint8_t)n, 0 };
 		return d;
 	}
@@ -205,12 +213,13 @@ void numa_policy_commit(const struct numa_policy_params *p, struct numa_page_sta
 	if (st->window != w) {
 		st->window = w;
 		st->moves = 0;
-		st->flags = 0;
+		st->flags &= NUMA_PG_MIGRATED;
 	}
 	switch (d->action) {
 	case NUMA_MIGRATE:
 		st->home = d->target;
 		st->replicas = 0;
+		st->flags |= NUMA_PG_MIGRATED;
 		if (st->moves < 255)
 			st->moves++;
 		break;

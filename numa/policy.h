@@ -22,7 +22,11 @@
  *      otherwise migrate there if budget is left (else BUDGET), written or not: a minor
  *      sharer does not keep a page away from the node that makes most of its misses
  *      (before, rule 5 came first and left such pages where they were: the Linux workload of
- *      tests/bench/numa went from 74-82 % to 86 % local with this order)
+ *      tests/bench/numa went from 74-82 % to 86 % local with this order).
+ *      Except a page that migrated before and is not written: it is read by one node after
+ *      another (a table every process reads in turn, a scene the threads reach at different
+ *      times), so replicate it to that node and the other sharers, keeping home's copy
+ *      (a second migration made every node that had cached it miss it again)
  *   5. written and 2+ nodes are sharers (misses >= share_threshold) -> none (WRITE_SHARED)
  *   6. not written and 2+ sharers -> replicate to the sharers other than home, the
  *      hottest first, at most max_replicas replicas in all (else none)
@@ -103,13 +107,14 @@ struct numa_page_counts {
 };
 
 #define NUMA_PG_WRITTEN  0x01   /* collapsed by a write in the current budget window */
+#define NUMA_PG_MIGRATED 0x02   /* migrated once already (kept across windows: rule 4) */
 
 /* The policy's per-page bookkeeping, kept by the caller (e.g. beside the memmap entry). */
 struct numa_page_state {
 	uint8_t home;        /* node of the master copy */
 	uint8_t replicas;    /* mask of nodes holding a read-only replica; never has home */
 	uint8_t moves;       /* moves made in budget window `window` */
-	uint8_t flags;       /* NUMA_PG_* (valid for window `window`) */
+	uint8_t flags;       /* NUMA_PG_* (WRITTEN valid for window `window`) */
 	uint32_t window;     /* budget window the two fields above belong to */
 };
 

@@ -784,14 +784,15 @@ static void test_policy_budget(void **state)
 	numa_page_init(&st, 0);
 	struct numa_page_counts cnt;
 
-	/* node 2 dominates: migrated there; node 3 next period: the budget (1 per window) holds */
+	/* node 2 dominates: migrated there; node 3 next period: the budget (1 per window) holds
+	 * (node 3 writes it: read alone, a page that migrated once is replicated instead) */
 	memset(&cnt, 0, sizeof(cnt));
 	cnt.read[2] = 500;
 	struct numa_decision d = numa_apply(&c, gpa, &cnt, &st, 0);
 	assert_int_equal(d.action, NUMA_MIGRATE);
 	assert_int_equal(node_of(pmap_lookup(pm, gpa)), 2);
 	memset(&cnt, 0, sizeof(cnt));
-	cnt.read[3] = 500;
+	cnt.write[3] = 500;
 	d = numa_apply(&c, gpa, &cnt, &st, 1);
 	assert_int_equal(d.action, NUMA_NONE);
 	assert_int_equal(d.reason, NUMA_R_BUDGET);

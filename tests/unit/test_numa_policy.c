@@ -342,8 +342,11 @@ static void test_budget(void **state)
 	C.read[2] = 500;
 	assert_decision(decide(4, 3), NUMA_NONE, NUMA_R_BUDGET);
 	assert_decision(decide(4, 9), NUMA_NONE, NUMA_R_BUDGET);
-	/* period 10 starts window 1: budget back */
+	/* period 10 starts window 1: budget back (node 2 writes: a read-only page that
+	 * migrated before would be replicated instead, test_read_in_turn) */
 	assert_int_equal(numa_policy_budget_left(&P, &S, 10), 1);
+	C.read[2] = 0;
+	C.write[2] = 500;
 	d = decide(4, 10);
 	assert_int_equal(d.action, NUMA_MIGRATE);
 	assert_int_equal(d.target, 2);
@@ -362,13 +365,13 @@ static void test_budget(void **state)
 	P.move_budget = 3;
 	for (int i = 0; i < 3; i++) {
 		memset(&C, 0, sizeof C);
-		C.read[(S.home + 1) % 4] = 500;
+		C.write[(S.home + 1) % 4] = 500;
 		d = decide(4, 20);
 		assert_int_equal(d.action, NUMA_MIGRATE);
 		numa_policy_commit(&P, &S, &d, 20);
 	}
 	memset(&C, 0, sizeof C);
-	C.read[(S.home + 1) % 4] = 500;
+	C.write[(S.home + 1) % 4] = 500;
 	assert_decision(decide(4, 29), NUMA_NONE, NUMA_R_BUDGET);
 	/* budget_periods 1: every period is a new window */
 	P.budget_periods = 1;
@@ -382,6 +385,76 @@ static void test_budget(void **state)
 	numa_policy_commit(&P, &S, &d, 0);
 	assert_int_equal(S.moves, 255);
 	assert_int_equal(numa_policy_budget_left(&P, &S, 0), 0);
+}
+
+/* Rule 4's exception: a page that migrated once and is then dominated, read-only, by another
+ * node is read by one node after another; it is replicated there, home keeps its copy. */
+static void test_read_in_turn(void **state)
+{
+	(void)state;
+	fresh(0);
+	P.move_budget = 4;
+	C.read[1] = 500;
+	struct numa_decision d = decide(4, 0);
+	assert_int_equal(d.action, NUMA_MIGRATE);    /* the first time, nothing tells it apart */
+	numa_policy_commit(&P, &S, &d, 0);
+	assert_true(S.flags & NUMA_PG_MIGRATED);
+	/* next period node 2 reads it alone: a copy for node 2, node 1 keeps the master */
+	memset(&C, 0, sizeof C);
+	C.read[2] = 500;
+	d = decide(4, 1);
+	assert_decision(d, NUMA_REPLICATE, NUMA_R_MOVE);
+	assert_int_equal(d.nodes, 1u << 2);
+	struct numa_page_state saved = S;
+	numa_policy_commit(&P, &S, &d, 1);
+	assert_int_equal(S.home, 1);
+	assert_int_equal(S.replicas, 1u << 2);
+	/* other sharers come along (node 3 is a sharer, node 1 is home), hottest first within
+	 * max_replicas, the dominant node always */
+	S = saved;
+	C.read[2] = 420;
+	C.read[3] = 40;
+	C.read[1] = 40;
+	d = decide(4, 1);
+	assert_decision(d, NUMA_REPLICATE, NUMA_R_MOVE);
+	assert_int_equal(d.nodes, 1u << 2 | 1u << 3);
+	P.max_replicas = 1;
+	assert_int_equal(decide(4, 1).nodes, 1u << 2);
+	P.max_replicas = 0;
+	d = decide(4, 1);
+	assert_int_equal(d.action, NUMA_MIGRATE);    /* no replicas allowed: migrate as before */
+	assert_int_equal(d.target, 2);
+	P.max_replicas = 7;
+	/* written in the period: it follows its writer */
+	memset(&C, 0, sizeof C);
+	C.read[2] = 400;
+	C.write[2] = 1;
+	d = decide(4, 1);
+	assert_int_equal(d.action, NUMA_MIGRATE);
+	assert_int_equal(d.target, 2);
+	/* collapsed by a write earlier in the window (sticky): migrate */
+	memset(&C, 0, sizeof C);
+	C.read[2] = 500;
+	S.flags |= NUMA_PG_WRITTEN;
+	assert_int_equal(decide(4, 1).action, NUMA_MIGRATE);
+	/* the history outlives the budget window (the sticky write does not) */
+	struct numa_decision none = { NUMA_NONE, NUMA_R_COLD, 0, 0 };
+	numa_policy_commit(&P, &S, &none, 25);
+	assert_int_equal(S.flags, NUMA_PG_MIGRATED);
+	assert_int_equal(decide(4, 25).action, NUMA_REPLICATE);
+	/* replication turned off (migrate only): migrate as before */
+	P.replicate = false;
+	d = decide(4, 25);
+	assert_int_equal(d.action, NUMA_MIGRATE);
+	assert_int_equal(d.target, 2);
+	/* home dominating is still LOCAL, and a fresh page still migrates */
+	P.replicate = true;
+	memset(&C, 0, sizeof C);
+	C.read[1] = 500;
+	assert_decision(decide(4, 25), NUMA_NONE, NUMA_R_LOCAL);
+	fresh(1);
+	C.read[2] = 500;
+	assert_int_equal(decide(4, 0).action, NUMA_MIGRATE);
 }
 
 static void test_decay(void **state)
@@ -588,6 +661,7 @@ int main(void)
 		cmocka_unit_test(test_replicated_page),
 		cmocka_unit_test(test_write_fault_collapse),
 		cmocka_unit_test(test_budget),
+		cmocka_unit_test(test_read_in_turn),
 		cmocka_unit_test(test_decay),
 		cmocka_unit_test(test_eight_nodes),
 		cmocka_unit_test(test_random_properties),

@@ -24,8 +24,8 @@ static uint64_t ran_mask(const struct vm *vm)
 {
 	uint64_t m = 0;
 	for (int i = 0; i < vm->nvcpus && i < MB_GUEST_MAX_VCPUS; i++)
-		if (vm->vcpu[i].runs && vm->vcpu[i].pcpu >= 0 && vm->vcpu[i].pcpu < 64)
-			m |= 1ULL << vm->vcpu[i].pcpu;
+		if (vm->vcpu[i]->runs && vm->vcpu[i]->pcpu >= 0 && vm->vcpu[i]->pcpu < 64)
+			m |= 1ULL << vm->vcpu[i]->pcpu;
 	return m;
 }
 

@@ -138,11 +138,11 @@ static int vm_boot(struct vm *vm)
 	memset(vm->s2_root, 0, sizeof(vm->s2_root));
 	vm->s2.root = (uint64_t)(uintptr_t)vm->s2_root;
 	vm->s2.vmid = vm->vmid;
-	vm->s2.local_tlb = vm->single_pcpu ? vm->vcpu[0].pcpu + 1 : 0;
+	vm->s2.local_tlb = vm->single_pcpu ? vm->vcpu[0]->pcpu + 1 : 0;
 	numa_move_vm_boot(vm);        /* per-node roots when the policy replicates */
 	pmap_init(&vm->pmap, MB_GUEST_RAM_BASE, d->mem_bytes, (uint16_t)vm->index);
 	for (int i = 0; i < vm->nvcpus; i++)
-		cpus[i] = &vm->vcpu[i].vgic;
+		cpus[i] = &vm->vcpu[i]->vgic;
 	vgic_init(&vm->vgic, vm->nvcpus, cpus, (int)gic_num_lrs(), vm_kick, vm);
 	vpl011_init(&vm->uart, uart_tx, uart_irq, vm);
 	disks_attach(vm);
@@ -158,7 +158,7 @@ static int vm_boot(struct vm *vm)
 	}
 	patch_boot_count(vm, &blobs[d->dtb_blob]);
 	for (int i = 0; i < vm->nvcpus; i++) {
-		struct vcpu *v = &vm->vcpu[i];
+		struct vcpu *v = vm->vcpu[i];
 		memset(v->exits, 0, sizeof(v->exits));
 		v->runs = 0;
 		v->state = VCPU_OFF;
@@ -170,13 +170,35 @@ static int vm_boot(struct vm *vm)
 		__atomic_fetch_add(&vms_running, 1, __ATOMIC_SEQ_CST);
 	__atomic_store_n(&vm->state, VM_RUNNING, __ATOMIC_RELEASE);
 	/* vCPU 0 starts at the kernel with x0 = the device tree, as the arm64 boot protocol says */
-	struct vcpu *v0 = &vm->vcpu[0];
+	struct vcpu *v0 = vm->vcpu[0];
 	v0->boot_pc = d->kernel_gpa;
 	v0->boot_ctx = d->dtb_gpa;
 	__atomic_store_n(&v0->boot_req, 2, __ATOMIC_RELEASE);
 	mb_printf("@mb vm-start %d %s\n", vm->index, vm->name);
 	vm_kick(vm, 0);
 	return 0;
+}
+
+/* A vCPU's state, in a page of the node whose pCPU will run it: every exit saves and restores
+ * it, and from node 0's BSS that made remote misses for the vCPUs of every other node
+ * (numa/DESIGN-NUMA.md, ninth session). It stays there if the vCPU moves (affinity). */
+struct vcpu *vm_new_vcpu(struct vm *vm, int idx, int node)
+{
+	_Static_assert(sizeof(struct vcpu) <= PAGE_SIZE, "a vCPU's state fits a page");
+	struct vcpu *v = &vm->vcpu_store[idx];
+	uint64_t page = palloc_alloc(&g_palloc, node, 0);
+	if (page) {
+		struct memmap_entry *m = memmap_of(&g_palloc, page);
+		if (m)
+			m->use = MM_MONITOR;
+		v = (struct vcpu *)(uintptr_t)page;
+	}
+	memset(v, 0, sizeof(*v));
+	v->vm = vm;
+	v->id = idx;
+	v->state = VCPU_OFF;
+	vm->vcpu[idx] = v;
+	return v;
 }
 
 void vm_create_all(const void *image)
@@ -203,12 +225,7 @@ void vm_create_all(const void *image)
 		vm->vmid = (uint16_t)(i + 1);
 		vm->home_node = descs[i].home_node >= 0 ? descs[i].home_node % g_palloc.nnodes
 							: i % g_palloc.nnodes;
-		for (int c = 0; c < vm->nvcpus; c++) {
-			vm->vcpu[c].vm = vm;
-			vm->vcpu[c].id = c;
-			vm->vcpu[c].state = VCPU_OFF;
-		}
-		sched_place_vm(vm, oversubscribed);
+		sched_place_vm(vm, oversubscribed);       /* vm_new_vcpu for each vCPU */
 	}
 	for (int i = 0; i < nr_vms; i++)
 		if (vm_boot(&vms[i])) {
@@ -235,7 +252,7 @@ void vm_kick(void *arg, int idx)
 	struct vm *vm = arg;
 	if (idx < 0 || idx >= vm->nvcpus)
 		return;
-	struct vcpu *v = &vm->vcpu[idx];
+	struct vcpu *v = vm->vcpu[idx];
 	vcpu_wake(v);
 	struct pcpu *p = vcpu_owner(v);
 	if (p != this_cpu())
@@ -253,7 +270,7 @@ void vm_stop(struct vm *vm, int reason)
 		return;
 	vm->exit_reason = reason;
 	for (int i = 0; i < vm->nvcpus; i++) {
-		struct pcpu *p = vcpu_owner(&vm->vcpu[i]);
+		struct pcpu *p = vcpu_owner(vm->vcpu[i]);
 		if (p != this_cpu())
 			gic_send_sgi(p->mpidr, SGI_KICK);
 	}
@@ -268,14 +285,14 @@ static void print_stats(struct vm *vm, const char *tag)
 	uint64_t per_ms = read_sysreg(cntfrq_el0) / 1000;
 	for (int i = 0; i < vm->nvcpus; i++)
 		for (int c = 0; c < EX_NCLASSES; c++) {
-			ex[c] += vm->vcpu[i].exits[c];
-			total += vm->vcpu[i].exits[c];
+			ex[c] += vm->vcpu[i]->exits[c];
+			total += vm->vcpu[i]->exits[c];
 		}
 	for (int i = 0; i < vm->nvcpus; i++) {
-		gticks += vm->vcpu[i].guest_ticks;
-		mticks += vm->vcpu[i].monitor_ticks;
-		injected += vm->vcpu[i].vgic.injected;
-		overflows += vm->vcpu[i].vgic.lr_overflows;
+		gticks += vm->vcpu[i]->guest_ticks;
+		mticks += vm->vcpu[i]->monitor_ticks;
+		injected += vm->vcpu[i]->vgic.injected;
+		overflows += vm->vcpu[i]->vgic.lr_overflows;
 	}
 	int n = mb_snprintf(buf, sizeof(buf), "@mb %s {\"name\":\"%s\",\"index\":%d,\"vcpus\":%d,\"memory_bytes\":%lu,"
 			    "\"home_node\":%d,\"run_ms\":%lu,\"guest_ms\":%lu,\"monitor_ms\":%lu,\"exits\":{\"total\":%lu",

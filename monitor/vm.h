@@ -80,7 +80,10 @@ struct vm {
 	struct pmap pmap;
 	struct vgic vgic;
 	struct vpl011 uart;
-	struct vcpu vcpu[MB_GUEST_MAX_VCPUS];
+	/* each vCPU's state in the memory of its pCPU's node (vm_new_vcpu); vcpu_store if
+	 * that node had no page */
+	struct vcpu *vcpu[MB_GUEST_MAX_VCPUS];
+	struct vcpu vcpu_store[MB_GUEST_MAX_VCPUS];
 };
 
 extern struct vm vms[MAX_VMS];
@@ -88,6 +91,7 @@ extern int nr_vms;
 
 /* vm.c */
 void vm_create_all(const void *image);
+struct vcpu *vm_new_vcpu(struct vm *vm, int idx, int node);   /* sched_place_vm, at creation */
 void vm_stop(struct vm *vm, int reason);   /* from any pCPU: ask its vCPUs to park */
 void vm_vcpu_parked(struct vcpu *v);       /* on the owning pCPU, once per vCPU */
 void vm_kick(void *vm, int vcpu);          /* vGIC callback: something is pending */

@@ -42,7 +42,7 @@ static struct vcpu *target_of(struct vm *vm, uint64_t mpidr)
 {
 	if (mpidr & ~0xFFULL || mpidr >= (uint64_t)vm->nvcpus)
 		return 0;
-	return &vm->vcpu[mpidr];
+	return vm->vcpu[mpidr];
 }
 
 static int64_t cpu_on(struct vcpu *v, uint64_t mpidr, uint64_t entry, uint64_t ctx)

@@ -77,17 +77,19 @@ void sched_place_vm(struct vm *vm, int oversubscribed)
 	if (oversubscribed) {
 		int cpu = least_loaded(vm->home_node, vm->nvcpus);
 		for (int c = 0; c < vm->nvcpus; c++)
-			enqueue(&vm->vcpu[c], cpu);
+			enqueue(vm_new_vcpu(vm, c, pcpus[cpu].node), cpu);
 	} else {
-		for (int c = 0; c < vm->nvcpus; c++)
-			enqueue(&vm->vcpu[c], least_loaded(vm->home_node, 1));
+		for (int c = 0; c < vm->nvcpus; c++) {
+			int cpu = least_loaded(vm->home_node, 1);
+			enqueue(vm_new_vcpu(vm, c, pcpus[cpu].node), cpu);
+		}
 	}
 	vm->single_pcpu = 1;
 	int one_node = 1;
 	for (int c = 1; c < vm->nvcpus; c++) {
-		if (vm->vcpu[c].pcpu != vm->vcpu[0].pcpu)
+		if (vm->vcpu[c]->pcpu != vm->vcpu[0]->pcpu)
 			vm->single_pcpu = 0;
-		if (pcpus[vm->vcpu[c].pcpu].node != pcpus[vm->vcpu[0].pcpu].node)
+		if (pcpus[vm->vcpu[c]->pcpu].node != pcpus[vm->vcpu[0]->pcpu].node)
 			one_node = 0;
 	}
 	/* A fault fills the rest of its aligned block on the faulter's node: cheaper sweeps of

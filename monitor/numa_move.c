@@ -270,8 +270,12 @@ static void run_pending(void)
 
 /* Decide for one page of a running VM; a move waits in pend[] (run_pending), a collapse the
  * policy asks for runs now. row: the plugin's counts of the page, aged here or after the move. */
-static int consider(struct vm *vm, uint64_t gpa, const struct numa_page_counts *cnt, volatile uint16_t *row)
+static int consider(struct vm *vm, uint64_t gpa, const struct numa_page_counts *counts, volatile uint16_t *row)
 {
+	struct numa_page_counts with_nodes = *counts, *cnt = &with_nodes;
+	with_nodes.vm_nodes = 0;
+	for (int i = 0; i < vm->nvcpus; i++)
+		with_nodes.vm_nodes |= (uint8_t)(1u << (pcpus[vm->vcpu[i]->pcpu].node & 7));
 	uint64_t gpfn = (gpa - vm->pmap.ram_base) >> PAGE_SHIFT;
 	struct numa_page_state *st = state_of(vm, gpfn);
 	int idx = vm->index;
@@ -505,7 +509,7 @@ static void sample_period(int end_of_period)
 			uint32_t n = nsamples[i];
 			__atomic_store_n(&nsamples[i], 0, __ATOMIC_RELEASE);
 			for (uint32_t k = 0; k < n; k++) {
-				struct numa_page_counts c = { { 0 }, { 0 } };
+				struct numa_page_counts c = { { 0 }, { 0 }, 0 };
 				for (int m = 0; m < nnodes; m++) {
 					c.read[m] = samples[i][k].read[m];
 					c.write[m] = samples[i][k].write[m];

@@ -170,7 +170,7 @@ struct numa_decision numa_policy_decide(const struct numa_policy_params *p, int 
 		if (!budget)
 			return none(NUMA_R_BUDGET);
 		if (read_in_turn) {
-			unsigned want = (sharers | 1u << n) & ~home_bit;
+			unsigned want = (sharers | (c->vm_nodes & valid) | 1u << n) & ~home_bit;
 			struct numa_decision d = { NUMA_REPLICATE, NUMA_R_MOVE, 0,
 						   (uint8_t)(1u << n | pick_replicas(miss, want & ~(1u << n), p->max_replicas - 1)) };
 			return d;
@@ -183,7 +183,7 @@ struct numa_decision numa_policy_decide(const struct numa_policy_params *p, int 
 		return none(NUMA_R_WRITE_SHARED);
 
 	if (nsharers >= 2) {
-		unsigned want = sharers & ~home_bit;
+		unsigned want = (sharers | (c->vm_nodes & valid)) & ~home_bit;
 		if (!want || p->max_replicas == 0)
 			return none(NUMA_R_REPLICATED);
 		if (!p->replicate)

@@ -104,6 +104,10 @@ struct numa_policy_params {
 struct numa_page_counts {
 	uint32_t read[NUMA_MAX_NODES];
 	uint32_t write[NUMA_MAX_NODES];
+	/* not a count: the nodes the page's VM runs vCPUs on (0 if not known). A page found
+	 * read-shared (rules 4 and 6) gets a replica on each of them, not only on this period's
+	 * sharers, which would each read it remotely first */
+	uint8_t vm_nodes;
 };
 
 #define NUMA_PG_WRITTEN  0x01   /* collapsed by a write in the current budget window */

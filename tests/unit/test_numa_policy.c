@@ -457,6 +457,47 @@ static void test_read_in_turn(void **state)
 	assert_int_equal(decide(4, 0).action, NUMA_MIGRATE);
 }
 
+/* Eager replication: a page found read-shared gets a replica on every node the VM runs on
+ * (counts.vm_nodes), not only on this period's sharers; none on nodes outside the VM. */
+static void test_replicate_to_vm_nodes(void **state)
+{
+	(void)state;
+	fresh(0);
+	C.read[0] = 100;
+	C.read[1] = 100;
+	C.vm_nodes = 0x7;                            /* the VM runs on nodes 0-2 of 4 */
+	struct numa_decision d = decide(4, 0);
+	assert_decision(d, NUMA_REPLICATE, NUMA_R_MOVE);
+	assert_int_equal(d.nodes, 0x6);              /* 1 (a sharer) and 2 (not yet reading), not 3 */
+	P.max_replicas = 1;
+	assert_int_equal(decide(4, 0).nodes, 0x2);   /* the sharer first */
+	P.max_replicas = 7;
+	C.vm_nodes = 0;                              /* unknown: the sharers only */
+	assert_int_equal(decide(4, 0).nodes, 0x2);
+	C.vm_nodes = 0xF0;                           /* nodes beyond nnodes are ignored */
+	assert_int_equal(decide(4, 0).nodes, 0x2);
+	/* written: still left alone, whatever the VM's nodes */
+	C.vm_nodes = 0xF;
+	C.write[1] = 1;
+	assert_decision(decide(4, 0), NUMA_NONE, NUMA_R_WRITE_SHARED);
+	/* a page read in turn: the dominant node and the VM's other nodes */
+	fresh(0);
+	S.flags = NUMA_PG_MIGRATED;
+	S.home = 1;
+	C.read[2] = 500;
+	C.vm_nodes = 0xF;
+	d = decide(4, 0);
+	assert_decision(d, NUMA_REPLICATE, NUMA_R_MOVE);
+	assert_int_equal(d.nodes, 0xD);              /* 0, 2, 3: all but home */
+	P.max_replicas = 1;
+	assert_int_equal(decide(4, 0).nodes, 0x4);   /* the dominant node first */
+	/* a private page is still migrated, not replicated, whatever the VM's nodes */
+	fresh(0);
+	C.read[3] = 500;
+	C.vm_nodes = 0xF;
+	assert_int_equal(decide(4, 0).action, NUMA_MIGRATE);
+}
+
 static void test_decay(void **state)
 {
 	(void)state;
@@ -566,6 +607,7 @@ static void test_random_properties(void **state)
 				memset(moves_in_window, 0, sizeof moves_in_window);
 			for (int i = 0; i < PAGES; i++) {
 				struct numa_page_counts *c = &cnt[i];
+				c->vm_nodes = (uint8_t)(rnd() % 3 ? rnd() : 0);   /* any mask, also beyond nnodes */
 				/* page kinds: private to a node, read-shared, write-shared, random */
 				int kind = (int)((unsigned)i % 4), who = (int)(rnd() % (unsigned)nnodes);
 				for (int n = 0; n < nnodes; n++) {
@@ -662,6 +704,7 @@ int main(void)
 		cmocka_unit_test(test_write_fault_collapse),
 		cmocka_unit_test(test_budget),
 		cmocka_unit_test(test_read_in_turn),
+		cmocka_unit_test(test_replicate_to_vm_nodes),
 		cmocka_unit_test(test_decay),
 		cmocka_unit_test(test_eight_nodes),
 		cmocka_unit_test(test_random_properties),

@@ -25,11 +25,13 @@
  *      tests/bench/numa went from 74-82 % to 86 % local with this order).
  *      Except a page that migrated before and is not written: it is read by one node after
  *      another (a table every process reads in turn, a scene the threads reach at different
- *      times), so replicate it to that node and the other sharers, keeping home's copy
+ *      times), so replicate it to that node, the other sharers and the VM's other nodes,
+ *      keeping home's copy
  *      (a second migration made every node that had cached it miss it again)
  *   5. written and 2+ nodes are sharers (misses >= share_threshold) -> none (WRITE_SHARED)
- *   6. not written and 2+ sharers -> replicate to the sharers other than home, the
- *      hottest first, at most max_replicas replicas in all (else none)
+ *   6. not written and 2+ sharers -> replicate to the sharers other than home and to the
+ *      VM's other nodes (counts.vm_nodes: they would read it remotely first), the hottest
+ *      first, at most max_replicas replicas in all (else none)
  *   7. none (SCATTERED: hot but neither dominated nor read-shared)
  * "Written" means the period's write misses reach write_threshold, or the page's replicas
  * were collapsed by a write earlier in the current budget window (sticky, so a page does

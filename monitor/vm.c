@@ -310,6 +310,15 @@ static void print_stats(struct vm *vm, const char *tag)
 			 tag[0] == 's' ? pmap_count_shared(&vm->pmap) : 0,
 			 vm->boot_count, vm->pmap.cow_breaks, injected,
 			 overflows, vm->uart.tx_bytes, vm->unhandled, vm->bad_mmio);
+	/* where each vCPU runs and which node holds its saved state (vm_new_vcpu) */
+	n += mb_snprintf(buf + n, sizeof(buf) - n, ",\"vcpu_pcpus\":[");
+	for (int i = 0; i < vm->nvcpus; i++)
+		n += mb_snprintf(buf + n, sizeof(buf) - n, "%s%d", i ? "," : "", vm->vcpu[i]->pcpu);
+	n += mb_snprintf(buf + n, sizeof(buf) - n, "],\"vcpu_state_nodes\":[");
+	for (int i = 0; i < vm->nvcpus; i++)
+		n += mb_snprintf(buf + n, sizeof(buf) - n, "%s%d", i ? "," : "",
+				 palloc_node_of(&g_palloc, (uint64_t)(uintptr_t)vm->vcpu[i]));
+	n += mb_snprintf(buf + n, sizeof(buf) - n, "]");
 	n += disks_stats_json(vm, buf + n, sizeof(buf) - n - 2);
 	n += nets_stats_json(vm, buf + n, sizeof(buf) - n - 2);
 	n += numactr_stats_json(vm->index, buf + n, sizeof(buf) - n - 2);

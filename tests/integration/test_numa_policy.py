@@ -67,6 +67,12 @@ def test_migration_and_replication_keep_data_right(mball):
     assert re.search(r"monitor text: \d+ KiB replicated on 1 of 1 other nodes", run.logs["monitor"])
     numa = run.vm("work")["numa"]
     assert numa["accesses"] > numa["local_misses"] + numa["remote_misses"] > 0, numa
+    # each vCPU's saved state is in the memory of its pCPU's node (2 CPUs a node here)
+    vm = run.vm("work")
+    pcpus, state_nodes = vm["vcpu_pcpus"], vm["vcpu_state_nodes"]
+    assert len(pcpus) == len(state_nodes) == 4, vm
+    assert state_nodes == [p // 2 for p in pcpus], vm
+    assert set(state_nodes) == {0, 1}, vm
 
 
 def test_migration_only_makes_no_replicas(mball):

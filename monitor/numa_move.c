@@ -270,12 +270,19 @@ static void run_pending(void)
 
 /* Decide for one page of a running VM; a move waits in pend[] (run_pending), a collapse the
  * policy asks for runs now. row: the plugin's counts of the page, aged here or after the move. */
+/* The nodes the VM's vCPUs run on: a read-shared page gets a replica on each (policy rule 6). */
+static uint8_t vm_nodes_of(const struct vm *vm)
+{
+	uint8_t m = 0;
+	for (int i = 0; i < vm->nvcpus; i++)
+		m |= (uint8_t)(1u << (pcpus[vm->vcpu[i]->pcpu].node & 7));
+	return m;
+}
+
 static int consider(struct vm *vm, uint64_t gpa, const struct numa_page_counts *counts, volatile uint16_t *row)
 {
 	struct numa_page_counts with_nodes = *counts, *cnt = &with_nodes;
-	with_nodes.vm_nodes = 0;
-	for (int i = 0; i < vm->nvcpus; i++)
-		with_nodes.vm_nodes |= (uint8_t)(1u << (pcpus[vm->vcpu[i]->pcpu].node & 7));
+	with_nodes.vm_nodes = vm_nodes_of(vm);
 	uint64_t gpfn = (gpa - vm->pmap.ram_base) >> PAGE_SHIFT;
 	struct numa_page_state *st = state_of(vm, gpfn);
 	int idx = vm->index;

@@ -268,9 +268,8 @@ static void run_pending(void)
 	npend = 0;
 }
 
-/* Decide for one page of a running VM; a move waits in pend[] (run_pending), a collapse the
- * policy asks for runs now. row: the plugin's counts of the page, aged here or after the move. */
-/* The nodes the VM's vCPUs run on: a read-shared page gets a replica on each (policy rule 6). */
+/* The nodes the VM's vCPUs run on (numa_page_counts.vm_nodes: a read-shared page gets a
+ * replica on each). Taken once per VM and period, when the driver claims the VM. */
 static uint8_t vm_nodes_of(const struct vm *vm)
 {
 	uint8_t m = 0;
@@ -279,10 +278,10 @@ static uint8_t vm_nodes_of(const struct vm *vm)
 	return m;
 }
 
-static int consider(struct vm *vm, uint64_t gpa, const struct numa_page_counts *counts, volatile uint16_t *row)
+/* Decide for one page of a running VM; a move waits in pend[] (run_pending), a collapse the
+ * policy asks for runs now. row: the plugin's counts of the page, aged here or after the move. */
+static int consider(struct vm *vm, uint64_t gpa, const struct numa_page_counts *cnt, volatile uint16_t *row)
 {
-	struct numa_page_counts with_nodes = *counts, *cnt = &with_nodes;
-	with_nodes.vm_nodes = vm_nodes_of(vm);
 	uint64_t gpfn = (gpa - vm->pmap.ram_base) >> PAGE_SHIFT;
 	struct numa_page_state *st = state_of(vm, gpfn);
 	int idx = vm->index;
@@ -326,6 +325,7 @@ static void plugin_period(void)
 {
 	struct vm *claimed[MAX_VMS] = { 0 };
 	int tried[MAX_VMS] = { 0 };
+	uint8_t vm_nodes[MAX_VMS] = { 0 };
 	for (int n = 0; n < nnodes; n++) {
 		uint64_t base, pages;
 		volatile uint16_t *cnt = numactr_counts(n, &base, &pages);
@@ -360,6 +360,8 @@ static void plugin_period(void)
 				if (!tried[i]) {
 					tried[i] = 1;
 					claimed[i] = claim(i);
+					if (claimed[i])
+						vm_nodes[i] = vm_nodes_of(claimed[i]);
 				}
 				struct vm *vm = claimed[i];
 				uint64_t gpa = vm ? vm->pmap.ram_base + ((uint64_t)m->gpfn << PAGE_SHIFT) : 0;
@@ -370,6 +372,7 @@ static void plugin_period(void)
 				}
 				for (int k = nnodes; k < NUMA_MAX_NODES; k++)
 					c.read[k] = c.write[k] = 0;
+				c.vm_nodes = vm_nodes[i];
 				int why = consider(vm, gpa, &c, row);
 				remote_seen[why >= 0 && why < NUMA_R_NR ? why : NUMA_R_NR] += remote;
 			}
@@ -515,8 +518,9 @@ static void sample_period(int end_of_period)
 			/* the sample is over: stop counting, decide, then choose the next one */
 			uint32_t n = nsamples[i];
 			__atomic_store_n(&nsamples[i], 0, __ATOMIC_RELEASE);
+			uint8_t nodes = vm_nodes_of(vm);
 			for (uint32_t k = 0; k < n; k++) {
-				struct numa_page_counts c = { { 0 }, { 0 }, 0 };
+				struct numa_page_counts c = { { 0 }, { 0 }, nodes };
 				for (int m = 0; m < nnodes; m++) {
 					c.read[m] = samples[i][k].read[m];
 					c.write[m] = samples[i][k].write[m];

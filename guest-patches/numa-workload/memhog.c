@@ -20,7 +20,9 @@
  *
  * Output (one line per child, then one for all):
  *   memhog: start procs=N mib=MIN:MAX table=T passes=P cpus=C pin=0|1
- *   memhog: proc=I mib=S ms=T result=PASS|FAIL sum=0x...
+ *   memhog: proc=I mib=S ms=T result=PASS|FAIL sum=0x... cpus=F,S,R,L,...,C
+ *     (cpus: the CPU the child was on when each phase began: fill, then stream, random and
+ *     lookup of each pass, then the check; they differ when Linux moved the process)
  *   memhog: done procs=N passed=P failed=F ms=T sum=0x...      (sum = XOR of the children's)
  * Exit status 0 only if every child passed; 2 for bad arguments or a failed system call.
  *
@@ -39,6 +41,7 @@
 #include <stdint.h>
 
 #define MAXPROC 64
+#define MAXPASSES 1000
 
 /* ---- the system layer: raw arm64 Linux syscalls, or libc for a host build ---- */
 #ifdef MEMHOG_LIBC
@@ -65,6 +68,7 @@ static uint64_t sys_now_ns(void)
 }
 static long sys_getaffinity(uint64_t *mask, size_t bytes) { return sched_getaffinity(0, bytes, (cpu_set_t *)mask) ? -1 : (long)bytes; }
 static long sys_setaffinity(const uint64_t *mask, size_t bytes) { return sched_setaffinity(0, bytes, (const cpu_set_t *)mask); }
+static int sys_cpu(void) { return sched_getcpu(); }
 #else
 #if !defined(__aarch64__)
 #error "the freestanding memhog is arm64 Linux only; build with -DMEMHOG_LIBC elsewhere"
@@ -84,6 +88,7 @@ static long sc6(long n, long a, long b, long c, long d, long e, long f)
 #define SYS_write 64
 #define SYS_exit_group 94
 #define SYS_clock_gettime 113
+#define SYS_getcpu 168
 #define SYS_sched_setaffinity 122
 #define SYS_sched_getaffinity 123
 #define SYS_clone 220
@@ -111,6 +116,11 @@ static uint64_t sys_now_ns(void)
 }
 static long sys_getaffinity(uint64_t *mask, size_t bytes) { return sc6(SYS_sched_getaffinity, 0, (long)bytes, (long)mask, 0, 0, 0); }
 static long sys_setaffinity(const uint64_t *mask, size_t bytes) { return sc6(SYS_sched_setaffinity, 0, (long)bytes, (long)mask, 0, 0, 0); }
+static int sys_cpu(void)
+{
+	unsigned cpu = 0;
+	return sc6(SYS_getcpu, (long)&cpu, 0, 0, 0, 0, 0) ? -1 : (int)cpu;
+}
 
 /* The compiler may emit calls to these for struct copies and loops. */
 void *memset(void *d, int c, size_t n)
@@ -227,18 +237,22 @@ static void child(int i, int mib, const uint64_t *T, size_t twords, uint64_t txo
 	uint64_t *A = map(words * 8, 0);
 	uint64_t x = 0, acc = seed ^ (uint64_t)i, lcg = mix(seed + 1000003u * (uint64_t)(i + 1));
 	size_t tmask = twords - 1;               /* twords is a power of two */
+	int cpu[3 * MAXPASSES + 2], ncpu = 0;    /* where each phase began: Linux may move us */
 
+	cpu[ncpu++] = sys_cpu();
 	for (size_t k = 0; k < words; k++) {    /* fill: streaming writes */
 		uint64_t v = mix(k ^ lcg);
 		A[k] = v;
 		x ^= v;
 	}
 	for (int p = 0; p < passes; p++) {
+		cpu[ncpu++] = sys_cpu();
 		for (size_t k = 0; k < words; k++) {            /* stream */
 			uint64_t v = A[k], nv = v * 0x2545f4914f6cdd1dull + T[k & tmask] + (uint64_t)p;
 			A[k] = nv;
 			x ^= v ^ nv;
 		}
+		cpu[ncpu++] = sys_cpu();
 		for (size_t r = 0; r < words / 4; r++) {        /* random read-modify-write */
 			lcg = lcg * 6364136223846793005ull + 1442695040888963407ull;
 			size_t j = (size_t)(lcg >> 20) % words;
@@ -246,10 +260,12 @@ static void child(int i, int mib, const uint64_t *T, size_t twords, uint64_t txo
 			A[j] = nv;
 			x ^= v ^ nv;
 		}
+		cpu[ncpu++] = sys_cpu();
 		for (size_t r = 0; r < words / 8; r++)          /* dependent table lookups */
 			acc += T[(acc ^ r) & tmask] + r;
 	}
 	uint64_t ax = 0, tx = 0;
+	cpu[ncpu++] = sys_cpu();
 	for (size_t k = 0; k < words; k++)
 		ax ^= A[k];
 	for (size_t k = 0; k < twords; k++)
@@ -281,6 +297,12 @@ static void child(int i, int mib, const uint64_t *T, size_t twords, uint64_t txo
 	putms(&l, res->ns);
 	put(&l, ok ? " result=PASS sum=" : " result=FAIL sum=");
 	putx(&l, res->sum);
+	put(&l, " cpus=");
+	for (int c = 0; c < ncpu; c++) {
+		if (c)
+			put(&l, ",");
+		putu(&l, (uint64_t)cpu[c]);
+	}
 	emit(&l, 1);
 	sys_exit(ok ? 0 : 1);
 }
@@ -339,7 +361,7 @@ int main(int argc, char **argv)
 			break;
 		}
 		case 't': tmib = number(v, "-t TABLE_MIB must be a power of two in 1..1024, not", 1, 1024); break;
-		case 'p': passes = number(v, "-p PASSES must be 0..1000, not", 0, 1000); break;
+		case 'p': passes = number(v, "-p PASSES must be 0..1000, not", 0, MAXPASSES); break;
 		case 's': seed = (uint64_t)number(v, "-s SEED must be 0..1000000000, not", 0, 1000000000); break;
 		default: return usage(2);
 		}

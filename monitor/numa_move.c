@@ -66,7 +66,7 @@ void numa_move_init(const struct mb_img_header *h)
 		mb_printf("numa policy: %s: the policy stays off\n", why);
 		return;
 	}
-	if (counter_kind == MB_NUMA_CTR_PLUGIN && !numactr_counts(0, 0, 0)) {
+	if (counter_kind == MB_NUMA_CTR_PLUGIN && !numactr_counts(0, 0, 0, 0)) {
 		mb_printf("numa policy: numa_counters = plugin, but the plugin's counters are not there (or "
 			  "do not match the host): the policy stays off\n");
 		return;
@@ -189,7 +189,7 @@ static volatile uint16_t *row_of(uint64_t page)
 {
 	int n = palloc_node_of(&g_palloc, page);
 	uint64_t base, pages;
-	volatile uint16_t *cnt = n >= 0 ? numactr_counts(n, &base, &pages) : 0;
+	volatile uint16_t *cnt = n >= 0 ? numactr_counts(n, &base, &pages, 0) : 0;
 	if (!cnt || page < base || (page - base) / PAGE_SIZE >= pages)
 		return 0;
 	return cnt + mb_nctr_index((page - base) / PAGE_SIZE, 0, (unsigned)nnodes, 0);
@@ -321,68 +321,103 @@ static struct vm *claim(int i) { return vm_claim(&vms[i]) ? &vms[i] : 0; }
 
 /* ---- counter source 1: the TCG plugin's per-page counts ---- */
 
+/* The VMs the scan has met this period: each is claimed (vm_claim) the first time one of its
+ * pages comes up, and let go when the scan is over. */
+struct scan_vms {
+	struct vm *claimed[MAX_VMS];
+	int tried[MAX_VMS];
+	uint8_t nodes[MAX_VMS];         /* vm_nodes_of() of each claimed VM */
+};
+
+/* One counted page of node n: its row read, the page decided for (and aged). */
+static void scan_page(struct scan_vms *sv, int n, uint64_t page, volatile uint16_t *row)
+{
+	uint32_t own, total = row_total(row, n, &own), remote = total - own;
+	if (!total)
+		return;
+	if (total < params.hot_threshold) {     /* cold whatever else holds */
+		remote_seen[NUMA_R_COLD] += remote;
+		age_row(row, 0);
+		return;
+	}
+	struct numa_page_counts c;
+	for (int k = 0; k < nnodes; k++) {
+		c.read[k] = row[2 * k];
+		c.write[k] = row[2 * k + 1];
+	}
+	const struct memmap_entry *m = memmap_of(&g_palloc, page);
+	if (!m || m->use != MM_GUEST || m->vm >= nr_vms) {
+		remote_seen[NUMA_R_NR] += remote;
+		age_row(row, 1);
+		return;
+	}
+	int i = m->vm;
+	if (!sv->tried[i]) {
+		sv->tried[i] = 1;
+		sv->claimed[i] = claim(i);
+		if (sv->claimed[i])
+			sv->nodes[i] = vm_nodes_of(sv->claimed[i]);
+	}
+	struct vm *vm = sv->claimed[i];
+	uint64_t gpa = vm ? vm->pmap.ram_base + ((uint64_t)m->gpfn << PAGE_SHIFT) : 0;
+	if (!vm || PMAP_ADDR(pmap_lookup(&vm->pmap, gpa)) != page) {
+		remote_seen[NUMA_R_NR] += remote;
+		age_row(row, 1);       /* a replica, or a page on its way out */
+		return;
+	}
+	for (int k = nnodes; k < NUMA_MAX_NODES; k++)
+		c.read[k] = c.write[k] = 0;
+	c.vm_nodes = sv->nodes[i];
+	int why = consider(vm, gpa, &c, row);
+	remote_seen[why >= 0 && why < NUMA_R_NR ? why : NUMA_R_NR] += remote;
+}
+
+/* Each period: the rows of the pages the plugin counted since the last (its active[] bits),
+ * in each node's allocator ranges. A word's bits are taken (cleared) before its rows are
+ * read, so a miss counted meanwhile sets its bit again; a row left non-zero (decayed, or
+ * kept below the threshold) keeps its bit, so it is read again next period as a full scan
+ * would. Bits of pages outside the ranges are left alone. */
 static void plugin_period(void)
 {
-	struct vm *claimed[MAX_VMS] = { 0 };
-	int tried[MAX_VMS] = { 0 };
-	uint8_t vm_nodes[MAX_VMS] = { 0 };
+	struct scan_vms sv = { 0 };
 	for (int n = 0; n < nnodes; n++) {
 		uint64_t base, pages;
-		volatile uint16_t *cnt = numactr_counts(n, &base, &pages);
+		volatile uint64_t *active;
+		volatile uint16_t *cnt = numactr_counts(n, &base, &pages, &active);
 		struct palloc_node *pn = &g_palloc.node[n];
 		for (int r = 0; cnt && r < pn->nranges; r++) {
 			const struct palloc_range *rg = &pn->range[r];
-			for (uint64_t page = rg->base; page < rg->frontier; page += PAGE_SIZE) {
-				uint64_t p = (page - base) / PAGE_SIZE;
-				if (page < base || p >= pages)
-					break;
-				volatile uint16_t *row = cnt + mb_nctr_index(p, 0, (unsigned)nnodes, 0);
-				uint32_t own, total = row_total(row, n, &own), remote = total - own;
-				if (!total)
+			if (rg->base < base || rg->frontier <= rg->base)
+				continue;
+			uint64_t first = (rg->base - base) / PAGE_SIZE, end = (rg->frontier - base) / PAGE_SIZE;
+			if (end > pages)
+				end = pages;
+			for (uint64_t w = first / 64; w * 64 < end; w++) {
+				if (!active[w])
 					continue;
-				if (total < params.hot_threshold) {     /* cold whatever else holds */
-					remote_seen[NUMA_R_COLD] += remote;
-					age_row(row, 0);
-					continue;
+				uint64_t bits = __atomic_exchange_n(&active[w], 0, __ATOMIC_ACQ_REL), keep = 0;
+				for (uint64_t left = bits; left; left &= left - 1) {
+					uint64_t p = w * 64 + (uint64_t)__builtin_ctzll(left), bit = left & -left;
+					if (p < first || p >= end) {
+						keep |= bit;           /* another range's, or no range's */
+						continue;
+					}
+					volatile uint16_t *row = cnt + mb_nctr_index(p, 0, (unsigned)nnodes, 0);
+					scan_page(&sv, n, base + p * PAGE_SIZE, row);
+					uint32_t own;
+					if (row_total(row, n, &own))
+						keep |= bit;
 				}
-				struct numa_page_counts c;
-				for (int k = 0; k < nnodes; k++) {
-					c.read[k] = row[2 * k];
-					c.write[k] = row[2 * k + 1];
-				}
-				const struct memmap_entry *m = memmap_of(&g_palloc, page);
-				if (!m || m->use != MM_GUEST || m->vm >= nr_vms) {
-					remote_seen[NUMA_R_NR] += remote;
-					age_row(row, 1);
-					continue;
-				}
-				int i = m->vm;
-				if (!tried[i]) {
-					tried[i] = 1;
-					claimed[i] = claim(i);
-					if (claimed[i])
-						vm_nodes[i] = vm_nodes_of(claimed[i]);
-				}
-				struct vm *vm = claimed[i];
-				uint64_t gpa = vm ? vm->pmap.ram_base + ((uint64_t)m->gpfn << PAGE_SHIFT) : 0;
-				if (!vm || PMAP_ADDR(pmap_lookup(&vm->pmap, gpa)) != page) {
-					remote_seen[NUMA_R_NR] += remote;
-					age_row(row, 1);       /* a replica, or a page on its way out */
-					continue;
-				}
-				for (int k = nnodes; k < NUMA_MAX_NODES; k++)
-					c.read[k] = c.write[k] = 0;
-				c.vm_nodes = vm_nodes[i];
-				int why = consider(vm, gpa, &c, row);
-				remote_seen[why >= 0 && why < NUMA_R_NR ? why : NUMA_R_NR] += remote;
+				if (keep)
+					__atomic_fetch_or(&active[w], keep, __ATOMIC_RELEASE);
 			}
 		}
 	}
 	run_pending();                  /* before the VMs are let go */
 	for (int i = 0; i < nr_vms; i++)
-		if (claimed[i]) {
+		if (sv.claimed[i]) {
 			mv[i].periods++;
-			vm_release(claimed[i]);
+			vm_release(sv.claimed[i]);
 		}
 }
 

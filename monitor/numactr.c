@@ -11,7 +11,7 @@ struct numactr_snap numactr_snap[HOST_MAX_CPUS];
 static uint64_t region_base[HOST_MAX_MEM];     /* 0: that range has no counter region */
 static uint64_t range_base[HOST_MAX_MEM], range_size[HOST_MAX_MEM];
 static int range_node[HOST_MAX_MEM];
-static struct { uint64_t local, remote, accesses; } charged[MAX_VMS];
+static struct { uint64_t local, remote, accesses, wait_accesses; } charged[MAX_VMS];
 static uint32_t lat_local, lat_remote;
 
 void numactr_probe(const struct host_topology *t)
@@ -77,13 +77,15 @@ uint64_t numactr_limit(uint64_t lo, uint64_t hi)
 void numactr_charge(int cpu, int vm)
 {
 	volatile struct mb_nctr_cpu *c = &numactr_cpus[cpu];
-	uint64_t l = c->local, r = c->remote, a = c->accesses;
+	uint64_t l = c->local, r = c->remote, a = c->accesses, w = c->wait_accesses;
 	__atomic_add_fetch(&charged[vm].local, l - numactr_snap[cpu].local, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&charged[vm].remote, r - numactr_snap[cpu].remote, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&charged[vm].accesses, a - numactr_snap[cpu].accesses, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&charged[vm].wait_accesses, w - numactr_snap[cpu].wait_accesses, __ATOMIC_RELAXED);
 	numactr_snap[cpu].local = l;
 	numactr_snap[cpu].remote = r;
 	numactr_snap[cpu].accesses = a;
+	numactr_snap[cpu].wait_accesses = w;
 }
 
 uint64_t numactr_cpu_misses(int cpu, int node)
@@ -100,6 +102,7 @@ int numactr_stats_json(int vm, char *buf, size_t len)
 	uint64_t l = __atomic_load_n(&charged[vm].local, __ATOMIC_RELAXED);
 	uint64_t r = __atomic_load_n(&charged[vm].remote, __ATOMIC_RELAXED);
 	uint64_t a = __atomic_load_n(&charged[vm].accesses, __ATOMIC_RELAXED);
+	uint64_t w = __atomic_load_n(&charged[vm].wait_accesses, __ATOMIC_RELAXED);
 	/* no floating point at EL2 (-mgeneral-regs-only): the fraction in millionths */
 	char frac[24] = "null";
 	if (l + r) {
@@ -107,11 +110,12 @@ int numactr_stats_json(int vm, char *buf, size_t len)
 		mb_snprintf(frac, sizeof(frac), "%lu.%06lu", ppm / 1000000, ppm % 1000000);
 	}
 	return mb_snprintf(buf, len, ",\"numa\":{\"local_misses\":%lu,\"remote_misses\":%lu,\"local_fraction\":%s,"
-			   "\"modelled_stall_ns\":%lu,\"lat_local_ns\":%u,\"lat_remote_ns\":%u,\"accesses\":%lu}",
-			   l, r, frac, l * lat_local + r * lat_remote, lat_local, lat_remote, a);
+			   "\"modelled_stall_ns\":%lu,\"lat_local_ns\":%u,\"lat_remote_ns\":%u,\"accesses\":%lu,"
+			   "\"wait_accesses\":%lu}",
+			   l, r, frac, l * lat_local + r * lat_remote, lat_local, lat_remote, a, w);
 }
 
-volatile uint16_t *numactr_counts(int node, uint64_t *base, uint64_t *pages)
+volatile uint16_t *numactr_counts(int node, uint64_t *base, uint64_t *pages, volatile uint64_t **active)
 {
 	if (!numactr_cpus)
 		return 0;                   /* no plugin, or its CPUs are not ours: no node is known */
@@ -121,6 +125,9 @@ volatile uint16_t *numactr_counts(int node, uint64_t *base, uint64_t *pages)
 				*base = range_base[i];
 			if (pages)
 				*pages = range_size[i] / MB_NCTR_PAGE;
+			if (active)
+				*active = (volatile uint64_t *)(uintptr_t)(region_base[i] +
+					mb_nctr_active_offset(range_size[i] / MB_NCTR_PAGE, hdr0->nnodes));
 			return (volatile uint16_t *)(uintptr_t)(region_base[i] + MB_NCTR_HDR_BYTES);
 		}
 	return 0;

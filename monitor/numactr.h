@@ -13,7 +13,7 @@
  * plugin's CPU numbering does not match ours (then regions are still reserved). */
 extern volatile struct mb_nctr_cpu *numactr_cpus;
 
-struct numactr_snap { uint64_t local, remote, accesses; } __attribute__((aligned(64)));
+struct numactr_snap { uint64_t local, remote, accesses, wait_accesses; } __attribute__((aligned(64)));
 extern struct numactr_snap numactr_snap[HOST_MAX_CPUS];
 void numactr_charge(int cpu, int vm);
 
@@ -33,19 +33,24 @@ static inline void numactr_load(int cpu)
 		numactr_snap[cpu].local = c[cpu].local;
 		numactr_snap[cpu].remote = c[cpu].remote;
 		numactr_snap[cpu].accesses = c[cpu].accesses;
+		numactr_snap[cpu].wait_accesses = c[cpu].wait_accesses;
+		c[cpu].charging = 1;
 	}
 }
 
 static inline void numactr_put(int cpu, int vm)
 {
-	if (numactr_cpus)
+	if (numactr_cpus) {
 		numactr_charge(cpu, vm);
+		numactr_cpus[cpu].charging = 0;
+	}
 }
 
 /* The per-page counts of node `node`'s memory (count[page][node][read, write], page 0 at
- * *base, *pages rows), for the policy; NULL without the plugin or when its CPU numbering is
- * not the host's. numactr_counts(0, 0, 0) tells whether there are any. */
-volatile uint16_t *numactr_counts(int node, uint64_t *base, uint64_t *pages);
+ * *base, *pages rows) and, in *active, the bitmap of the pages counted since their bit was
+ * cleared (counters.h), for the policy; NULL without the plugin or when its CPU numbering
+ * is not the host's. numactr_counts(0, 0, 0, 0) tells whether there are any. */
+volatile uint16_t *numactr_counts(int node, uint64_t *base, uint64_t *pages, volatile uint64_t **active);
 
 /* Misses of pCPU cpu to node node's memory so far (0 without the plugin). */
 uint64_t numactr_cpu_misses(int cpu, int node);

@@ -17,6 +17,12 @@
  *   uint16_t count[pages][nnodes][2]      misses to page p of this node by CPUs of node n,
  *                                         [0] reads (and instruction fetches), [1] writes
  *                                         (write misses and upgrades); saturating at 65535
+ *   uint64_t active[(pages + 63) / 64]    bit p set by the plugin when it counts a miss to
+ *                                         page p; the monitor clears a word when it reads the
+ *                                         rows of its set bits. The scan then reads only the
+ *                                         rows that changed (FLASH told the monitor of hot
+ *                                         pages; a full scan of every row each period took a
+ *                                         third of CPU 0's time under TCG)
  * pages = node_bytes / 4096, the region's own pages included (they are never counted).
  * The monitor may zero counts at any time (the plugin's increments race with that, and with
  * each other: a lost count now and then is within the model's error). */
@@ -25,7 +31,7 @@
 #include <stdint.h>
 
 #define MB_NCTR_MAGIC     0x3143414d554e424dull   /* "MBNUMAC1" little-endian */
-#define MB_NCTR_VERSION   2                       /* 2: cpu_misses[][] */
+#define MB_NCTR_VERSION   3                       /* 2: cpu_misses[][]; 3: active[], wait_accesses */
 #define MB_NCTR_HDR_BYTES 8192ull
 #define MB_NCTR_ALIGN     (2ull << 20)            /* the region is whole 2 MiB blocks */
 #define MB_NCTR_MAX_NODES 8
@@ -36,7 +42,9 @@ struct mb_nctr_cpu {               /* per physical CPU, in node 0's header only 
 	uint64_t local;                /* misses served by the CPU's own node */
 	uint64_t remote;               /* misses served by another node */
 	uint64_t stall_ns;             /* local * lat_local_ns + remote * lat_remote_ns */
-	uint64_t accesses;             /* loads, stores and fetched lines seen */
+	uint64_t accesses;             /* loads, stores and fetched lines seen, but for: */
+	uint64_t wait_accesses;        /* those of WFE wait loops (mbnuma.c access_line) */
+	uint64_t charging;             /* the monitor's: 1 while these go to a VM (vCPU loaded) */
 };
 
 struct mb_nctr_header {
@@ -63,10 +71,16 @@ struct mb_nctr_header {
 
 _Static_assert(sizeof(struct mb_nctr_header) <= MB_NCTR_HDR_BYTES, "header fits its pages");
 
+/* Byte offset of active[] in a node's region (8-byte aligned: the rows are 4 bytes a node). */
+static inline uint64_t mb_nctr_active_offset(uint64_t pages, unsigned nnodes)
+{
+	return MB_NCTR_HDR_BYTES + ((pages * nnodes * 2 * sizeof(uint16_t) + 7) & ~7ull);
+}
+
 static inline uint64_t mb_nctr_region_bytes(uint64_t node_bytes, unsigned nnodes)
 {
 	uint64_t pages = node_bytes / MB_NCTR_PAGE;
-	uint64_t bytes = MB_NCTR_HDR_BYTES + pages * nnodes * 2 * sizeof(uint16_t);
+	uint64_t bytes = mb_nctr_active_offset(pages, nnodes) + (pages + 63) / 64 * sizeof(uint64_t);
 	return (bytes + MB_NCTR_ALIGN - 1) & ~(MB_NCTR_ALIGN - 1);
 }
 

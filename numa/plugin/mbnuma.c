@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +45,7 @@ static struct {
 	const char *out;
 	struct mb_nctr_header *hdr[MB_NCTR_MAX_NODES];     /* our mapping of each region */
 	uint16_t *count[MB_NCTR_MAX_NODES];
+	uint64_t *active[MB_NCTR_MAX_NODES];               /* the region's bitmap of counted pages */
 	uintptr_t qemu_map[MB_NCTR_MAX_NODES];             /* QEMU's mapping of each node file */
 	struct cache_model cache[MB_NCTR_MAX_CPUS];
 	uint64_t ignored;                                  /* accesses outside node RAM */
@@ -53,7 +55,76 @@ static struct {
 	uint32_t *page_writes[MB_NCTR_MAX_NODES];
 	uint32_t *page_by_node[MB_NCTR_MAX_NODES];         /* [page][requesting node], MBNUMA_DUMP only */
 	const char *dump;                                  /* MBNUMA_DUMP: where at_exit writes them */
+	const char *profile;                               /* MBNUMA_PROFILE: where the profile goes */
 } g;
+
+/* MBNUMA_PROFILE=FILE, a diagnostic: for every translation block (its first guest virtual
+ * address and length), how often it ran and the accesses made while it ran, per CPU node;
+ * at exit the PROFILE_TOP blocks with the most accesses go to FILE, one per line:
+ *   vaddr insns executions accesses misses remote-misses charged-accesses charged-remote
+ * (charged: while the CPU's counts went to a VM, the monitor's "charging" flag).
+ * Virtual addresses are the running context's (EL2's own, the guest kernel's or a process's):
+ * compare them with the monitor's and the guest kernel's symbols. */
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+#define PROFILE_SLOTS (1u << 20)
+#define PROFILE_TOP   4000
+struct profile_slot {
+	uint64_t vaddr;
+	uint32_t insns;
+	uint64_t runs, accesses, misses, remote, accesses_charged, remote_charged;
+};
+static struct profile_slot *profile;
+static struct profile_slot *profile_now[MB_NCTR_MAX_CPUS];   /* the block each CPU runs */
+static pthread_mutex_t profile_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static struct profile_slot *profile_slot(uint64_t vaddr, uint32_t insns)
+{
+	uint64_t h = (vaddr ^ insns) * 0x9e3779b97f4a7c15ull;
+	pthread_mutex_lock(&profile_lock);
+	struct profile_slot *s = NULL;
+	for (uint32_t i = 0; i < PROFILE_SLOTS; i++) {
+		struct profile_slot *t = &profile[((h >> 40) + i) & (PROFILE_SLOTS - 1)];
+		if (!t->insns) {
+			t->vaddr = vaddr;
+			t->insns = insns;
+		}
+		if (t->vaddr == vaddr && t->insns == insns) {
+			s = t;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&profile_lock);
+	return s;
+}
+
+static void profile_cb(unsigned int vcpu, void *ud)
+{
+	struct profile_slot *s = ud;
+	s->runs++;                     /* unsynchronised: a diagnostic */
+	if (vcpu < MB_NCTR_MAX_CPUS)
+		profile_now[vcpu] = s;
+}
+
+static int profile_cmp(const void *a, const void *b)
+{
+	const struct profile_slot *x = a, *y = b;
+	return x->accesses < y->accesses ? 1 : x->accesses > y->accesses ? -1 : 0;
+}
+
+static void profile_write(void)
+{
+	FILE *f = fopen(g.profile, "w");
+	if (!f) {
+		say("mbnuma: cannot write %s: %s\n", g.profile, strerror(errno));
+		return;
+	}
+	qsort(profile, PROFILE_SLOTS, sizeof *profile, profile_cmp);
+	for (unsigned i = 0; i < PROFILE_TOP && profile[i].insns; i++)
+		fprintf(f, "%#" PRIx64 " %u %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 "\n",
+			profile[i].vaddr, profile[i].insns, profile[i].runs, profile[i].accesses,
+			profile[i].misses, profile[i].remote, profile[i].accesses_charged, profile[i].remote_charged);
+	fclose(f);
+}
 
 #define TOP_PAGES 24   /* pages named in the out file's "top_pages" */
 #define VIRT_RAM_BASE 0x40000000ull   /* QEMU virt's RAM: machine offset 0 is this address */
@@ -98,16 +169,35 @@ static inline void bump(uint16_t *c)
 		(*c)++;
 }
 
-/* One access of a line by vcpu to machine address maddr on node k. */
-static void access_line(unsigned vcpu, int k, uint64_t maddr, int write)
+/* A callback's udata bit that says the instruction is in a translation block holding a WFE
+ * (a wait loop, below); the rest is the callback's own value. */
+#define UD_WAIT (1ull << 55)
+
+/* One access of a line by vcpu to machine address maddr on node k. wait: made by a WFE
+ * wait loop. Hardware would sleep in the WFE until the watched line changes, making no
+ * accesses; QEMU's WFE does not wait, so such a loop spins as long as the lock holder's
+ * host thread is not running, which the modelled machine has nothing to do with. Its
+ * accesses go to wait_accesses, not accesses; its misses count as any other. */
+static void access_line(unsigned vcpu, int k, uint64_t maddr, int write, int wait)
 {
 	if (vcpu >= g.ncpus)
 		return;
 	struct mb_nctr_cpu *pc = &g.hdr[0]->cpu[vcpu];
-	pc->accesses++;
+	if (wait)
+		pc->wait_accesses++;
+	else
+		pc->accesses++;
+	struct profile_slot *ps = profile ? profile_now[vcpu] : NULL;
+	if (ps) {
+		ps->accesses++;
+		if (pc->charging)
+			ps->accesses_charged++;
+	}
 	enum cm_result r = cache_model_access(&g.cache[vcpu], maddr, write);
 	if (r == CM_HIT)
 		return;
+	if (ps)
+		ps->misses++;
 	for (unsigned o = 0; o < g.ncpus; o++)
 		if (o != vcpu) {
 			if (write)
@@ -118,6 +208,9 @@ static void access_line(unsigned vcpu, int k, uint64_t maddr, int write)
 	unsigned from = vcpu / g.cpus_per_node;
 	uint64_t page = (maddr - (uint64_t)k * g.node_bytes) / MB_NCTR_PAGE;
 	bump(&g.count[k][mb_nctr_index(page, from, g.nnodes, write ? 1 : 0)]);
+	uint64_t *aw = &g.active[k][page / 64], bit = 1ull << (page % 64);
+	if (!(__atomic_load_n(aw, __ATOMIC_RELAXED) & bit))   /* read first: the line stays shared */
+		__atomic_fetch_or(aw, bit, __ATOMIC_RELAXED);
 	g.page_misses[k][page]++;      /* unsynchronised like the rows: a diagnostic */
 	if (write)
 		g.page_writes[k][page]++;
@@ -131,6 +224,11 @@ static void access_line(unsigned vcpu, int k, uint64_t maddr, int write)
 	} else {
 		pc->remote++;
 		pc->stall_ns += g.lat_remote;
+		if (ps) {
+			ps->remote++;
+			if (pc->charging)
+				ps->remote_charged++;
+		}
 	}
 }
 
@@ -156,28 +254,30 @@ static void mem_cb(unsigned int vcpu, qemu_plugin_meminfo_t info, uint64_t vaddr
 	struct qemu_plugin_hwaddr *h = qemu_plugin_get_hwaddr(info, vaddr);
 	if (!h || qemu_plugin_hwaddr_is_io(h))
 		return;
-	uint64_t maddr, reported = qemu_plugin_hwaddr_phys_addr(h);
-	int k = locate(reported, &maddr);
-	if (ud)
-		check(k, maddr, reported, (uint64_t)(uintptr_t)ud);
+	uint64_t maddr, reported = qemu_plugin_hwaddr_phys_addr(h), v = (uint64_t)(uintptr_t)ud;
+	int k = locate(reported, &maddr), wait = (v & UD_WAIT) != 0;
+	if (v & ~UD_WAIT)
+		check(k, maddr, reported, v & ~UD_WAIT);
 	if (k < 0) {
 		g.ignored++;
 		return;
 	}
 	int write = qemu_plugin_mem_is_store(info);
 	uint64_t size = 1ull << qemu_plugin_mem_size_shift(info);
-	access_line(vcpu, k, maddr, write);
+	access_line(vcpu, k, maddr, write, wait);
 	uint64_t lmask = g.geo.line - 1;
 	if ((maddr & lmask) + size > g.geo.line)        /* straddles into the next line */
-		access_line(vcpu, k, (maddr | lmask) + 1, write);
+		access_line(vcpu, k, (maddr | lmask) + 1, write, wait);
 }
 
-/* udata of a fetch callback: machine address + 1 (never 0), node in the top byte. */
+/* udata of a fetch callback: machine address + 1 (never 0), node in the top byte, UD_WAIT. */
 static void fetch_cb(unsigned int vcpu, void *ud)
 {
 	uint64_t v = (uint64_t)(uintptr_t)ud;
-	access_line(vcpu, (int)(v >> 56), (v & ((1ull << 56) - 1)) - 1, 0);
+	access_line(vcpu, (int)(v >> 56), (v & ((1ull << 55) - 1)) - 1, 0, (v & UD_WAIT) != 0);
 }
+
+#define INSN_WFE 0xd503205fu
 
 /* An AArch64 LDR (literal) of a register or LDRSW (literal): its byte offset from the PC. */
 static bool literal_load(uint32_t insn, int64_t *off)
@@ -205,6 +305,18 @@ static int locate_host(const void *haddr, uint64_t *maddr)
 static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 {
 	size_t n = qemu_plugin_tb_n_insns(tb);
+	struct profile_slot *ps = profile ? profile_slot(qemu_plugin_tb_vaddr(tb), (uint32_t)n) : NULL;
+	if (ps)
+		qemu_plugin_register_vcpu_tb_exec_cb(tb, profile_cb, QEMU_PLUGIN_CB_NO_REGS, ps);
+	uint64_t wait = 0;              /* a WFE in the block: a wait loop (access_line) */
+	for (size_t i = 0; i < n && !wait; i++) {
+		const void *h = qemu_plugin_insn_haddr(qemu_plugin_tb_get_insn(tb, i));
+		uint32_t word;
+		if (h) {
+			memcpy(&word, h, sizeof word);
+			wait = word == INSN_WFE ? UD_WAIT : 0;
+		}
+	}
 	uint64_t last_line = ~0ull;
 	for (size_t i = 0; i < n; i++) {
 		struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
@@ -220,13 +332,13 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 				check_v = ((uint64_t)k << 56) | (maddr + (uint64_t)off + 1);
 		}
 		qemu_plugin_register_vcpu_mem_cb(insn, mem_cb, QEMU_PLUGIN_CB_NO_REGS, QEMU_PLUGIN_MEM_RW,
-						 (void *)(uintptr_t)check_v);
+						 (void *)(uintptr_t)(check_v | wait));
 		if (k < 0)
 			continue;
 		if (maddr / g.geo.line == last_line)
 			continue;
 		last_line = maddr / g.geo.line;
-		uint64_t v = ((uint64_t)k << 56) | (maddr + 1);
+		uint64_t v = ((uint64_t)k << 56) | (maddr + 1) | wait;
 		qemu_plugin_register_vcpu_insn_exec_cb(insn, fetch_cb, QEMU_PLUGIN_CB_NO_REGS, (void *)(uintptr_t)v);
 	}
 }
@@ -261,16 +373,17 @@ static void write_top_pages(FILE *f)
 
 static void at_exit(qemu_plugin_id_t id, void *p)
 {
-	uint64_t local = 0, remote = 0, stall = 0, acc = 0;
+	uint64_t local = 0, remote = 0, stall = 0, acc = 0, wait = 0;
 	for (unsigned c = 0; c < g.ncpus; c++) {
 		local += g.hdr[0]->cpu[c].local;
 		remote += g.hdr[0]->cpu[c].remote;
 		stall += g.hdr[0]->cpu[c].stall_ns;
 		acc += g.hdr[0]->cpu[c].accesses;
+		wait += g.hdr[0]->cpu[c].wait_accesses;
 	}
-	say("mbnuma: %" PRIu64 " accesses, %" PRIu64 " local misses, %" PRIu64 " remote misses "
+	say("mbnuma: %" PRIu64 " accesses (and %" PRIu64 " in WFE wait loops), %" PRIu64 " local misses, %" PRIu64 " remote misses "
 	    "(%.1f%% local), modelled stall %.3f s, %" PRIu64 " accesses outside node RAM\n",
-	    acc, local, remote, local + remote ? 100.0 * local / (local + remote) : 0.0, stall / 1e9, g.ignored);
+	    acc, wait, local, remote, local + remote ? 100.0 * local / (local + remote) : 0.0, stall / 1e9, g.ignored);
 	say("mbnuma: address check: %" PRIu64 " literal loads agreed, %" PRIu64 " disagreed%s\n",
 	    g.check_ok, g.check_bad, g.check_bad ? " -- THE COUNTS ARE WRONG" : "");
 	if (g.check_bad)
@@ -284,6 +397,8 @@ static void at_exit(qemu_plugin_id_t id, void *p)
 	}
 	if (d)
 		fclose(d);
+	if (profile)
+		profile_write();
 	if (!g.out)
 		return;
 	FILE *f = fopen(g.out, "w");
@@ -291,10 +406,10 @@ static void at_exit(qemu_plugin_id_t id, void *p)
 		say("mbnuma: cannot write %s: %s\n", g.out, strerror(errno));
 		return;
 	}
-	fprintf(f, "{\"accesses\": %" PRIu64 ", \"local\": %" PRIu64 ", \"remote\": %" PRIu64
+	fprintf(f, "{\"accesses\": %" PRIu64 ", \"wait_accesses\": %" PRIu64 ", \"local\": %" PRIu64 ", \"remote\": %" PRIu64
 		", \"stall_ns\": %" PRIu64 ", \"ignored\": %" PRIu64 ", \"addr_check_ok\": %" PRIu64
 		", \"addr_check_bad\": %" PRIu64 ", \"cpus\": [",
-		acc, local, remote, stall, g.ignored, g.check_ok, g.check_bad);
+		acc, wait, local, remote, stall, g.ignored, g.check_ok, g.check_bad);
 	for (unsigned c = 0; c < g.ncpus; c++) {
 		struct mb_nctr_cpu *pc = &g.hdr[0]->cpu[c];
 		fprintf(f, "%s{\"accesses\": %" PRIu64 ", \"local\": %" PRIu64 ", \"remote\": %" PRIu64
@@ -405,6 +520,11 @@ MB_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t 
 		g.cpus_per_node = (g.ncpus + g.nnodes - 1) / g.nnodes;
 	g.region_bytes = mb_nctr_region_bytes(g.node_bytes, g.nnodes);
 	g.dump = getenv("MBNUMA_DUMP");
+	g.profile = getenv("MBNUMA_PROFILE");
+	if (g.profile && !(profile = calloc(PROFILE_SLOTS, sizeof *profile))) {
+		say("mbnuma: out of memory for the profile\n");
+		return -1;
+	}
 	if (g.region_bytes >= g.node_bytes) {
 		say("mbnuma: nodes too small for their counter regions\n");
 		return -1;
@@ -450,6 +570,7 @@ MB_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t 
 		__atomic_store_n(&h->magic, MB_NCTR_MAGIC, __ATOMIC_RELEASE);
 		g.hdr[k] = h;
 		g.count[k] = (uint16_t *)((char *)p + MB_NCTR_HDR_BYTES);
+		g.active[k] = (uint64_t *)((char *)p + mb_nctr_active_offset(h->pages, g.nnodes));
 		g.page_misses[k] = calloc(h->pages, sizeof(uint32_t));
 		g.page_writes[k] = calloc(h->pages, sizeof(uint32_t));
 		/* the requesting nodes' split only for a dump: 4 bytes per page and node */

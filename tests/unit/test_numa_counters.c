@@ -24,7 +24,14 @@ static void test_region_size(void **state)
 		assert_int_equal(r % MB_NCTR_ALIGN, 0);
 		uint64_t last = mb_nctr_index(GiB / MB_NCTR_PAGE - 1, n - 1, n, 1);
 		assert_true(MB_NCTR_HDR_BYTES + (last + 1) * sizeof(uint16_t) <= r);
+		/* active[] starts after the last row, 8-byte aligned, and its last word fits */
+		uint64_t act = mb_nctr_active_offset(GiB / MB_NCTR_PAGE, n);
+		assert_true(act >= MB_NCTR_HDR_BYTES + (last + 1) * sizeof(uint16_t));
+		assert_int_equal(act % 8, 0);
+		assert_true(act + GiB / MB_NCTR_PAGE / 64 * sizeof(uint64_t) <= r);
 	}
+	/* 3 nodes of 4 KiB pages: 12 bytes a row, so an odd number of pages ends mid-word */
+	assert_int_equal(mb_nctr_active_offset(5, 3), MB_NCTR_HDR_BYTES + 64);
 	assert_true(sizeof(struct mb_nctr_header) <= MB_NCTR_HDR_BYTES);
 	assert_int_equal(MB_NCTR_MAGIC & 0xff, 'M');   /* "MBNUMAC1" in memory order */
 }

@@ -3,7 +3,8 @@
 # a fresh shared file, two tiny bare-metal programs (boot.S in node 0, node2.S in node 2).
 # Checks: the plugin loads; its data-address mapping agrees with the instruction-side one
 # on every literal load (nodes 0 and 2); code running in the machine reads the header the
-# plugin wrote into node 3's memory ('Y'), and does not without the plugin ('N').
+# plugin wrote into node 3's memory ('Y'), and does not without the plugin ('N'); the
+# accesses of a WFE wait loop are counted apart (wait_accesses), not as accesses.
 # usage: numa/plugin/selftest/run.sh [PLUGIN.so]   (default build/numa-plugin.so)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -35,6 +36,14 @@ grep -qx 'Y' <<<"$out" || { echo "FAIL: the machine did not see the plugin's hea
 grep -q 'address check: 5 literal loads agreed, 0 disagreed' <<<"$out" ||
 	{ echo "FAIL: address check"; fail=1; }
 grep -q '"addr_check_ok": 5, "addr_check_bad": 0' "$work/numa.json" || { echo "FAIL: numa.json"; fail=1; }
+# 1000 turns, each a load and a fetched line; the rest of the program makes a few dozen
+acc=$(sed -n 's/.*"accesses": \([0-9]*\), "wait_accesses": \([0-9]*\),.*/\1 \2/p' "$work/numa.json")
+read -r a w <<<"${acc:-x x}"
+if [[ $a =~ ^[0-9]+$ && $w =~ ^[0-9]+$ ]] && (( w >= 2000 && a < 200 )); then
+	echo "  wait loop: $w wait accesses, $a others"
+else
+	echo "FAIL: the WFE loop's accesses: '$acc' (want >= 2000 wait, < 200 others)"; fail=1
+fi
 out=$(run)
 grep -qx 'N' <<<"$out" || { echo "FAIL: without the plugin the header is there: $out"; fail=1; }
 [ $fail = 0 ] && echo "numa plugin selftest: 1 passed, 0 failed" || echo "numa plugin selftest: 0 passed, 1 failed"

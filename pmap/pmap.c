@@ -51,6 +51,7 @@ static void add_sharer(uint64_t page, int delta)
 }
 
 static int help_move(struct pmap *pm, uint64_t gpfn);
+static int batch_open;          /* the batch below is at its copies (events sent on opening) */
 
 /* Takes the lock of the 2 MiB region holding gpa (which must be RAM) and returns its entry,
  * allocating the leaf; NULL if there is no memory for it. The caller unlocks *dir. A page
@@ -67,9 +68,13 @@ static uint64_t *lock_slot(struct pmap *pm, uint64_t gpa, const struct page_sour
 		if (!slot || !(__atomic_load_n(slot, __ATOMIC_ACQUIRE) & PMAP_MOVING))
 			return slot;
 		spin_unlock(&pm->lock[*dir]);
-		while (__atomic_load_n(slot, __ATOMIC_ACQUIRE) & PMAP_MOVING)
-			if (!help_move(pm, gpfn))
-				cpu_relax();
+		for (;;) {
+			int open = __atomic_load_n(&batch_open, __ATOMIC_ACQUIRE);
+			if (!(__atomic_load_n(slot, __ATOMIC_ACQUIRE) & PMAP_MOVING))
+				break;
+			if (!help_move(pm, gpfn))     /* until the page is moved or the batch opens */
+				wait_while_bits_unless(slot, PMAP_MOVING, &batch_open, open);
+		}
 	}
 }
 
@@ -599,7 +604,7 @@ static struct {
 	const struct page_source *const *node_src;
 	const struct page_source *guest, *tables;
 	struct pmap_move *mv;
-	int n, open;
+	int n;
 	uint64_t *slot[PMAP_MOVE_BATCH];
 	uint64_t gpfn[PMAP_MOVE_BATCH];
 	int claim[PMAP_MOVE_BATCH];
@@ -627,7 +632,7 @@ static int take(int i)
  * changed since the look (every OPEN entry is an invalidated page of the current batch). */
 static int help_move(struct pmap *pm, uint64_t gpfn)
 {
-	if (!__atomic_load_n(&batch.open, __ATOMIC_ACQUIRE))
+	if (!__atomic_load_n(&batch_open, __ATOMIC_ACQUIRE))
 		return 0;
 	int n = __atomic_load_n(&batch.n, __ATOMIC_ACQUIRE);
 	for (int i = 0; i < n && i < PMAP_MOVE_BATCH; i++) {
@@ -706,7 +711,8 @@ int pmap_move_batch(struct pmap *pm, struct stage2 *s2, struct pmap_move *mv, in
 	for (int i = 0; i < n; i++)
 		if (mv[i].rc == PMAP_OK)
 			__atomic_store_n(&batch.claim[i], MOVE_OPEN, __ATOMIC_RELEASE);
-	__atomic_store_n(&batch.open, 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&batch_open, 1, __ATOMIC_RELEASE);
+	cpu_send_event();       /* vCPUs waiting for a page of it (lock_slot) may help */
 	for (int c = 0; c < n; c += PMAP_MOVE_CHUNK) {
 		int end = c + PMAP_MOVE_CHUNK < n ? c + PMAP_MOVE_CHUNK : n, took[PMAP_MOVE_CHUNK], k = 0;
 		for (int i = c; i < end; i++)
@@ -720,12 +726,12 @@ int pmap_move_batch(struct pmap *pm, struct stage2 *s2, struct pmap_move *mv, in
 		for (int j = 0; j < k; j++)
 			make_taken(took[j]);
 	}
-	__atomic_store_n(&batch.open, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&batch_open, 0, __ATOMIC_RELAXED);
 	int done = 0;
 	for (int i = 0; i < n; i++) {
 		int st;
 		while ((st = __atomic_load_n(&batch.claim[i], __ATOMIC_ACQUIRE)) == MOVE_TAKEN)
-			cpu_relax();        /* a faulting CPU is moving it */
+			wait_while_equal32((const uint32_t *)&batch.claim[i], MOVE_TAKEN);   /* a faulting CPU moves it */
 		done += st == MOVE_DONE && mv[i].rc >= 0;
 	}
 	spin_unlock(&move_lock);

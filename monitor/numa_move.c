@@ -27,6 +27,7 @@ static uint32_t sample_pages;
 static struct numa_page_state *st_leaf[MAX_VMS][PMAP_DIR_MAX];
 static struct {
 	uint64_t considered, migrations, replications, replicas, collapses, skipped, failed;
+	uint64_t remigrations;          /* migrations of a page that had migrated before */
 	uint64_t move_ticks, periods, batches;
 	uint64_t sampled, sample_faults;
 } mv[MAX_VMS];
@@ -244,10 +245,12 @@ static void run_pending(void)
 		mv[idx].batches++;
 		struct numa_apply_ctx ctx = ctx_of(vm);
 		for (int k = i; k < j; k++) {
+			int moved_before = (pend[k].st->flags & NUMA_PG_MIGRATED) != 0;
 			struct numa_decision d = numa_apply_commit(&ctx, pend[k].gpa, pend[k].st, pend[k].d,
 								   batch[k - i].rc, period);
 			if (d.action == NUMA_MIGRATE) {
 				mv[idx].migrations++;
+				mv[idx].remigrations += moved_before;
 				/* the new page's row counted the copy: start afresh */
 				volatile uint16_t *nrow = row_of(PMAP_ADDR(pmap_lookup(&vm->pmap, pend[k].gpa)));
 				if (nrow)
@@ -641,12 +644,12 @@ int numa_move_stats_json(int vm, char *buf, size_t len)
 			return 0;
 	}
 	return n + mb_snprintf(buf + n, len - (size_t)n, ",\"numa_moves\":{\"policy\":\"%s\",\"counters\":\"%s\",\"periods\":%lu,"
-			   "\"considered\":%lu,\"migrations\":%lu,\"replications\":%lu,\"replicas\":%lu,"
+			   "\"considered\":%lu,\"migrations\":%lu,\"remigrations\":%lu,\"replications\":%lu,\"replicas\":%lu,"
 			   "\"collapses_by_policy\":%lu,\"collapses\":%lu,\"skipped\":%lu,\"failed\":%lu,"
 			   "\"move_ns_avg\":%lu,\"batches\":%lu,\"moved_by_faults\":%lu,\"sampled\":%lu,\"sample_faults\":%lu,\"driver_ms\":%lu,\"vcpu_moves\":%lu}",
 			   policy_kind == MB_NUMA_REPLICATE ? "replicate" : "migrate",
 			   counter_kind == MB_NUMA_CTR_PLUGIN ? "plugin" : "sample", mv[vm].periods,
-			   mv[vm].considered, mv[vm].migrations, mv[vm].replications, mv[vm].replicas,
+			   mv[vm].considered, mv[vm].migrations, mv[vm].remigrations, mv[vm].replications, mv[vm].replicas,
 			   mv[vm].collapses, pm->collapsed, mv[vm].skipped, mv[vm].failed,
 			   moves ? ticks_to_ns(mv[vm].move_ticks) / moves : 0, mv[vm].batches, pm->moves_helped, mv[vm].sampled, mv[vm].sample_faults,
 			   ticks_to_ns(scan_ticks) / 1000000, aff_moves[vm]);

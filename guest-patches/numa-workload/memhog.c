@@ -26,9 +26,11 @@
  *   memhog: done procs=N passed=P failed=F ms=T sum=0x...      (sum = XOR of the children's)
  * Exit status 0 only if every child passed; 2 for bad arguments or a failed system call.
  *
- * Usage: memhog [-n NPROC] [-m MIN[:MAX]] [-t TABLE_MIB] [-p PASSES] [-s SEED] [-a]
+ * Usage: memhog [-n NPROC] [-m MIN[:MAX]] [-t TABLE_MIB] [-p PASSES] [-s SEED] [-a] [-x SHIFT]
  *   defaults: -n 8 -m 16:32 -t 8 -p 2 -s 1; -a pins child i to CPU i mod (CPUs it may use)
- *   (default: Linux schedules freely).
+ *   (default: Linux schedules freely); -x SHIFT pins as -a does, then moves child i to CPU
+ *   (i + SHIFT) mod (CPUs) before its first random pass: a process move the scheduler might
+ *   make, made on purpose, to measure how the placement policy follows it.
  *
  * No C library: the guest build is freestanding (-nostdlib -static, raw arm64 Linux system
  * calls below), because the cross toolchain here has no arm64 libc headers (Debian's
@@ -152,6 +154,15 @@ __attribute__((used, noreturn)) void cstart(long argc, char **argv)
 }
 #endif
 
+static int move_to = -1;        /* -x: the CPU this child moves to before its first random pass */
+static void pin_to(int c)
+{
+	uint64_t m[16] = { 0 };
+	m[c / 64] = 1ull << (c % 64);
+	if (sys_setaffinity(m, sizeof m))
+		sys_exit(2);
+}
+
 /* ---- output: a line buffer, written with one write() so children's lines do not mix ---- */
 struct line { char b[256]; size_t n; };
 static void put(struct line *l, const char *s)
@@ -252,6 +263,8 @@ static void child(int i, int mib, const uint64_t *T, size_t twords, uint64_t txo
 			A[k] = nv;
 			x ^= v ^ nv;
 		}
+		if (p == 0 && move_to >= 0)
+			pin_to(move_to);
 		cpu[ncpu++] = sys_cpu();
 		for (size_t r = 0; r < words / 4; r++) {        /* random read-modify-write */
 			lcg = lcg * 6364136223846793005ull + 1442695040888963407ull;
@@ -326,14 +339,14 @@ static int number(const char *s, const char *what, long lo, long hi)
 static int usage(int fd)
 {
 	struct line l = { .n = 0 };
-	put(&l, "usage: memhog [-n NPROC] [-m MIN[:MAX]] [-t TABLE_MIB] [-p PASSES] [-s SEED] [-a]");
+	put(&l, "usage: memhog [-n NPROC] [-m MIN[:MAX]] [-t TABLE_MIB] [-p PASSES] [-s SEED] [-a] [-x SHIFT]");
 	emit(&l, fd);
 	return fd == 1 ? 0 : 2;
 }
 
 int main(int argc, char **argv)
 {
-	int nproc = 8, mmin = 16, mmax = 32, tmib = 8, passes = 2, pin = 0;
+	int nproc = 8, mmin = 16, mmax = 32, tmib = 8, passes = 2, pin = 0, shift = -1;
 	uint64_t seed = 1;
 	for (int a = 1; a < argc; a++) {
 		const char *o = argv[a];
@@ -363,6 +376,7 @@ int main(int argc, char **argv)
 		case 't': tmib = number(v, "-t TABLE_MIB must be a power of two in 1..1024, not", 1, 1024); break;
 		case 'p': passes = number(v, "-p PASSES must be 0..1000, not", 0, MAXPASSES); break;
 		case 's': seed = (uint64_t)number(v, "-s SEED must be 0..1000000000, not", 0, 1000000000); break;
+		case 'x': shift = number(v, "-x SHIFT must be 0..1023, not", 0, 1023); pin = 1; break;
 		default: return usage(2);
 		}
 	}
@@ -396,6 +410,10 @@ int main(int argc, char **argv)
 	put(&l, " cpus=");
 	putu(&l, (uint64_t)ncpu);
 	put(&l, pin ? " pin=1" : " pin=0");
+	if (shift >= 0) {
+		put(&l, " move=+");
+		putu(&l, (uint64_t)shift);
+	}
 	emit(&l, 1);
 	long pids[MAXPROC];
 	for (int i = 0; i < nproc; i++) {
@@ -411,6 +429,8 @@ int main(int argc, char **argv)
 				m[c / 64] = 1ull << (c % 64);
 				if (sys_setaffinity(m, sizeof m))
 					die("sched_setaffinity failed", NULL);
+				if (shift >= 0)
+					move_to = cpus[(i + shift) % ncpu];
 			}
 			child(i, mib, T, twords, txor, passes, seed, res + i);
 		}

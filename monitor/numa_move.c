@@ -32,6 +32,9 @@ static struct {
 	uint64_t sampled, sample_faults;
 } mv[MAX_VMS];
 static uint64_t scan_ticks;
+/* Periods whose own work (scan, moves) took longer than a period, and the longest: while CPU 0
+ * is at it no period starts, so this is how late the policy can be to a page turning hot */
+static uint64_t slow_periods, longest_period_ticks;
 static uint64_t aff_moves[MAX_VMS];     /* vCPU moves by the affinity, per VM */
 /* Misses the plugin scan saw that were remote to the page's node, by what the policy made of
  * the page in that period (enum numa_reason; NUMA_R_NR: not a VM's page as mapped, e.g. a
@@ -477,11 +480,13 @@ static void affinity_period(void)
 	for (int i = 0; i < n; i++) {
 		struct vcpu *v = who[m[i].vcpu];
 		const struct aff_vcpu *a = &av[m[i].vcpu];
-		v->moved_period = period;
+		if (m[i].wanted)        /* a vCPU that only made room may move on next period */
+			v->moved_period = period;
 		aff_moves[v->vm->index]++;
-		mb_printf("numa: %s vCPU %d: pCPU %d (node %d) -> pCPU %d (node %d): %lu misses to node %d, %lu to its own\n",
+		mb_printf("numa: %s vCPU %d: pCPU %d (node %d) -> pCPU %d (node %d): %lu misses to node %d, %lu to its own%s\n",
 			  v->vm->name, v->id, a->cpu, pcpus[a->cpu].node, m[i].to_cpu, pcpus[m[i].to_cpu].node,
-			  a->misses[pcpus[m[i].to_cpu].node], pcpus[m[i].to_cpu].node, a->misses[pcpus[a->cpu].node]);
+			  a->misses[pcpus[m[i].to_cpu].node], pcpus[m[i].to_cpu].node, a->misses[pcpus[a->cpu].node],
+			  m[i].wanted ? "" : " (makes room)");
 		sched_move_vcpu(v, m[i].to_cpu);
 	}
 }
@@ -614,6 +619,9 @@ void numa_move_tick(void)
 	period++;
 	uint64_t end = read_cntpct();
 	scan_ticks += end - now;
+	slow_periods += end - now > period_ticks;
+	if (end - now > longest_period_ticks)
+		longest_period_ticks = end - now;
 	/* a period that took longer than the period does not run back to back */
 	next_period = end + period_ticks;
 	next_sub = end + sub_ticks;
@@ -646,11 +654,12 @@ int numa_move_stats_json(int vm, char *buf, size_t len)
 	return n + mb_snprintf(buf + n, len - (size_t)n, ",\"numa_moves\":{\"policy\":\"%s\",\"counters\":\"%s\",\"periods\":%lu,"
 			   "\"considered\":%lu,\"migrations\":%lu,\"remigrations\":%lu,\"replications\":%lu,\"replicas\":%lu,"
 			   "\"collapses_by_policy\":%lu,\"collapses\":%lu,\"skipped\":%lu,\"failed\":%lu,"
-			   "\"move_ns_avg\":%lu,\"batches\":%lu,\"moved_by_faults\":%lu,\"sampled\":%lu,\"sample_faults\":%lu,\"driver_ms\":%lu,\"vcpu_moves\":%lu}",
+			   "\"move_ns_avg\":%lu,\"batches\":%lu,\"moved_by_faults\":%lu,\"sampled\":%lu,\"sample_faults\":%lu,\"driver_ms\":%lu,\"slow_periods\":%lu,\"longest_period_ms\":%lu,\"vcpu_moves\":%lu}",
 			   policy_kind == MB_NUMA_REPLICATE ? "replicate" : "migrate",
 			   counter_kind == MB_NUMA_CTR_PLUGIN ? "plugin" : "sample", mv[vm].periods,
 			   mv[vm].considered, mv[vm].migrations, mv[vm].remigrations, mv[vm].replications, mv[vm].replicas,
 			   mv[vm].collapses, pm->collapsed, mv[vm].skipped, mv[vm].failed,
 			   moves ? ticks_to_ns(mv[vm].move_ticks) / moves : 0, mv[vm].batches, pm->moves_helped, mv[vm].sampled, mv[vm].sample_faults,
-			   ticks_to_ns(scan_ticks) / 1000000, aff_moves[vm]);
+			   ticks_to_ns(scan_ticks) / 1000000, slow_periods, ticks_to_ns(longest_period_ticks) / 1000000,
+			   aff_moves[vm]);
 }

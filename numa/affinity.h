@@ -33,6 +33,8 @@ struct aff_vcpu {
 
 struct aff_move {
 	int vcpu, to_cpu;
+	bool wanted;                       /* it wanted this node (false: a swap partner that
+					    * made room; the monitor starts no cool-down for it) */
 };
 
 /* The node a vCPU on own_node would rather run on, or -1: the node its misses went to most,
@@ -41,9 +43,15 @@ struct aff_move {
 int aff_wanted_node(const struct aff_vcpu *v, int nnodes, int own_node, uint32_t pct);
 
 /* At most max moves, strongest want first (most misses gained): a vCPU that wants node t
- * goes to an idle pCPU of t, else swaps with a vCPU on t that wants the first one's node (a
- * swap is two moves). cpus[] is updated as if the moves were made. Returns how many moves
- * out[] holds. */
+ * goes to an idle pCPU of t, else swaps with a vCPU on t that wants the first one's node,
+ * else swaps with a vCPU on t that has nothing to lose there: one that may move and either
+ * wants to leave t too or is quiet (fewer than AFF_MIN_MISSES in the period), the one with
+ * the fewest misses on t first. The last kind is what undoes a guest scheduler's moves: a
+ * process that moved to the vCPU of another node, leaving its old vCPU idle, gets that
+ * node's pCPU back by a swap with the idle vCPU, and a rotation of processes around the
+ * nodes unwinds one swap at a time (the displaced vCPU wants on, to the next node). A swap
+ * is two moves. cpus[] is updated as if the moves were made. Returns how many moves out[]
+ * holds. */
 int aff_plan(struct aff_cpu *cpus, int ncpus, const struct aff_vcpu *v, int nv, int nnodes, uint32_t pct,
 	     struct aff_move *out, int max);
 #endif

@@ -107,13 +107,74 @@ static void test_max_and_order(void **state)
 	c8[4].vcpu = 2;
 	c8[7].vcpu = 3;                               /* node 3 keeps one idle pCPU: 6 */
 	struct aff_vcpu v[4] = { vc(0, 0, 0, 0, 3000), vc(2, 0, 0, 0, 9000), vc(4, 0, 0, 0, 6000),
-				 vc(7, 0, 0, 0, 100) };
+				 vc(7, 0, 0, 0, 2000) };      /* at home on node 3 */
 	struct aff_move m[8];
 	assert_int_equal(aff_plan(c8, 8, v, 4, 4, 200, m, 8), 1);
 	assert_int_equal(m[0].vcpu, 1);               /* the one that gains most */
 	assert_int_equal(m[0].to_cpu, 6);
 	/* max 0: nothing */
 	assert_int_equal(aff_plan(c8, 8, v, 4, 4, 200, m, 0), 0);
+}
+
+/* A process moved to another node's vCPU and left its old vCPU idle: the vCPU that runs it
+ * swaps with the quiet one; a vCPU at home is never displaced, nor one in its cool-down. */
+static void test_swap_with_quiet(void **state)
+{
+	(void)state;
+	layout(0, 1, 2, 3);
+	struct aff_vcpu v[4] = { vc(0, 50, 10, 0, 0),              /* quiet: its process left */
+				 vc(1, 6000, 100, 0, 0),           /* at home on node 0 */
+				 vc(2, 9000, 200, 0, 0),           /* runs the moved process */
+				 vc(3, 0, 4000, 0, 0) };
+	struct aff_move m[8];
+	assert_int_equal(aff_plan(cpus, 4, v, 4, 2, 200, m, 8), 2);
+	assert_int_equal(m[0].vcpu, 2);
+	assert_int_equal(m[0].to_cpu, 0);
+	assert_true(m[0].wanted);
+	assert_int_equal(m[1].vcpu, 0);               /* the quiet one makes room */
+	assert_int_equal(m[1].to_cpu, 2);
+	assert_false(m[1].wanted);
+	assert_int_equal(cpus[0].vcpu, 2);
+	assert_int_equal(cpus[2].vcpu, 0);
+	assert_int_equal(cpus[1].vcpu, 1);            /* the one at home stays */
+	/* the quiet one in its cool-down: nobody to swap with */
+	layout(0, 1, 2, 3);
+	v[0].may_move = false;
+	assert_int_equal(aff_plan(cpus, 4, v, 4, 2, 200, m, 8), 0);
+	/* a busy vCPU at home on node 0 instead of the quiet one: no move either */
+	layout(0, 1, 2, 3);
+	v[0] = vc(0, 5000, 0, 0, 0);
+	assert_int_equal(aff_plan(cpus, 4, v, 4, 2, 200, m, 8), 0);
+}
+
+/* Each node's vCPUs run the processes whose memory is on the node before (a guest scheduler
+ * rotated them): swaps with vCPUs that want to leave too unwind it, one period at a time. */
+static void test_rotation_unwinds(void **state)
+{
+	(void)state;
+	struct aff_cpu c4[4];
+	struct aff_vcpu v[4];
+	for (int c = 0; c < 4; c++)                  /* 4 nodes x 1 pCPU */
+		c4[c] = (struct aff_cpu){ c, c };
+	for (int i = 0; i < 4; i++) {
+		v[i] = vc(i, 200, 200, 200, 200);
+		v[i].misses[(i + 3) % 4] = 8000 + 1000 * (uint64_t)i;  /* memory one node back */
+	}
+	int where[4] = { 0, 1, 2, 3 };               /* pCPU (= node) of each vCPU */
+	struct aff_move m[8];
+	for (int period = 0; period < 4; period++) {
+		int n = aff_plan(c4, 4, v, 4, 4, 200, m, 4);
+		for (int k = 0; k < n; k++) {
+			where[m[k].vcpu] = m[k].to_cpu;
+			v[m[k].vcpu].cpu = m[k].to_cpu;
+			if (m[k].wanted)
+				v[m[k].vcpu].may_move = false;   /* its cool-down */
+		}
+	}
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(where[i], (i + 3) % 4);  /* every vCPU beside its memory */
+	for (int c = 0; c < 4; c++)
+		assert_int_equal(c4[c].vcpu, (c + 1) % 4);
 }
 
 int main(void)
@@ -124,6 +185,8 @@ int main(void)
 		cmocka_unit_test(test_swap),
 		cmocka_unit_test(test_no_room),
 		cmocka_unit_test(test_max_and_order),
+		cmocka_unit_test(test_swap_with_quiet),
+		cmocka_unit_test(test_rotation_unwinds),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

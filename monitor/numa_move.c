@@ -335,8 +335,9 @@ struct scan_vms {
 	uint8_t nodes[MAX_VMS];         /* vm_nodes_of() of each claimed VM */
 };
 
-/* One counted page of node n: its row read, the page decided for (and aged). */
-static void scan_page(struct scan_vms *sv, int n, uint64_t page, volatile uint16_t *row)
+/* One counted page of node n (in allocator range rg): its row read, the page decided for
+ * (and aged). */
+static void scan_page(struct scan_vms *sv, int n, const struct palloc_range *rg, uint64_t page, volatile uint16_t *row)
 {
 	uint32_t own, total = row_total(row, n, &own), remote = total - own;
 	if (!total)
@@ -351,8 +352,8 @@ static void scan_page(struct scan_vms *sv, int n, uint64_t page, volatile uint16
 		c.read[k] = row[2 * k];
 		c.write[k] = row[2 * k + 1];
 	}
-	const struct memmap_entry *m = memmap_of(&g_palloc, page);
-	if (!m || m->use != MM_GUEST || m->vm >= nr_vms) {
+	const struct memmap_entry *m = &rg->memmap[(page - rg->base) >> PAGE_SHIFT];
+	if (m->use != MM_GUEST || m->vm >= nr_vms) {
 		remote_seen[NUMA_R_NR] += remote;
 		age_row(row, 1);
 		return;
@@ -409,7 +410,7 @@ static void plugin_period(void)
 						continue;
 					}
 					volatile uint16_t *row = cnt + mb_nctr_index(p, 0, (unsigned)nnodes, 0);
-					scan_page(&sv, n, base + p * PAGE_SIZE, row);
+					scan_page(&sv, n, rg, base + p * PAGE_SIZE, row);
 					uint32_t own;
 					if (row_total(row, n, &own))
 						keep |= bit;

@@ -63,6 +63,7 @@ static uint64_t gpa_of(const struct cand *c) { return MB_GUEST_RAM_BASE + ((uint
 static int collect(void)
 {
 	int n = 0;
+	struct palloc_range *near = 0;
 	for (int v = 0; v < nr_vms && n < MAX_CAND; v++) {
 		struct vm *vm = &vms[v];
 		if (!vm->share_busy)
@@ -73,7 +74,7 @@ static int collect(void)
 				uint64_t e = __atomic_load_n(&leaf[i], __ATOMIC_RELAXED);
 				if ((e & (PMAP_PRESENT | PMAP_OWNED | PMAP_WRITE)) != (PMAP_PRESENT | PMAP_OWNED | PMAP_WRITE))
 					continue;
-				const struct memmap_entry *m = memmap_of(&g_palloc, PMAP_ADDR(e));
+				const struct memmap_entry *m = memmap_of_near(&g_palloc, PMAP_ADDR(e), &near);
 				if (!m || !m->origin)
 					continue;
 				cand[n++] = (struct cand){ m->origin, (uint16_t)v, C_NONE, (uint32_t)(d * PMAP_LEAF_ENTRIES + i), PMAP_ADDR(e) };

@@ -102,6 +102,14 @@ struct memmap_entry *memmap_of(struct palloc *pa, uint64_t page)
 	return r ? &r->memmap[(page - r->base) >> PAGE_SHIFT] : 0;
 }
 
+struct memmap_entry *memmap_of_near(struct palloc *pa, uint64_t page, struct palloc_range **hint)
+{
+	struct palloc_range *r = *hint;
+	if (!r || page < r->base || page >= r->end)
+		*hint = r = range_of(pa, page, 0);
+	return r ? &r->memmap[(page - r->base) >> PAGE_SHIFT] : 0;
+}
+
 static uint64_t colour_of(uint64_t page) { return (page >> PAGE_SHIFT) & (PALLOC_COLOURS - 1); }
 
 /* n->lock held: page onto its colour's free list. */

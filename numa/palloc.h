@@ -82,5 +82,10 @@ uint64_t palloc_alloc_colour(struct palloc *pa, int node, uint64_t like);
 /* Node holding machine page 'page', or -1. */
 int palloc_node_of(struct palloc *pa, uint64_t page);
 struct memmap_entry *memmap_of(struct palloc *pa, uint64_t page);
+/* memmap_of for walks whose pages mostly lie in one range (a VM's pmap): *hint is the range
+ * the last page was found in (start with 0), tried before the search. Under the NUMA plugin
+ * every load the monitor makes is a callback, and the sharing pass looked up each of every
+ * VM's pages across all nodes' ranges every second. */
+struct memmap_entry *memmap_of_near(struct palloc *pa, uint64_t page, struct palloc_range **hint);
 uint64_t palloc_free_pages(struct palloc *pa, int node);
 #endif

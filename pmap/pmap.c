@@ -405,13 +405,14 @@ out:
 uint64_t pmap_count_shared(const struct pmap *pm)
 {
 	uint64_t n = 0;
+	struct palloc_range *near = 0;
 	for (uint64_t d = 0; d < PMAP_DIR_MAX; d++) {
 		const uint64_t *leaf = pm->leaf[d];
 		for (int i = 0; leaf && i < PMAP_LEAF_ENTRIES; i++) {
 			uint64_t e = __atomic_load_n(&leaf[i], __ATOMIC_RELAXED);
 			if ((e & (PMAP_PRESENT | PMAP_COW)) != (PMAP_PRESENT | PMAP_COW))
 				continue;
-			const struct memmap_entry *m = memmap_of(&g_palloc, PMAP_ADDR(e));
+			const struct memmap_entry *m = memmap_of_near(&g_palloc, PMAP_ADDR(e), &near);
 			uint32_t others = m ? __atomic_load_n(&m->sharers, __ATOMIC_RELAXED) : 0;
 			if (m && m->use == MM_DCACHE && others)
 				others--;               /* the disk cache's own reference */

@@ -347,6 +347,20 @@ static void test_memmap(void **state)
 	assert_int_equal(palloc_node_of(&pa, base_of(3)), -1);
 	assert_ptr_equal(memmap_of(&pa, end_of(1) - PAGE_SIZE), mb + (USABLE - 1));
 
+	/* memmap_of_near agrees with memmap_of whatever the hint: none, right, another range's,
+	 * and it leaves the hint on the range it found (none for a page outside) */
+	struct palloc_range *near = 0;
+	assert_ptr_equal(memmap_of_near(&pa, a, &near), ma);
+	assert_ptr_equal(near, &pa.node[0].range[0]);
+	assert_ptr_equal(memmap_of_near(&pa, a + PAGE_SIZE, &near), ma + 1);
+	assert_ptr_equal(memmap_of_near(&pa, b, &near), mb);          /* the hint is node 0's */
+	assert_ptr_equal(near, &pa.node[1].range[0]);
+	assert_ptr_equal(memmap_of_near(&pa, a + 123, &near), ma);
+	assert_null(memmap_of_near(&pa, base_of(3), &near));
+	assert_null(near);
+	assert_null(memmap_of_near(&pa, end_of(0), &near));
+	assert_ptr_equal(memmap_of_near(&pa, end_of(1) - PAGE_SIZE, &near), mb + (USABLE - 1));
+
 	/* free clears the record */
 	ma->use = MM_GUEST;
 	ma->vm = 5;

@@ -352,7 +352,7 @@ static void scan_page(struct scan_vms *sv, int n, const struct palloc_range *rg,
 		c.read[k] = row[2 * k];
 		c.write[k] = row[2 * k + 1];
 	}
-	const struct memmap_entry *m = &rg->memmap[(page - rg->base) >> PAGE_SHIFT];
+	const struct memmap_entry *m = palloc_range_entry(rg, page);
 	if (m->use != MM_GUEST || m->vm >= nr_vms) {
 		remote_seen[NUMA_R_NR] += remote;
 		age_row(row, 1);
@@ -618,11 +618,11 @@ void numa_move_tick(void)
 	if (p->loaded)
 		numactr_load(p->id);
 	period++;
-	uint64_t end = read_cntpct();
-	scan_ticks += end - now;
-	slow_periods += end - now > period_ticks;
-	if (end - now > longest_period_ticks)
-		longest_period_ticks = end - now;
+	uint64_t end = read_cntpct(), took = end - now;
+	scan_ticks += took;
+	slow_periods += took > period_ticks;
+	if (took > longest_period_ticks)
+		longest_period_ticks = took;
 	/* a period that took longer than the period does not run back to back */
 	next_period = end + period_ticks;
 	next_sub = end + sub_ticks;

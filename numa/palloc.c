@@ -96,18 +96,18 @@ int palloc_node_of(struct palloc *pa, uint64_t page)
 	return node;
 }
 
-struct memmap_entry *memmap_of(struct palloc *pa, uint64_t page)
-{
-	struct palloc_range *r = range_of(pa, page, 0);
-	return r ? &r->memmap[(page - r->base) >> PAGE_SHIFT] : 0;
-}
-
 struct memmap_entry *memmap_of_near(struct palloc *pa, uint64_t page, struct palloc_range **hint)
 {
 	struct palloc_range *r = *hint;
 	if (!r || page < r->base || page >= r->end)
 		*hint = r = range_of(pa, page, 0);
-	return r ? &r->memmap[(page - r->base) >> PAGE_SHIFT] : 0;
+	return r ? palloc_range_entry(r, page) : 0;
+}
+
+struct memmap_entry *memmap_of(struct palloc *pa, uint64_t page)
+{
+	struct palloc_range *none = 0;
+	return memmap_of_near(pa, page, &none);
 }
 
 static uint64_t colour_of(uint64_t page) { return (page >> PAGE_SHIFT) & (PALLOC_COLOURS - 1); }
@@ -212,7 +212,7 @@ void palloc_free(struct palloc *pa, uint64_t page, struct palloc_cache *cache)
 	if (!r)
 		return;
 	struct palloc_node *n = &pa->node[node];
-	memset(&r->memmap[(page - r->base) >> PAGE_SHIFT], 0, sizeof(struct memmap_entry));
+	memset(palloc_range_entry(r, page), 0, sizeof(struct memmap_entry));
 	if (cache && cache->node == node && cache->n < PCACHE_SIZE) {
 		cache->page[cache->n++] = page;
 		__atomic_fetch_sub(&n->used_pages, 1, __ATOMIC_RELAXED);

@@ -4,6 +4,7 @@
 #define MB_PALLOC_H
 #include <stdint.h>
 #include "spinlock.h"
+#include "bits.h"
 
 #define PALLOC_MAX_NODES   8
 #define PALLOC_MAX_RANGES  4      /* per node */
@@ -79,6 +80,11 @@ void palloc_free(struct palloc *pa, uint64_t page, struct palloc_cache *cache);
  * skipped go to their free lists, nothing is lost); if neither has one, any page of the
  * node. 0 when the node has none. Not zeroed. */
 uint64_t palloc_alloc_colour(struct palloc *pa, int node, uint64_t like);
+/* The memmap entry of a page that lies in range r. */
+static inline struct memmap_entry *palloc_range_entry(const struct palloc_range *r, uint64_t page)
+{
+	return &r->memmap[(page - r->base) >> PAGE_SHIFT];
+}
 /* Node holding machine page 'page', or -1. */
 int palloc_node_of(struct palloc *pa, uint64_t page);
 struct memmap_entry *memmap_of(struct palloc *pa, uint64_t page);

@@ -160,19 +160,17 @@ static void test_rotation_unwinds(void **state)
 		v[i] = vc(i, 200, 200, 200, 200);
 		v[i].misses[(i + 3) % 4] = 8000 + 1000 * (uint64_t)i;  /* memory one node back */
 	}
-	int where[4] = { 0, 1, 2, 3 };               /* pCPU (= node) of each vCPU */
 	struct aff_move m[8];
 	for (int period = 0; period < 4; period++) {
 		int n = aff_plan(c4, 4, v, 4, 4, 200, m, 4);
 		for (int k = 0; k < n; k++) {
-			where[m[k].vcpu] = m[k].to_cpu;
 			v[m[k].vcpu].cpu = m[k].to_cpu;
 			if (m[k].wanted)
 				v[m[k].vcpu].may_move = false;   /* its cool-down */
 		}
 	}
 	for (int i = 0; i < 4; i++)
-		assert_int_equal(where[i], (i + 3) % 4);  /* every vCPU beside its memory */
+		assert_int_equal(v[i].cpu, (i + 3) % 4);  /* every vCPU beside its memory (pCPU = node) */
 	for (int c = 0; c < 4; c++)
 		assert_int_equal(c4[c].vcpu, (c + 1) % 4);
 }

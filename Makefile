@@ -103,6 +103,8 @@ $(BUILD)/guest/hostile.img: $(wildcard tests/guests/hostile/*)
 FAKE_GUEST_TESTS := $(addprefix $(BUILD)/unit/,test_vdisk test_vblk test_vnet)
 $(FAKE_GUEST_TESTS): tests/unit/fake_guest.c
 $(FAKE_GUEST_TESTS): UNIT_EXTRA := tests/unit/fake_guest.c
+# The counter-region test pushes to the hot-page ring from several threads.
+$(BUILD)/unit/test_numa_counters: UNIT_EXTRA := -pthread
 # The page-movement test models TLB invalidation completing after accesses in flight.
 $(BUILD)/unit/test_numa_move: UNIT_EXTRA := -Wl,--wrap=arch_s2_flush_ipa -Wl,--wrap=arch_s2_flush_vmid -Wl,--wrap=arch_clean_dcache -pthread
 $(BUILD)/unit/%: tests/unit/%.c tests/unit/arch_stub.c $(PORTABLE) $(filter-out loader/main.c,$(wildcard loader/*.c)) $(wildcard */*.h include/mirrorball/*.h tests/unit/*.h tests/fuzz/*.h)

@@ -201,7 +201,8 @@ static const char *host_keys[] = { "nodes", "cpus_per_node", "mem_per_node", "ne
 				   "numa_cache", "numa_line", "numa_lat_local", "numa_lat_remote",
 				   "numa_policy", "numa_period_ms", "numa_hot", "numa_share", "numa_write",
 				   "numa_migrate_pct", "numa_max_replicas", "numa_budget", "numa_budget_periods",
-				   "numa_decay", "numa_sample_pages", "numa_affinity", "bench_hypercalls", NULL };
+				   "numa_decay", "numa_sample_pages", "numa_affinity", "numa_hot_pages", "bench_hypercalls",
+				   NULL };
 
 /* The policy's parameters: key, field of struct mb_img_numa, range. What each does and why
  * its default is what it is: numa/policy.h. */
@@ -285,6 +286,15 @@ static void host_key(struct parser *p, const char *k, const char *v)
 		else
 			perr(p, p->line, "[host] numa_policy: \"%s\" is not off, migrate or replicate "
 			     "(replicate = migration and replication)", v);
+	} else if (!strcmp(k, "numa_hot_pages")) {
+		if (!h->numa_param_line)
+			h->numa_param_line = p->line;
+		if (!strcmp(v, "ring"))
+			h->numa.hot_pages = MB_NUMA_HOT_RING;
+		else if (!strcmp(v, "scan"))
+			h->numa.hot_pages = MB_NUMA_HOT_SCAN;
+		else
+			perr(p, p->line, "[host] numa_hot_pages: \"%s\" is not ring or scan", v);
 	} else if (!strcmp(k, "bench_hypercalls")) {
 		if (!yesno(v, &h->bench_hvc))
 			perr(p, p->line, "[host] bench_hypercalls: \"%s\" is not yes or no", v);
@@ -994,7 +1004,7 @@ static struct mb_img_numa numa_defaults(void)
 				     .migrate_pct = d.migrate_pct, .max_replicas = d.max_replicas,
 				     .move_budget = d.move_budget, .budget_periods = d.budget_periods,
 				     .decay_shift = d.decay_shift, .sample_pages = CFG_NUMA_SAMPLE_PAGES,
-				     .affinity_pct = d.affinity_pct };
+				     .affinity_pct = d.affinity_pct, .hot_pages = MB_NUMA_HOT_RING };
 }
 
 struct config *config_load(const char *path, const char *guest_dir, char **errors)

@@ -38,7 +38,7 @@ static char *qemu_opt_escape(const char *s)
 }
 
 char **qemu_argv(const struct config *cfg, const char *qemu, const char *monitor, const char *image,
-		 const char *plugin, const char *rundir)
+		 const char *plugin, const char *rundir, const char *memdir)
 {
 	struct args a = { 0 };
 	const struct host_cfg *h = &cfg->host;
@@ -58,7 +58,7 @@ char **qemu_argv(const struct config *cfg, const char *qemu, const char *monitor
 		ADD(&a, "-object");
 		if (h->numa_plugin) {
 			/* the plugin maps the same file: its counters land in the node's top (counters.h) */
-			char *path = xasprintf("%s/node%u", rundir, k), *esc = qemu_opt_escape(path);
+			char *path = xasprintf("%s/node%u", memdir, k), *esc = qemu_opt_escape(path);
 			ADD(&a, "memory-backend-file,id=m%u,size=%s,share=on,mem-path=%s", k, fmt_size(h->mem_per_node, sz),
 			    esc);
 			free(esc);
@@ -87,7 +87,7 @@ char **qemu_argv(const struct config *cfg, const char *qemu, const char *monitor
 		ADD(&a, "-plugin");
 		ADD(&a, "%s,nodes=%u,node_size=%s,cpus_per_node=%u,cache=%s,line=%u,lat_local=%u,lat_remote=%u,"
 			"memdir=%s,out=%s/numa.json", plugin, h->nodes, fmt_size(h->mem_per_node, sz), h->cpus_per_node,
-		    fmt_size(h->numa_cache, cache), h->numa_line, h->numa_lat_local, h->numa_lat_remote, rundir, rundir);
+		    fmt_size(h->numa_cache, cache), h->numa_line, h->numa_lat_local, h->numa_lat_remote, memdir, rundir);
 	}
 	ADD(&a, "-kernel");
 	ADD(&a, "%s", monitor);

@@ -6,6 +6,7 @@
 #include "events.h"
 #include "image.h"
 #include "live.h"
+#include "nodemem.h"
 #include "mirrorball/console_proto.h"
 #include "mirrorball/layout.h"
 #include "qemu.h"
@@ -426,7 +427,8 @@ static void write_stats(struct session *s, double wall)
  * /proc/self/maps by name). Each node's RAM file is created afresh: a header left in an old
  * file would look like a live plugin to the monitor (numa/DESIGN-NUMA.md). Returns -1 after
  * saying why. */
-static int numa_setup(const struct config *cfg, const char *dir, bool dry_run, char **plugin, char **absdir)
+static int numa_setup(const struct config *cfg, const char *dir, bool dry_run, char **plugin, char **absdir,
+		      char **memdir, bool *made)
 {
 	char *d = self_dir();
 	*plugin = xasprintf("%s/numa-plugin.so", d);
@@ -436,9 +438,14 @@ static int numa_setup(const struct config *cfg, const char *dir, bool dry_run, c
 		mb_err("numa_counters: cannot resolve %s: %s", dir, strerror(errno));
 		return -1;
 	}
-	if (strchr(*plugin, ',') || strchr(*absdir, ',')) {
-		mb_err("numa_counters = plugin: QEMU's -plugin option cannot take a path with a comma (%s, %s); "
-		       "use another --logdir", *plugin, *absdir);
+	*memdir = dry_run ? xstrdup(*absdir) : nodemem_dir(*absdir, cfg->host.mem_per_node * cfg->host.nodes, made);
+	if (!*memdir) {
+		mb_err("numa_counters: MBALL_NODE_DIR=%s: %s", getenv("MBALL_NODE_DIR"), strerror(errno));
+		return -1;
+	}
+	if (strchr(*plugin, ',') || strchr(*absdir, ',') || strchr(*memdir, ',')) {
+		mb_err("numa_counters = plugin: QEMU's -plugin option cannot take a path with a comma (%s, %s, %s); "
+		       "use another --logdir or MBALL_NODE_DIR", *plugin, *absdir, *memdir);
 		return -1;
 	}
 	if (dry_run)
@@ -448,7 +455,7 @@ static int numa_setup(const struct config *cfg, const char *dir, bool dry_run, c
 		return -1;
 	}
 	for (unsigned k = 0; k < cfg->host.nodes; k++) {
-		char *p = xasprintf("%s/node%u", *absdir, k);
+		char *p = xasprintf("%s/node%u", *memdir, k);
 		int fd = -1;
 		if ((unlink(p) < 0 && errno != ENOENT) || (fd = open(p, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0 ||
 		    ftruncate(fd, (off_t)cfg->host.mem_per_node) < 0) {
@@ -467,8 +474,8 @@ static int numa_setup(const struct config *cfg, const char *dir, bool dry_run, c
 	return 0;
 }
 
-/* After QEMU: the plugin's summary into stats.json; the node files go (they hold the
- * guests' memory, up to nodes x mem_per_node of disk). */
+/* After QEMU: the plugin's summary into stats.json (the node files go in run_main, with
+ * nodemem_release). */
 static void numa_finish(struct session *s, const char *absdir)
 {
 	char *j = xasprintf("%s/numa.json", absdir);
@@ -488,11 +495,6 @@ static void numa_finish(struct session *s, const char *absdir)
 		mb_err("numa_counters: the plugin wrote no summary (%s: %s)", j, strerror(errno));
 	}
 	free(j);
-	for (unsigned k = 0; k < s->cfg->host.nodes; k++) {
-		char *p = xasprintf("%s/node%u", absdir, k);
-		unlink(p);
-		free(p);
-	}
 }
 
 /* The one-line verdict; NULL means success. */
@@ -531,7 +533,8 @@ int run_main(const struct config *cfg, const struct run_opts *o)
 {
 	struct session *s = xcalloc(1, sizeof *s);
 	char *dir = NULL, *monitor = NULL, *img_path = NULL, *cmd = NULL, *p, *fail = NULL;
-	char **argv = NULL, *numa_plugin = NULL, *numa_dir = NULL;
+	char **argv = NULL, *numa_plugin = NULL, *numa_dir = NULL, *numa_mem = NULL;
+	bool numa_mem_made = false;
 	struct image *img = xcalloc(1, sizeof *img);
 	int rc = 1, status = 0, exec_errno = 0, to_qemu[2] = { -1, -1 }, from_qemu[2] = { -1, -1 }, err_fd = -1;
 	pid_t pid = -1;
@@ -592,9 +595,11 @@ int run_main(const struct config *cfg, const struct run_opts *o)
 	}
 	image_free(img);  /* the disk table stays, for the write-back */
 
-	if (cfg->host.numa_plugin && numa_setup(cfg, dir, o->dry_run, &numa_plugin, &numa_dir) < 0)
+	if (cfg->host.numa_plugin &&
+	    numa_setup(cfg, dir, o->dry_run, &numa_plugin, &numa_dir, &numa_mem, &numa_mem_made) < 0)
 		goto out;
-	argv = qemu_argv(cfg, o->qemu ? o->qemu : "qemu-system-aarch64", monitor, img_path, numa_plugin, numa_dir);
+	argv = qemu_argv(cfg, o->qemu ? o->qemu : "qemu-system-aarch64", monitor, img_path, numa_plugin, numa_dir,
+			 numa_mem);
 	cmd = argv_to_shell(argv);
 	p = xasprintf("%s/qemu.cmd", dir);
 	if (write_file(p, cmd, strlen(cmd)) < 0)
@@ -762,6 +767,9 @@ out:
 			fail = xasprintf("numa_counters: the plugin's address check failed %.0f times: its counts are wrong "
 					 "(%s/qemu.stderr)", bad, dir);
 	}
+	/* the node files hold the guests' memory (up to nodes x mem_per_node, maybe on a tmpfs) */
+	if (numa_mem && !o->dry_run)
+		nodemem_release(numa_mem, cfg->host.nodes, numa_mem_made);
 	if (s->mon_fd >= 0 || pid > 0) {
 		char *v = verdict(s, fail, status, reaped);
 		write_stats(s, now() - t0);
@@ -803,6 +811,7 @@ out:
 	free(img_path);
 	free(numa_plugin);
 	free(numa_dir);
+	free(numa_mem);
 	free(monitor);
 	free(dir);
 	return rc;

@@ -34,8 +34,8 @@ static int numa_block_check(const struct mb_img_numa *c, char *err, size_t errle
 		FAIL("host image: unknown NUMA policy %u", c->policy);
 	if (c->counters != MB_NUMA_CTR_PLUGIN && c->counters != MB_NUMA_CTR_SAMPLE)
 		FAIL("host image: NUMA policy without a counter source (%u)", c->counters);
-	if (c->reserved)
-		FAIL("host image: NUMA block's reserved field is not zero");
+	if (c->hot_pages != MB_NUMA_HOT_SCAN && c->hot_pages != MB_NUMA_HOT_RING)
+		FAIL("host image: NUMA hot_pages %u is not 1 (scan) or 2 (ring)", c->hot_pages);
 	if (c->sample_pages < 1 || c->sample_pages > NUMA_MAX_SAMPLE)
 		FAIL("host image: NUMA sample_pages %u (1..%u)", c->sample_pages, NUMA_MAX_SAMPLE);
 	struct numa_policy_params p;

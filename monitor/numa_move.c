@@ -36,6 +36,15 @@ static uint64_t scan_ticks;
  * is at it no period starts, so this is how late the policy can be to a page turning hot */
 static uint64_t slow_periods, longest_period_ticks;
 static uint64_t aff_moves[MAX_VMS];     /* vCPU moves by the affinity, per VM */
+/* With the plugin: the hot pages come from its ring (counters.h, version 4), or from a scan
+ * of every counted row (active[]); each node's counts and ring */
+static int use_ring;
+static uint32_t epoch_now;              /* the ring's epoch, advanced after each period */
+static struct {
+	volatile uint16_t *cnt;
+	uint64_t base, pages;
+	struct numactr_ring r;
+} nctr[PALLOC_MAX_NODES];
 /* Misses the plugin scan saw that were remote to the page's node, by what the policy made of
  * the page in that period (enum numa_reason; NUMA_R_NR: not a VM's page as mapped, e.g. a
  * replica or a page on its way out). All VMs together: a cold page is never looked up. */
@@ -77,6 +86,23 @@ void numa_move_init(const struct mb_img_header *h)
 	}
 	for (int n = 0; n < nnodes; n++)
 		node_src[n] = &node_pages[n];
+	if (counter_kind == MB_NUMA_CTR_PLUGIN) {
+		for (int n = 0; n < nnodes; n++) {
+			nctr[n].cnt = numactr_counts(n, &nctr[n].base, &nctr[n].pages, 0);
+			if (!nctr[n].cnt || !numactr_ring(n, &nctr[n].r))
+				nctr[n].cnt = 0;        /* a node the plugin does not count */
+		}
+		use_ring = c->hot_pages == MB_NUMA_HOT_RING;
+		if (use_ring) {
+			/* a page no other node misses this much needs nothing (numa/policy.h): its
+			 * rules act on a remote sharer, or on a remote node with migrate_pct % of
+			 * at least hot misses */
+			uint32_t dominant = (params.hot_threshold * params.migrate_pct + 99) / 100;
+			uint32_t remote = params.share_threshold < dominant ? params.share_threshold : dominant;
+			epoch_now = numactr_ring_epoch(0);
+			numactr_ring_on(params.hot_threshold, remote ? remote : 1, params.decay_shift);
+		}
+	}
 	uint64_t hz = read_sysreg(cntfrq_el0);
 	period_ticks = hz * params.period_ms / 1000;
 	if (!period_ticks)
@@ -94,8 +120,9 @@ void numa_move_init(const struct mb_img_header *h)
 		mb_snprintf(aff, sizeof(aff), "at %u%%", params.affinity_pct);
 	mb_printf("numa policy: %s, counters from %s, every %u ms: hot %u, sharer %u, write %u, migrate at %u%%, "
 		  "%u replicas at most, %u moves per page per %u periods, decay %u, vCPU affinity %s%s\n",
-		  params.replicate ? "migration and replication" : "migration", 
-		  counter_kind == MB_NUMA_CTR_PLUGIN ? "the TCG plugin" : "sampled stage-2 faults", params.period_ms,
+		  params.replicate ? "migration and replication" : "migration",
+		  counter_kind == MB_NUMA_CTR_SAMPLE ? "sampled stage-2 faults"
+		  : use_ring ? "the TCG plugin (hot-page ring)" : "the TCG plugin (scan)", params.period_ms,
 		  params.hot_threshold, params.share_threshold, params.write_threshold, params.migrate_pct,
 		  params.max_replicas, params.move_budget, params.budget_periods, params.decay_shift,
 		  aff, nnodes < 2 ? " (one node: nothing to move)" : "");
@@ -147,8 +174,25 @@ static struct numa_page_state *state_of(struct vm *vm, uint64_t gpfn)
 	return &leaf[gpfn % PMAP_LEAF_ENTRIES];     /* numa_apply sets home from the pmap */
 }
 
+/* With the ring, a row the monitor aged is given the next epoch, so the plugin does not age
+ * it again when that epoch begins (counters.h). */
+static void row_epoch_ahead(volatile uint16_t *row)
+{
+	for (int n = 0; n < nnodes; n++) {
+		if (!nctr[n].cnt || row < nctr[n].cnt)
+			continue;
+		uint64_t i = (uint64_t)(row - nctr[n].cnt) / (2 * (uint64_t)nnodes);
+		if (i < nctr[n].pages) {
+			nctr[n].r.epoch[i] = epoch_now + 1;
+			return;
+		}
+	}
+}
+
 static void age_row(volatile uint16_t *row, int zero)
 {
+	if (use_ring)
+		row_epoch_ahead(row);
 	zero |= params.decay_shift >= 16;
 	if (zero && nnodes % 2 == 0) {          /* 8 bytes a store, as row_total reads */
 		for (int j = 0; j < nnodes / 2; j++)
@@ -205,6 +249,19 @@ static struct numa_apply_ctx ctx_of(struct vm *vm)
 	return c;
 }
 
+/* A page's bit in its node's hot[] (the ring: counters.h), or no word. Cleared once the
+ * page is decided and its row aged, the plugin may offer the page again. */
+struct hot_ref {
+	volatile uint64_t *word;
+	uint64_t bit;
+};
+
+static void hot_clear(struct hot_ref h)
+{
+	if (h.word)
+		__atomic_fetch_and(h.word, ~h.bit, __ATOMIC_RELEASE);
+}
+
 /* Moves decided during a scan wait here and then run in batches, one pmap_move_batch (one
  * TLB invalidation) per VM and PMAP_MOVE_BATCH pages; under QEMU a per-page invalidation
  * stopped every emulated CPU for each page moved. Entries point at VMs the scan has claimed. */
@@ -214,6 +271,7 @@ static struct pending {
 	struct numa_decision d;
 	struct numa_page_state *st;
 	volatile uint16_t *row;         /* the plugin's counts of the page, or 0 (sampling) */
+	struct hot_ref hot;             /* its bit in the ring's hot[], cleared once it is moved */
 	uint16_t vm;
 } pend[MAX_PENDING];
 static int npend;
@@ -223,15 +281,35 @@ static int pend_before(const struct pending *a, const struct pending *b)
 	return a->vm != b->vm ? a->vm < b->vm : a->gpa < b->gpa;
 }
 
+/* pend[] in (VM, gpa) order, as pmap_move_batch wants its pages: a merge sort, as the ring
+ * gives pages in the order they turned hot (an insertion sort, right for the scan's nearly
+ * ordered pages, made a full pend[] cost CPU 0 some 10^5 moves of an entry). */
+static void sort_pending(void)
+{
+	static struct pending tmp[MAX_PENDING];         /* CPU 0 only */
+	struct pending *from = pend, *to = tmp;
+	for (int w = 1; w < npend; w *= 2) {
+		for (int lo = 0; lo < npend; lo += 2 * w) {
+			int mid = lo + w < npend ? lo + w : npend, hi = lo + 2 * w < npend ? lo + 2 * w : npend;
+			int a = lo, b = mid, k = lo;
+			while (a < mid && b < hi)
+				to[k++] = pend_before(&from[b], &from[a]) ? from[b++] : from[a++];
+			while (a < mid)
+				to[k++] = from[a++];
+			while (b < hi)
+				to[k++] = from[b++];
+		}
+		struct pending *t = from;
+		from = to;
+		to = t;
+	}
+	if (from != pend)
+		memcpy(pend, from, (size_t)npend * sizeof(pend[0]));
+}
+
 static void run_pending(void)
 {
-	for (int i = 1; i < npend; i++) {              /* insertion sort: the scan is nearly in order */
-		struct pending x = pend[i];
-		int j = i;
-		for (; j > 0 && pend_before(&x, &pend[j - 1]); j--)
-			pend[j] = pend[j - 1];
-		pend[j] = x;
-	}
+	sort_pending();
 	static struct pmap_move batch[PMAP_MOVE_BATCH];      /* CPU 0 only; too big for its stack */
 	for (int i = 0, j; i < npend; i = j) {
 		struct vm *vm = &vms[pend[i].vm];
@@ -269,6 +347,7 @@ static void run_pending(void)
 			 * copy the monitor made (replication): start afresh, as the new page does */
 			if (pend[k].row)
 				age_row(pend[k].row, d.action != NUMA_NONE);
+			hot_clear(pend[k].hot);
 		}
 	}
 	npend = 0;
@@ -286,7 +365,8 @@ static uint8_t vm_nodes_of(const struct vm *vm)
 
 /* Decide for one page of a running VM; a move waits in pend[] (run_pending), a collapse the
  * policy asks for runs now. row: the plugin's counts of the page, aged here or after the move. */
-static int consider(struct vm *vm, uint64_t gpa, const struct numa_page_counts *cnt, volatile uint16_t *row)
+static int consider(struct vm *vm, uint64_t gpa, const struct numa_page_counts *cnt, volatile uint16_t *row,
+		    struct hot_ref hot)
 {
 	uint64_t gpfn = (gpa - vm->pmap.ram_base) >> PAGE_SHIFT;
 	struct numa_page_state *st = state_of(vm, gpfn);
@@ -300,7 +380,7 @@ static int consider(struct vm *vm, uint64_t gpa, const struct numa_page_counts *
 	if (d.action == NUMA_MIGRATE || d.action == NUMA_REPLICATE) {
 		if (npend == MAX_PENDING)
 			run_pending();
-		pend[npend++] = (struct pending){ gpa, d, st, row, (uint16_t)idx };
+		pend[npend++] = (struct pending){ gpa, d, st, row, hot, (uint16_t)idx };
 		return NUMA_R_MOVE;
 	}
 	if (d.action == NUMA_COLLAPSE) {
@@ -319,6 +399,7 @@ static int consider(struct vm *vm, uint64_t gpa, const struct numa_page_counts *
 	}
 	if (row)
 		age_row(row, 0);
+	hot_clear(hot);
 	return d.reason;
 }
 
@@ -335,16 +416,20 @@ struct scan_vms {
 	uint8_t nodes[MAX_VMS];         /* vm_nodes_of() of each claimed VM */
 };
 
-/* One counted page of node n (in allocator range rg): its row read, the page decided for
- * (and aged). */
-static void scan_page(struct scan_vms *sv, int n, const struct palloc_range *rg, uint64_t page, volatile uint16_t *row)
+/* One counted page of node n (m: its memmap entry): its row read, the page decided for (and
+ * aged); hot: its bit in the ring's hot[], cleared when it is decided. */
+static void scan_page(struct scan_vms *sv, int n, const struct memmap_entry *m, uint64_t page, volatile uint16_t *row,
+		      struct hot_ref hot)
 {
 	uint32_t own, total = row_total(row, n, &own), remote = total - own;
-	if (!total)
+	if (!total) {
+		hot_clear(hot);
 		return;
+	}
 	if (total < params.hot_threshold) {     /* cold whatever else holds */
 		remote_seen[NUMA_R_COLD] += remote;
 		age_row(row, 0);
+		hot_clear(hot);
 		return;
 	}
 	struct numa_page_counts c;
@@ -352,10 +437,10 @@ static void scan_page(struct scan_vms *sv, int n, const struct palloc_range *rg,
 		c.read[k] = row[2 * k];
 		c.write[k] = row[2 * k + 1];
 	}
-	const struct memmap_entry *m = palloc_range_entry(rg, page);
 	if (m->use != MM_GUEST || m->vm >= nr_vms) {
 		remote_seen[NUMA_R_NR] += remote;
 		age_row(row, 1);
+		hot_clear(hot);
 		return;
 	}
 	int i = m->vm;
@@ -370,13 +455,25 @@ static void scan_page(struct scan_vms *sv, int n, const struct palloc_range *rg,
 	if (!vm || PMAP_ADDR(pmap_lookup(&vm->pmap, gpa)) != page) {
 		remote_seen[NUMA_R_NR] += remote;
 		age_row(row, 1);       /* a replica, or a page on its way out */
+		hot_clear(hot);
 		return;
 	}
 	for (int k = nnodes; k < NUMA_MAX_NODES; k++)
 		c.read[k] = c.write[k] = 0;
 	c.vm_nodes = sv->nodes[i];
-	int why = consider(vm, gpa, &c, row);
+	int why = consider(vm, gpa, &c, row, hot);
 	remote_seen[why >= 0 && why < NUMA_R_NR ? why : NUMA_R_NR] += remote;
+}
+
+/* The scan's end: the moves it decided run, then the VMs it claimed are let go. */
+static void release_scanned(struct scan_vms *sv)
+{
+	run_pending();                  /* before the VMs are let go */
+	for (int i = 0; i < nr_vms; i++)
+		if (sv->claimed[i]) {
+			mv[i].periods++;
+			vm_release(sv->claimed[i]);
+		}
 }
 
 /* Each period: the rows of the pages the plugin counted since the last (its active[] bits),
@@ -410,7 +507,8 @@ static void plugin_period(void)
 						continue;
 					}
 					volatile uint16_t *row = cnt + mb_nctr_index(p, 0, (unsigned)nnodes, 0);
-					scan_page(&sv, n, rg, base + p * PAGE_SIZE, row);
+					scan_page(&sv, n, palloc_range_entry(rg, base + p * PAGE_SIZE), base + p * PAGE_SIZE, row,
+						  (struct hot_ref){ 0, 0 });
 					uint32_t own;
 					if (row_total(row, n, &own))
 						keep |= bit;
@@ -420,12 +518,40 @@ static void plugin_period(void)
 			}
 		}
 	}
-	run_pending();                  /* before the VMs are let go */
-	for (int i = 0; i < nr_vms; i++)
-		if (sv.claimed[i]) {
-			mv[i].periods++;
-			vm_release(sv.claimed[i]);
+	release_scanned(&sv);
+}
+
+/* Each period with the ring: the pages that reached numa_hot misses since they were last
+ * decided, as the plugin pushed them (counters.h), and only those; then the next epoch,
+ * which the plugin ages the other rows by when it next counts in them. The ring is read up
+ * to where it was when the period began: a page offered again meanwhile waits for the next. */
+static void ring_period(void)
+{
+	struct scan_vms sv = { 0 };
+	for (int n = 0; n < nnodes; n++) {
+		if (!nctr[n].cnt)
+			continue;
+		volatile struct mb_nctr_header *h = nctr[n].r.hdr;
+		uint64_t end = __atomic_load_n(&h->ring_head, __ATOMIC_ACQUIRE);
+		struct palloc_range *hint = 0;
+		int64_t p;
+		while ((p = mb_nctr_ring_pop((uint64_t *)&h->ring_tail, (uint32_t *)nctr[n].r.slots, end)) >= 0) {
+			if ((uint64_t)p >= nctr[n].pages)
+				continue;               /* not a page of this node: not the plugin's */
+			uint64_t page = nctr[n].base + (uint64_t)p * PAGE_SIZE;
+			volatile uint16_t *row = nctr[n].cnt + mb_nctr_index((uint64_t)p, 0, (unsigned)nnodes, 0);
+			struct hot_ref hot = { &nctr[n].r.hot[p / 64], 1ull << (p % 64) };
+			struct memmap_entry *m = memmap_of_near(&g_palloc, page, &hint);
+			if (!m || page >= hint->frontier) {
+				age_row(row, 1);        /* not the allocator's: the monitor's own pages */
+				hot_clear(hot);
+				continue;
+			}
+			scan_page(&sv, n, m, page, row, hot);
 		}
+	}
+	release_scanned(&sv);
+	epoch_now = numactr_ring_epoch(1);
 }
 
 /* ---- vCPU affinity (numa/affinity.h): with the plugin, each period, before the scan ----
@@ -569,7 +695,7 @@ static void sample_period(int end_of_period)
 					c.read[m] = samples[i][k].read[m];
 					c.write[m] = samples[i][k].write[m];
 				}
-				consider(vm, samples[i][k].gpa, &c, 0);
+				consider(vm, samples[i][k].gpa, &c, 0, (struct hot_ref){ 0, 0 });
 			}
 			run_pending();
 			sample_choose(vm);
@@ -611,7 +737,10 @@ void numa_move_tick(void)
 	} else {
 		if (params.affinity_pct)
 			affinity_period();
-		plugin_period();
+		if (use_ring)
+			ring_period();
+		else
+			plugin_period();
 		if (params.affinity_pct)
 			aff_resnap(p->id);
 	}
@@ -648,7 +777,14 @@ int numa_move_stats_json(int vm, char *buf, size_t len)
 					 r < NUMA_R_NR ? numa_reason_name(r) : "unmapped", remote_seen[r]);
 		if (n < 0 || (size_t)n >= len)
 			return 0;
-		n += mb_snprintf(buf + n, len - (size_t)n, "}");
+		uint64_t pushed = 0, dropped = 0;
+		for (int k = 0; k < nnodes; k++)
+			if (nctr[k].cnt) {
+				pushed += nctr[k].r.hdr->ring_pushed;
+				dropped += nctr[k].r.hdr->ring_dropped;
+			}
+		n += mb_snprintf(buf + n, len - (size_t)n, "},\"numa_hot_pages\":{\"from\":\"%s\",\"ring_pushed\":%lu,"
+				 "\"ring_dropped\":%lu}", use_ring ? "ring" : "scan", pushed, dropped);
 		if ((size_t)n >= len)
 			return 0;
 	}

@@ -5,7 +5,7 @@
 #include "vm.h"
 
 volatile struct mb_nctr_cpu *numactr_cpus;
-static const volatile struct mb_nctr_header *hdr0;
+static volatile struct mb_nctr_header *hdr0;
 struct numactr_snap numactr_snap[HOST_MAX_CPUS];
 
 static uint64_t region_base[HOST_MAX_MEM];     /* 0: that range has no counter region */
@@ -17,12 +17,12 @@ static uint32_t lat_local, lat_remote;
 void numactr_probe(const struct host_topology *t)
 {
 	int found = 0;
-	const volatile struct mb_nctr_header *h0 = 0;
+	volatile struct mb_nctr_header *h0 = 0;
 	for (int i = 0; i < t->nmem && i < HOST_MAX_MEM; i++) {
 		uint64_t size = t->mem[i].size, bytes = mb_nctr_region_bytes(size, (unsigned)t->nnodes);
 		if (bytes >= size)
 			continue;
-		const volatile struct mb_nctr_header *h = (const void *)(uintptr_t)(t->mem[i].base + size - bytes);
+		volatile struct mb_nctr_header *h = (volatile void *)(uintptr_t)(t->mem[i].base + size - bytes);
 		if (h->magic != MB_NCTR_MAGIC || h->version != MB_NCTR_VERSION || h->node != (uint32_t)t->mem[i].node ||
 		    h->nnodes != (uint32_t)t->nnodes || h->node_bytes != size || h->region_bytes != bytes)
 			continue;
@@ -131,4 +131,39 @@ volatile uint16_t *numactr_counts(int node, uint64_t *base, uint64_t *pages, vol
 			return (volatile uint16_t *)(uintptr_t)(region_base[i] + MB_NCTR_HDR_BYTES);
 		}
 	return 0;
+}
+
+int numactr_ring(int node, struct numactr_ring *r)
+{
+	if (!numactr_cpus)
+		return 0;
+	for (int i = 0; i < HOST_MAX_MEM; i++)
+		if (region_base[i] && range_node[i] == node) {
+			uint64_t pages = range_size[i] / MB_NCTR_PAGE, b = region_base[i];
+			unsigned nn = hdr0->nnodes;
+			r->hdr = (volatile struct mb_nctr_header *)(uintptr_t)b;
+			r->epoch = (volatile uint32_t *)(uintptr_t)(b + mb_nctr_epoch_offset(pages, nn));
+			r->hot = (volatile uint64_t *)(uintptr_t)(b + mb_nctr_hot_offset(pages, nn));
+			r->slots = (volatile uint32_t *)(uintptr_t)(b + mb_nctr_ring_offset(pages, nn));
+			return 1;
+		}
+	return 0;
+}
+
+void numactr_ring_on(uint32_t hot, uint32_t remote, uint32_t decay)
+{
+	if (!hdr0)
+		return;
+	hdr0->ring_decay = decay;
+	hdr0->ring_remote = remote;
+	__atomic_store_n(&hdr0->ring_hot, hot, __ATOMIC_RELEASE);
+}
+
+uint32_t numactr_ring_epoch(int advance)
+{
+	if (!hdr0)
+		return 0;
+	if (advance)
+		return __atomic_add_fetch(&hdr0->ring_epoch, 1, __ATOMIC_RELEASE);
+	return __atomic_load_n(&hdr0->ring_epoch, __ATOMIC_ACQUIRE);
 }

@@ -52,6 +52,22 @@ static inline void numactr_put(int cpu, int vm)
  * is not the host's. numactr_counts(0, 0, 0, 0) tells whether there are any. */
 volatile uint16_t *numactr_counts(int node, uint64_t *base, uint64_t *pages, volatile uint64_t **active);
 
+/* Node `node`'s hot-page ring (counters.h, version 4): its region's header (ring_head,
+ * ring_tail, ...) and its epoch[], hot[] and ring[] arrays. Returns 0 without the plugin. */
+struct numactr_ring {
+	volatile struct mb_nctr_header *hdr;
+	volatile uint32_t *epoch;
+	volatile uint64_t *hot;
+	volatile uint32_t *slots;
+};
+int numactr_ring(int node, struct numactr_ring *r);
+/* Node 0's ring controls: numactr_ring_on(hot, remote, decay) makes the plugin count by
+ * epoch and push pages that reach `hot` misses, `remote` of them from one other node than
+ * the page's (counters.h); numactr_ring_epoch(1) starts the next epoch and
+ * returns it, numactr_ring_epoch(0) returns the current one. */
+void numactr_ring_on(uint32_t hot, uint32_t remote, uint32_t decay);
+uint32_t numactr_ring_epoch(int advance);
+
 /* Misses of pCPU cpu to node node's memory so far (0 without the plugin). */
 uint64_t numactr_cpu_misses(int cpu, int node);
 

@@ -12,7 +12,8 @@
 #include <stdint.h>
 
 #define MB_IMG_MAGIC    "MBHOSTIM"
-#define MB_IMG_VERSION  4               /* 2: VMs have network attachments; 3: NUMA policy; 4: vCPU affinity */
+#define MB_IMG_VERSION  5               /* 2: VMs have network attachments; 3: NUMA policy; 4: vCPU affinity;
+					 * 5: how the policy finds hot pages */
 #define MB_IMG_MAX_VMS  64
 #define MB_IMG_MAX_BLOBS 256
 #define MB_IMG_NONE     0xFFFFFFFFu   /* "no blob" in a blob index field */
@@ -25,6 +26,9 @@ enum mb_blob_kind { MB_BLOB_KERNEL = 1, MB_BLOB_INITRD = 2, MB_BLOB_DTB = 3, MB_
  * only, nothing moves, every other field 0. */
 enum mb_numa_policy { MB_NUMA_OFF = 0, MB_NUMA_MIGRATE = 1, MB_NUMA_REPLICATE = 2 /* migration and replication */ };
 enum mb_numa_counters { MB_NUMA_CTR_NONE = 0, MB_NUMA_CTR_PLUGIN = 1, MB_NUMA_CTR_SAMPLE = 2 };
+/* With the plugin's counters, how a period finds the hot pages: the plugin's ring of pages
+ * that reached numa_hot, or a scan of every page counted since the last period. */
+enum mb_numa_hot_pages { MB_NUMA_HOT_SCAN = 1, MB_NUMA_HOT_RING = 2 };
 struct mb_img_numa {
 	uint32_t policy;          /* enum mb_numa_policy */
 	uint32_t counters;        /* enum mb_numa_counters: where the policy's miss counts come from */
@@ -39,7 +43,7 @@ struct mb_img_numa {
 	uint32_t decay_shift;
 	uint32_t sample_pages;    /* MB_NUMA_CTR_SAMPLE: pages revoked per VM per period */
 	uint32_t affinity_pct;    /* vCPU affinity following memory: 0 off (numa/affinity.h) */
-	uint32_t reserved;        /* 0 */
+	uint32_t hot_pages;       /* enum mb_numa_hot_pages */
 };
 
 struct mb_img_header {

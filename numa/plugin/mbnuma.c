@@ -46,6 +46,9 @@ static struct {
 	struct mb_nctr_header *hdr[MB_NCTR_MAX_NODES];     /* our mapping of each region */
 	uint16_t *count[MB_NCTR_MAX_NODES];
 	uint64_t *active[MB_NCTR_MAX_NODES];               /* the region's bitmap of counted pages */
+	uint32_t *epoch[MB_NCTR_MAX_NODES];                /* the hot-page ring's arrays (counters.h) */
+	uint64_t *hot[MB_NCTR_MAX_NODES];
+	uint32_t *ring[MB_NCTR_MAX_NODES];
 	uintptr_t qemu_map[MB_NCTR_MAX_NODES];             /* QEMU's mapping of each node file */
 	struct cache_model cache[MB_NCTR_MAX_CPUS];
 	uint64_t ignored;                                  /* accesses outside node RAM */
@@ -169,6 +172,23 @@ static inline void bump(uint16_t *c)
 		(*c)++;
 }
 
+/* Page `page` of node k has reached the ring's threshold: into the ring unless it is there
+ * already (its hot[] bit; counters.h). A full ring leaves the bit clear, so a later miss
+ * offers the page again. */
+static void ring_offer(int k, uint64_t page, uint64_t bit)
+{
+	uint64_t *hw = &g.hot[k][page / 64];
+	struct mb_nctr_header *h = g.hdr[k];
+	if ((__atomic_load_n(hw, __ATOMIC_RELAXED) & bit) || (__atomic_fetch_or(hw, bit, __ATOMIC_ACQ_REL) & bit))
+		return;
+	if (mb_nctr_ring_push(&h->ring_head, &h->ring_tail, g.ring[k], (uint32_t)page)) {
+		__atomic_fetch_add(&h->ring_pushed, 1, __ATOMIC_RELAXED);
+	} else {
+		__atomic_fetch_and(hw, ~bit, __ATOMIC_RELEASE);
+		__atomic_fetch_add(&h->ring_dropped, 1, __ATOMIC_RELAXED);
+	}
+}
+
 /* A callback's udata bit that says the instruction is in a translation block holding a WFE
  * (a wait loop, below); the rest is the callback's own value. */
 #define UD_WAIT (1ull << 55)
@@ -207,10 +227,18 @@ static void access_line(unsigned vcpu, int k, uint64_t maddr, int write, int wai
 		}
 	unsigned from = vcpu / g.cpus_per_node;
 	uint64_t page = (maddr - (uint64_t)k * g.node_bytes) / MB_NCTR_PAGE;
-	bump(&g.count[k][mb_nctr_index(page, from, g.nnodes, write ? 1 : 0)]);
+	uint16_t *row = &g.count[k][mb_nctr_index(page, 0, g.nnodes, 0)];
+	struct mb_nctr_header *h0 = g.hdr[0];
+	uint32_t hot = __atomic_load_n(&h0->ring_hot, __ATOMIC_RELAXED);
+	if (hot)
+		mb_nctr_epoch_catch_up(row, &g.epoch[k][page], __atomic_load_n(&h0->ring_epoch, __ATOMIC_RELAXED),
+				       g.nnodes, __atomic_load_n(&h0->ring_decay, __ATOMIC_RELAXED));
+	bump(&row[from * 2 + (write ? 1 : 0)]);
 	uint64_t *aw = &g.active[k][page / 64], bit = 1ull << (page % 64);
 	if (!(__atomic_load_n(aw, __ATOMIC_RELAXED) & bit))   /* read first: the line stays shared */
 		__atomic_fetch_or(aw, bit, __ATOMIC_RELAXED);
+	if (hot && mb_nctr_row_wanted(row, g.nnodes, (unsigned)k, hot, __atomic_load_n(&h0->ring_remote, __ATOMIC_RELAXED)))
+		ring_offer(k, page, bit);
 	g.page_misses[k][page]++;      /* unsynchronised like the rows: a diagnostic */
 	if (write)
 		g.page_writes[k][page]++;
@@ -571,6 +599,9 @@ MB_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t 
 		g.hdr[k] = h;
 		g.count[k] = (uint16_t *)((char *)p + MB_NCTR_HDR_BYTES);
 		g.active[k] = (uint64_t *)((char *)p + mb_nctr_active_offset(h->pages, g.nnodes));
+		g.epoch[k] = (uint32_t *)((char *)p + mb_nctr_epoch_offset(h->pages, g.nnodes));
+		g.hot[k] = (uint64_t *)((char *)p + mb_nctr_hot_offset(h->pages, g.nnodes));
+		g.ring[k] = (uint32_t *)((char *)p + mb_nctr_ring_offset(h->pages, g.nnodes));
 		g.page_misses[k] = calloc(h->pages, sizeof(uint32_t));
 		g.page_writes[k] = calloc(h->pages, sizeof(uint32_t));
 		/* the requesting nodes' split only for a dump: 4 bytes per page and node */

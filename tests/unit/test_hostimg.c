@@ -365,7 +365,7 @@ static void test_numa_rules(void **state)
 	struct mb_img_numa good = { .policy = MB_NUMA_REPLICATE, .counters = MB_NUMA_CTR_PLUGIN, .period_ms = 100,
 				    .hot_threshold = 128, .share_threshold = 32, .write_threshold = 1, .migrate_pct = 80,
 				    .max_replicas = 7, .move_budget = 1, .budget_periods = 10, .decay_shift = 32,
-				    .sample_pages = 256 };
+				    .sample_pages = 256, .hot_pages = MB_NUMA_HOT_RING };
 	im.h->numa = good;
 	seal_manifest();
 	assert_int_equal(validate(), 0);
@@ -394,8 +394,11 @@ static void test_numa_rules(void **state)
 	im.h->numa.affinity_pct = 50;
 	expect_fail("affinity 50%", "affinity_pct");
 	im.h->numa = good;
-	im.h->numa.reserved = 1;
-	expect_fail("reserved", "reserved field is not zero");
+	im.h->numa.hot_pages = 0;
+	expect_fail("hot_pages 0", "hot_pages 0 is not");
+	im.h->numa = good;
+	im.h->numa.hot_pages = 3;
+	expect_fail("hot_pages 3", "hot_pages 3 is not");
 	memset(&im.h->numa, 0, sizeof(im.h->numa));
 	im.h->numa.hot_threshold = 5;
 	expect_fail("off with parameters", "policy off but its parameters are not zero");

@@ -776,11 +776,12 @@ static void test_numa_policy(void **state)
 	assert_int_equal(c->host.numa.decay_shift, d.decay_shift);
 	assert_int_equal(c->host.numa.period_ms, d.period_ms);
 	assert_int_equal(c->host.numa.affinity_pct, 0);        /* off unless asked for */
+	assert_int_equal(c->host.numa.hot_pages, MB_NUMA_HOT_RING);
 	config_free(c);
 	c = load_text("[host]\nnuma_counters = sample\nnuma_policy = migrate\nnuma_period_ms = 250\nnuma_hot = 4\n"
 		      "numa_share = 2\nnuma_write = 3\nnuma_migrate_pct = 60\nnuma_max_replicas = 2\nnuma_budget = 3\n"
 		      "numa_budget_periods = 20\nnuma_decay = 1\nnuma_sample_pages = 64\nnuma_affinity = 250\n"
-		      "bench_hypercalls = on\n[vm a]\n", &err);
+		      "numa_hot_pages = scan\nbench_hypercalls = on\n[vm a]\n", &err);
 	assert_non_null(c);
 	assert_int_equal(c->host.numa.policy, MB_NUMA_MIGRATE);
 	assert_int_equal(c->host.numa.counters, MB_NUMA_CTR_SAMPLE);
@@ -795,6 +796,7 @@ static void test_numa_policy(void **state)
 	assert_int_equal(c->host.numa.decay_shift, 1);
 	assert_int_equal(c->host.numa.sample_pages, 64);
 	assert_int_equal(c->host.numa.affinity_pct, 250);
+	assert_int_equal(c->host.numa.hot_pages, MB_NUMA_HOT_SCAN);
 	assert_true(c->host.bench_hvc);
 	config_free(c);
 	expect_error("[host]\nnuma_policy = on\n[vm a]\n", "t.conf:2: [host] numa_policy: \"on\" is not off, migrate or replicate");
@@ -810,6 +812,9 @@ static void test_numa_policy(void **state)
 	expect_error("[host]\nnuma_counters = plugin\nnuma_policy = migrate\nnuma_hot = many\n[vm a]\n", "numa_hot");
 	expect_error("[host]\nnuma_counters = plugin\nnuma_policy = migrate\nnuma_affinity = 100\n[vm a]\n",
 		     "t.conf:4: [host] numa_affinity: 100 is not 0 (off) or a percentage above 100");
+	expect_error("[host]\nnuma_counters = plugin\nnuma_policy = migrate\nnuma_hot_pages = all\n[vm a]\n",
+		     "t.conf:4: [host] numa_hot_pages: \"all\" is not ring or scan");
+	expect_error("[host]\nnuma_hot_pages = scan\n[vm a]\n", "t.conf:2: [host] the numa_* policy parameters need numa_policy");
 	expect_error("[host]\nbench_hypercalls = maybe\n[vm a]\n", "bench_hypercalls");
 }
 

@@ -753,7 +753,7 @@ static void test_uplink_image(void **state)
 	assert_string_equal(fdt_getprop(fdt, ch, "mirrorball,net1-dns", &len), "10.0.2.3");
 	fdt = img->blobs[img->vms[1].dtb_blob].data;
 	assert_null(fdt_getprop(fdt, fdt_path_offset(fdt, "/chosen"), "mirrorball,net0-gw", &len));
-	char **argv = qemu_argv(c, "qemu", "mon.elf", "host.img", NULL, NULL);
+	char **argv = qemu_argv(c, "qemu", "mon.elf", "host.img", NULL, NULL, NULL);
 	int blk = -1, dev = -1;
 	for (int i = 0; argv[i]; i++) {
 		if (!strcmp(argv[i], "virtio-blk-device,drive=hostimg"))
@@ -780,7 +780,7 @@ static void test_uplink_image(void **state)
 	assert_int_equal(h.uplink_network, 0);
 	fdt = img->blobs[img->vms[0].dtb_blob].data;
 	assert_null(fdt_getprop(fdt, fdt_path_offset(fdt, "/chosen"), "mirrorball,net0-gw", &len));
-	argv = qemu_argv(c, "qemu", "mon.elf", "host.img", NULL, NULL);
+	argv = qemu_argv(c, "qemu", "mon.elf", "host.img", NULL, NULL, NULL);
 	assert_false(has_arg(argv, "-netdev"));
 	for (int i = 0; argv[i]; i++)
 		assert_null(strstr(argv[i], "virtio-net"));
@@ -819,7 +819,7 @@ static void test_qemu_numa(void **state)
 		"-chardev stdio,id=con,signal=off -serial chardev:con\n";
 	struct config *c = load("[vm a]\nkernel = Image\ninitrd = none\n");
 	assert_non_null(c);
-	char **argv = qemu_argv(c, "qemu", "mon.elf", "host.img", "/b/numa-plugin.so", "/r");
+	char **argv = qemu_argv(c, "qemu", "mon.elf", "host.img", "/b/numa-plugin.so", "/r", "/r");
 	char *cmd = argv_to_shell(argv);
 	assert_string_equal(cmd, before_a);
 	free(cmd);
@@ -828,7 +828,7 @@ static void test_qemu_numa(void **state)
 	c = load("[host]\nnodes = 2\ncpus_per_node = 1\nmem_per_node = 256M\nnuma_counters = off\n"
 		 "[vm a]\nkernel = Image\ninitrd = none\n");
 	assert_non_null(c);
-	argv = qemu_argv(c, "qemu", "mon.elf", "host.img", NULL, NULL);
+	argv = qemu_argv(c, "qemu", "mon.elf", "host.img", NULL, NULL, NULL);
 	cmd = argv_to_shell(argv);
 	assert_string_equal(cmd, before_b);
 	free(cmd);
@@ -838,12 +838,12 @@ static void test_qemu_numa(void **state)
 	c = load("[host]\nnodes = 2\ncpus_per_node = 1\nmem_per_node = 256M\nnuma_counters = plugin\n"
 		 "[vm a]\nkernel = Image\ninitrd = none\n");
 	assert_non_null(c);
-	argv = qemu_argv(c, "qemu", "mon.elf", "host.img", "/b/numa-plugin.so", "/r,x");
+	argv = qemu_argv(c, "qemu", "mon.elf", "host.img", "/b/numa-plugin.so", "/r,x", "/r,x");
 	assert_true(has_arg(argv, "memory-backend-file,id=m0,size=256M,share=on,mem-path=/r,,x/node0"));
 	assert_true(has_arg(argv, "memory-backend-file,id=m1,size=256M,share=on,mem-path=/r,,x/node1"));
 	assert_false(has_arg(argv, "memory-backend-ram,id=m0,size=256M"));
 	argv_free(argv);
-	argv = qemu_argv(c, "qemu", "mon.elf", "host.img", "/b/numa-plugin.so", "/r");
+	argv = qemu_argv(c, "qemu", "mon.elf", "host.img", "/b/numa-plugin.so", "/r", "/r");
 	int pl = -1, kern = -1;
 	for (int i = 0; argv[i]; i++) {
 		if (!strcmp(argv[i], "-plugin"))
@@ -863,10 +863,10 @@ static void test_qemu_numa(void **state)
 	c = load("[host]\nnuma_counters = plugin\nnuma_cache = 256K\nnuma_line = 64\nnuma_lat_local = 100\n"
 		 "numa_lat_remote = 400\n[vm a]\nkernel = Image\ninitrd = none\n");
 	assert_non_null(c);
-	argv = qemu_argv(c, "qemu", "mon.elf", "host.img", "/b/p.so", "/r");
+	argv = qemu_argv(c, "qemu", "mon.elf", "host.img", "/b/p.so", "/r", "/m");
 	assert_true(has_arg(argv, "/b/p.so,nodes=4,node_size=1G,cpus_per_node=2,cache=256K,line=64,lat_local=100,"
-				  "lat_remote=400,memdir=/r,out=/r/numa.json"));
-	assert_true(has_arg(argv, "memory-backend-file,id=m3,size=1G,share=on,mem-path=/r/node3"));
+				  "lat_remote=400,memdir=/m,out=/r/numa.json"));
+	assert_true(has_arg(argv, "memory-backend-file,id=m3,size=1G,share=on,mem-path=/m/node3"));
 	argv_free(argv);
 	config_free(c);
 }

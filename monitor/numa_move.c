@@ -45,9 +45,10 @@ static struct {
 	uint64_t base, pages;
 	struct numactr_ring r;
 } nctr[PALLOC_MAX_NODES];
-/* Misses the plugin scan saw that were remote to the page's node, by what the policy made of
- * the page in that period (enum numa_reason; NUMA_R_NR: not a VM's page as mapped, e.g. a
- * replica or a page on its way out). All VMs together: a cold page is never looked up. */
+/* Misses the periods saw that were remote to the page's node, by what the policy made of the
+ * page in that period (enum numa_reason; NUMA_R_NR: not a VM's page as mapped, e.g. a replica
+ * or a page on its way out). All VMs together: a cold page is never looked up. With the ring
+ * a period sees only the pages the plugin offered (hot, with a remote node among them). */
 static uint64_t remote_seen[NUMA_R_NR + 1];
 
 /* numa_apply's view of vm.c's node_pages */

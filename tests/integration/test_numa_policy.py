@@ -8,7 +8,9 @@ what the guests compute stays right (README "NUMA", loader/CONFIG.md).
   a page that lost a write or served a stale replica shows as FAIL. The run must also have
   moved pages: migrations > 0 and replicas > 0 in stats.json's "numa_moves", and the monitor
   says so in its log. The monitor's text is replicated on node 1.
-- Migration only: no replicas are made.
+- The hot pages come from the plugin's ring (numa_hot_pages = ring, the default): every page
+  the policy decided for was offered by the plugin. Migration only, with the old scan
+  (numa_hot_pages = scan): no replicas are made, and the ring stays empty.
 - Sampling (numa_counters = sample, no plugin): the monitor revokes samples of each VM's pages
   and counts the faults that bring them back; the same apps pass, and sampled faults were
   counted.
@@ -63,7 +65,9 @@ def test_migration_and_replication_keep_data_right(mball):
     assert mv["migrations"] > 0, mv
     assert mv["replications"] > 0 and mv["replicas"] >= mv["replications"], mv
     assert mv["failed"] == 0, mv
-    assert "numa policy: migration and replication, counters from the TCG plugin" in run.logs["monitor"]
+    hp = run.vm("work")["numa_hot_pages"]
+    assert hp["from"] == "ring" and hp["ring_pushed"] >= mv["considered"], (hp, mv)
+    assert "numa policy: migration and replication, counters from the TCG plugin (hot-page ring)" in run.logs["monitor"]
     assert re.search(r"monitor text: \d+ KiB replicated on 1 of 1 other nodes", run.logs["monitor"])
     numa = run.vm("work")["numa"]
     assert numa["accesses"] > numa["local_misses"] + numa["remote_misses"] > 0, numa
@@ -76,12 +80,16 @@ def test_migration_and_replication_keep_data_right(mball):
 
 
 def test_migration_only_makes_no_replicas(mball):
-    run = mball(conf("plugin", "migrate", "numa_hot = 32\nnuma_share = 8\n"), timeout=400, name="migrate")
+    run = mball(conf("plugin", "migrate", "numa_hot = 32\nnuma_share = 8\nnuma_hot_pages = scan\n"), timeout=400,
+                name="migrate")
     check_apps_pass(run)
     mv = run.vm("work")["numa_moves"]
     assert mv["policy"] == "migrate", mv
     assert mv["migrations"] > 0, mv
     assert mv["replications"] == 0 and mv["replicas"] == 0, mv
+    hp = run.vm("work")["numa_hot_pages"]
+    assert hp == {"from": "scan", "ring_pushed": 0, "ring_dropped": 0}, hp
+    assert "counters from the TCG plugin (scan)" in run.logs["monitor"]
 
 
 def test_sampling_counts_refaults_and_keeps_data_right(mball):

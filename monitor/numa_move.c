@@ -37,14 +37,10 @@ static uint64_t scan_ticks;
 static uint64_t slow_periods, longest_period_ticks;
 static uint64_t aff_moves[MAX_VMS];     /* vCPU moves by the affinity, per VM */
 /* With the plugin: the hot pages come from its ring (counters.h, version 4), or from a scan
- * of every counted row (active[]); each node's counts and ring */
+ * of every counted row (active[]); each node's counter region (counts 0: not counted) */
 static int use_ring;
 static uint32_t epoch_now;              /* the ring's epoch, advanced after each period */
-static struct {
-	volatile uint16_t *cnt;
-	uint64_t base, pages;
-	struct numactr_ring r;
-} nctr[PALLOC_MAX_NODES];
+static struct numactr_region nctr[PALLOC_MAX_NODES];
 /* Misses the periods saw that were remote to the page's node, by what the policy made of the
  * page in that period (enum numa_reason; NUMA_R_NR: not a VM's page as mapped, e.g. a replica
  * or a page on its way out). All VMs together: a cold page is never looked up. With the ring
@@ -80,7 +76,7 @@ void numa_move_init(const struct mb_img_header *h)
 		mb_printf("numa policy: %s: the policy stays off\n", why);
 		return;
 	}
-	if (counter_kind == MB_NUMA_CTR_PLUGIN && !numactr_counts(0, 0, 0, 0)) {
+	if (counter_kind == MB_NUMA_CTR_PLUGIN && !numactr_region(0, &nctr[0])) {
 		mb_printf("numa policy: numa_counters = plugin, but the plugin's counters are not there (or "
 			  "do not match the host): the policy stays off\n");
 		return;
@@ -88,11 +84,8 @@ void numa_move_init(const struct mb_img_header *h)
 	for (int n = 0; n < nnodes; n++)
 		node_src[n] = &node_pages[n];
 	if (counter_kind == MB_NUMA_CTR_PLUGIN) {
-		for (int n = 0; n < nnodes; n++) {
-			nctr[n].cnt = numactr_counts(n, &nctr[n].base, &nctr[n].pages, 0);
-			if (!nctr[n].cnt || !numactr_ring(n, &nctr[n].r))
-				nctr[n].cnt = 0;        /* a node the plugin does not count */
-		}
+		for (int n = 0; n < nnodes; n++)
+			numactr_region(n, &nctr[n]);    /* left zero for a node the plugin does not count */
 		use_ring = c->hot_pages == MB_NUMA_HOT_RING;
 		if (use_ring) {
 			/* a page no other node misses this much needs nothing (numa/policy.h): its
@@ -180,11 +173,11 @@ static struct numa_page_state *state_of(struct vm *vm, uint64_t gpfn)
 static void row_epoch_ahead(volatile uint16_t *row)
 {
 	for (int n = 0; n < nnodes; n++) {
-		if (!nctr[n].cnt || row < nctr[n].cnt)
+		if (!nctr[n].counts || row < nctr[n].counts)
 			continue;
-		uint64_t i = (uint64_t)(row - nctr[n].cnt) / (2 * (uint64_t)nnodes);
+		uint64_t i = (uint64_t)(row - nctr[n].counts) / (2 * (uint64_t)nnodes);
 		if (i < nctr[n].pages) {
-			nctr[n].r.epoch[i] = epoch_now + 1;
+			nctr[n].epoch[i] = epoch_now + 1;
 			return;
 		}
 	}
@@ -237,11 +230,10 @@ static uint32_t row_total(volatile uint16_t *row, int own_node, uint32_t *own)
 static volatile uint16_t *row_of(uint64_t page)
 {
 	int n = palloc_node_of(&g_palloc, page);
-	uint64_t base, pages;
-	volatile uint16_t *cnt = n >= 0 ? numactr_counts(n, &base, &pages, 0) : 0;
-	if (!cnt || page < base || (page - base) / PAGE_SIZE >= pages)
+	const struct numactr_region *r = n >= 0 && n < PALLOC_MAX_NODES ? &nctr[n] : 0;
+	if (!r || !r->counts || page < r->base || (page - r->base) / PAGE_SIZE >= r->pages)
 		return 0;
-	return cnt + mb_nctr_index((page - base) / PAGE_SIZE, 0, (unsigned)nnodes, 0);
+	return r->counts + mb_nctr_index((page - r->base) / PAGE_SIZE, 0, (unsigned)nnodes, 0);
 }
 
 static struct numa_apply_ctx ctx_of(struct vm *vm)
@@ -486,9 +478,9 @@ static void plugin_period(void)
 {
 	struct scan_vms sv = { 0 };
 	for (int n = 0; n < nnodes; n++) {
-		uint64_t base, pages;
-		volatile uint64_t *active;
-		volatile uint16_t *cnt = numactr_counts(n, &base, &pages, &active);
+		uint64_t base = nctr[n].base, pages = nctr[n].pages;
+		volatile uint64_t *active = nctr[n].active;
+		volatile uint16_t *cnt = nctr[n].counts;
 		struct palloc_node *pn = &g_palloc.node[n];
 		for (int r = 0; cnt && r < pn->nranges; r++) {
 			const struct palloc_range *rg = &pn->range[r];
@@ -530,18 +522,18 @@ static void ring_period(void)
 {
 	struct scan_vms sv = { 0 };
 	for (int n = 0; n < nnodes; n++) {
-		if (!nctr[n].cnt)
+		if (!nctr[n].counts)
 			continue;
-		volatile struct mb_nctr_header *h = nctr[n].r.hdr;
+		volatile struct mb_nctr_header *h = nctr[n].hdr;
 		uint64_t end = __atomic_load_n(&h->ring_head, __ATOMIC_ACQUIRE);
 		struct palloc_range *hint = 0;
 		int64_t p;
-		while ((p = mb_nctr_ring_pop((uint64_t *)&h->ring_tail, (uint32_t *)nctr[n].r.slots, end)) >= 0) {
+		while ((p = mb_nctr_ring_pop((uint64_t *)&h->ring_tail, (uint32_t *)nctr[n].slots, end)) >= 0) {
 			if ((uint64_t)p >= nctr[n].pages)
 				continue;               /* not a page of this node: not the plugin's */
 			uint64_t page = nctr[n].base + (uint64_t)p * PAGE_SIZE;
-			volatile uint16_t *row = nctr[n].cnt + mb_nctr_index((uint64_t)p, 0, (unsigned)nnodes, 0);
-			struct hot_ref hot = { &nctr[n].r.hot[p / 64], 1ull << (p % 64) };
+			volatile uint16_t *row = nctr[n].counts + mb_nctr_index((uint64_t)p, 0, (unsigned)nnodes, 0);
+			struct hot_ref hot = { &nctr[n].hot[p / 64], 1ull << (p % 64) };
 			struct memmap_entry *m = memmap_of_near(&g_palloc, page, &hint);
 			if (!m || page >= hint->frontier) {
 				age_row(row, 1);        /* not the allocator's: the monitor's own pages */
@@ -780,9 +772,9 @@ int numa_move_stats_json(int vm, char *buf, size_t len)
 			return 0;
 		uint64_t pushed = 0, dropped = 0;
 		for (int k = 0; k < nnodes; k++)
-			if (nctr[k].cnt) {
-				pushed += nctr[k].r.hdr->ring_pushed;
-				dropped += nctr[k].r.hdr->ring_dropped;
+			if (nctr[k].counts) {
+				pushed += nctr[k].hdr->ring_pushed;
+				dropped += nctr[k].hdr->ring_dropped;
 			}
 		n += mb_snprintf(buf + n, len - (size_t)n, "},\"numa_hot_pages\":{\"from\":\"%s\",\"ring_pushed\":%lu,"
 				 "\"ring_dropped\":%lu}", use_ring ? "ring" : "scan", pushed, dropped);

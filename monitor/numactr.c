@@ -115,32 +115,18 @@ int numactr_stats_json(int vm, char *buf, size_t len)
 			   l, r, frac, l * lat_local + r * lat_remote, lat_local, lat_remote, a, w);
 }
 
-volatile uint16_t *numactr_counts(int node, uint64_t *base, uint64_t *pages, volatile uint64_t **active)
+int numactr_region(int node, struct numactr_region *r)
 {
 	if (!numactr_cpus)
 		return 0;                   /* no plugin, or its CPUs are not ours: no node is known */
 	for (int i = 0; i < HOST_MAX_MEM; i++)
 		if (region_base[i] && range_node[i] == node) {
-			if (base)
-				*base = range_base[i];
-			if (pages)
-				*pages = range_size[i] / MB_NCTR_PAGE;
-			if (active)
-				*active = (volatile uint64_t *)(uintptr_t)(region_base[i] +
-					mb_nctr_active_offset(range_size[i] / MB_NCTR_PAGE, hdr0->nnodes));
-			return (volatile uint16_t *)(uintptr_t)(region_base[i] + MB_NCTR_HDR_BYTES);
-		}
-	return 0;
-}
-
-int numactr_ring(int node, struct numactr_ring *r)
-{
-	if (!numactr_cpus)
-		return 0;
-	for (int i = 0; i < HOST_MAX_MEM; i++)
-		if (region_base[i] && range_node[i] == node) {
 			uint64_t pages = range_size[i] / MB_NCTR_PAGE, b = region_base[i];
 			unsigned nn = hdr0->nnodes;
+			r->counts = (volatile uint16_t *)(uintptr_t)(b + MB_NCTR_HDR_BYTES);
+			r->base = range_base[i];
+			r->pages = pages;
+			r->active = (volatile uint64_t *)(uintptr_t)(b + mb_nctr_active_offset(pages, nn));
 			r->hdr = (volatile struct mb_nctr_header *)(uintptr_t)b;
 			r->epoch = (volatile uint32_t *)(uintptr_t)(b + mb_nctr_epoch_offset(pages, nn));
 			r->hot = (volatile uint64_t *)(uintptr_t)(b + mb_nctr_hot_offset(pages, nn));

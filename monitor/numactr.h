@@ -46,21 +46,22 @@ static inline void numactr_put(int cpu, int vm)
 	}
 }
 
-/* The per-page counts of node `node`'s memory (count[page][node][read, write], page 0 at
- * *base, *pages rows) and, in *active, the bitmap of the pages counted since their bit was
- * cleared (counters.h), for the policy; NULL without the plugin or when its CPU numbering
- * is not the host's. numactr_counts(0, 0, 0, 0) tells whether there are any. */
-volatile uint16_t *numactr_counts(int node, uint64_t *base, uint64_t *pages, volatile uint64_t **active);
-
-/* Node `node`'s hot-page ring (counters.h, version 4): its region's header (ring_head,
- * ring_tail, ...) and its epoch[], hot[] and ring[] arrays. Returns 0 without the plugin. */
-struct numactr_ring {
+/* Node `node`'s counter region (counters.h) as the policy reads it: the per-page counts of
+ * the node's memory (count[page][node][read, write], page 0 at base, `pages` rows), the
+ * bitmap of the pages counted since their bit was cleared (active), and the hot-page ring
+ * (version 4): the region's header (ring_head, ring_tail, ...) and its epoch[], hot[] and
+ * ring[] arrays. Returns 0 (and leaves *r alone) without the plugin or when its CPU
+ * numbering is not the host's. */
+struct numactr_region {
+	volatile uint16_t *counts;
+	uint64_t base, pages;
+	volatile uint64_t *active;
 	volatile struct mb_nctr_header *hdr;
 	volatile uint32_t *epoch;
 	volatile uint64_t *hot;
 	volatile uint32_t *slots;
 };
-int numactr_ring(int node, struct numactr_ring *r);
+int numactr_region(int node, struct numactr_region *r);
 /* Node 0's ring controls: numactr_ring_on(hot, remote, decay) makes the plugin count by
  * epoch and push pages that reach `hot` misses, `remote` of them from one other node than
  * the page's (counters.h); numactr_ring_epoch(1) starts the next epoch and

@@ -160,14 +160,6 @@ static inline void mb_nctr_epoch_catch_up(uint16_t *row, uint32_t *row_epoch, ui
 	*row_epoch = now;
 }
 
-static inline uint32_t mb_nctr_row_sum(const uint16_t *row, unsigned nnodes)
-{
-	uint32_t t = 0;
-	for (unsigned k = 0; k < 2 * nnodes; k++)
-		t += row[k];
-	return t;
-}
-
 /* Whether a row of a page of node `own` belongs in the ring: hot misses in all, and
  * remote of them from one other node. */
 static inline int mb_nctr_row_wanted(const uint16_t *row, unsigned nnodes, unsigned own, uint32_t hot,

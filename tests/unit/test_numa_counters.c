@@ -117,8 +117,10 @@ static void test_epoch(void **state)
 	ep = 0xffffffffu;
 	mb_nctr_epoch_catch_up(row, &ep, 2, 4, 1);
 	assert_int_equal(row[0], 10);
-	assert_int_equal(mb_nctr_row_sum((uint16_t[]){ 1, 2, 3, 4, 5, 6 }, 3), 21);
-	assert_int_equal(mb_nctr_row_sum((uint16_t[]){ 65535, 65535 }, 1), 131070);
+	/* the total counts reads and writes of every node, past 16 bits */
+	assert_true(mb_nctr_row_wanted((uint16_t[]){ 1, 2, 3, 4, 5, 6 }, 3, 0, 21, 7));
+	assert_false(mb_nctr_row_wanted((uint16_t[]){ 1, 2, 3, 4, 5, 6 }, 3, 0, 22, 7));
+	assert_true(mb_nctr_row_wanted((uint16_t[]){ 65535, 65535, 0, 0 }, 2, 1, 131070, 131070));
 	/* wanted: hot in all (reads and writes), and one node other than the page's own with
 	 * `remote` of them */
 	uint16_t r3[6] = { 10, 6, 2, 1, 1, 0 };                    /* node 0: 16, node 1: 3, node 2: 1 */

@@ -138,10 +138,12 @@ int pmap_replicate(struct pmap *pm, struct stage2 *s2, uint64_t gpa, unsigned no
 /* pmap_move_batch: several migrations and replications, in ascending page order (an entry
  * out of order or for a page already in the batch gets PMAP_SKIP), at most PMAP_MOVE_BATCH,
  * as the two above do one page but with one VM-wide invalidation for the lot: each page is
- * broken (migration) or made read-only (replication; its copies' nodes broken) and marked
- * PMAP_MOVING under its region's lock, then the VMID's translations are invalidated, then
- * the pages are copied PMAP_MOVE_CHUNK at a time, the I-cache invalidated and each made
- * under its region's lock again. No lock is held while copying: a vCPU that faults on any
+ * broken (migration) or made read-only (replication) and marked PMAP_MOVING under its
+ * region's lock, then the VMID's translations are invalidated, then the pages are copied
+ * PMAP_MOVE_CHUNK at a time, the I-cache invalidated and each made under its region's lock
+ * again. A replication's nodes read the home page until all copies are made; then their
+ * entries are broken, the VMID invalidated a second time (only if one was mapped), and the
+ * replicas mapped. No lock is held while copying: a vCPU that faults on any
  * other page of a moving page's 2 MiB region does not wait, and one that faults on a moving
  * page copies and makes that page itself if the mover has not taken it yet (else waits for
  * it): under QEMU a batch's copies took tens of ms, and holding the regions' locks for them,

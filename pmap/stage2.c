@@ -166,9 +166,9 @@ void s2_clear_noflush(struct stage2 *s2, uint64_t ipa)
 	clear_roots(s2, ipa);
 }
 
-void s2_clear_nodes_noflush(struct stage2 *s2, uint64_t ipa, unsigned node_mask)
+int s2_clear_nodes_noflush(struct stage2 *s2, uint64_t ipa, unsigned node_mask)
 {
-	clear_roots_of(s2, ipa, node_mask);
+	return clear_roots_of(s2, ipa, node_mask);
 }
 
 void s2_unmap(struct stage2 *s2, uint64_t ipa)

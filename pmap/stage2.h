@@ -61,8 +61,9 @@ int s2_map(struct stage2 *s2, uint64_t ipa, uint64_t pa, int writable, const str
 void s2_protect_noflush(struct stage2 *s2, uint64_t ipa);
 void s2_clear_noflush(struct stage2 *s2, uint64_t ipa);
 /* The same in the roots of node_mask only (bit n: node n's root; bit 0 alone without
- * per-node roots): a batch breaks entries it will remap, so mapping them needs no flush. */
-void s2_clear_nodes_noflush(struct stage2 *s2, uint64_t ipa, unsigned node_mask);
+ * per-node roots): a batch breaks entries it will remap, so mapping them needs no flush.
+ * Returns 1 if an entry was valid (then the caller invalidates before remapping). */
+int s2_clear_nodes_noflush(struct stage2 *s2, uint64_t ipa, unsigned node_mask);
 /* Remove the entry for ipa (and flush it). */
 void s2_unmap(struct stage2 *s2, uint64_t ipa);
 /* Current level-3 descriptor for ipa in node 0's root (`root`), 0 if none. */

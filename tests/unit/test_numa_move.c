@@ -311,8 +311,9 @@ static void test_moves_pass_the_moved_page(void **state)
 		node_src_s[n].alloc_like = 0;
 }
 
-/* Many moves, over two regions: one VM-wide invalidation and one I-cache invalidation for
- * the lot, each page moved as alone; an entry out of order, repeated or bad is refused alone. */
+/* Many moves, over two regions: one VM-wide invalidation (and one more for the replicas'
+ * nodes) and one I-cache invalidation for the lot, each page moved as alone; an entry out of
+ * order, repeated or bad is refused alone. */
 static void test_move_batch(void **state)
 {
 	(void)state;
@@ -335,7 +336,8 @@ static void test_move_batch(void **state)
 	fill(gpa_of(24), 0x24);
 	unsigned long fl = arch_stub.vmid_flushes, ic = arch_stub.icache_syncs, ipa_fl = arch_stub.s2_flushes;
 	assert_int_equal(pmap_move_batch(pm, &s2, mv, 9, node_src, &guest, &tables), 4);
-	assert_int_equal(arch_stub.vmid_flushes, fl + 1);
+	/* the second: the replication's nodes mapped the home page until its copies were made */
+	assert_int_equal(arch_stub.vmid_flushes, fl + 2);
 	assert_int_equal(arch_stub.icache_syncs, ic + 1);
 	assert_int_equal(arch_stub.s2_flushes, ipa_fl);        /* no remap needed one of its own */
 	assert_int_equal(mv[0].rc, PMAP_OK);
@@ -364,6 +366,54 @@ static void test_move_batch(void **state)
 	fl = arch_stub.vmid_flushes;
 	assert_int_equal(pmap_move_batch(pm, &s2, mv + 3, 1, node_src, &guest, &tables), 0);
 	assert_int_equal(arch_stub.vmid_flushes, fl);
+}
+
+/* While a page is replicated, the nodes that get a replica go on reading the home page
+ * (read-only): at the batch's first invalidation their entries are still valid, so their
+ * vCPUs do not fault and copy the page themselves; once made, each maps its own replica. A
+ * node that had no entry gets none until the replica (no second invalidation for it). */
+static uint64_t seen_at_flush[NODES];
+static uint64_t watched_gpa;
+static void look_at_roots(void)
+{
+	during_vmid_flush = NULL;
+	for (int n = 0; n < NODES; n++)
+		seen_at_flush[n] = s2_lookup_node(&s2, n, watched_gpa);
+}
+
+static void test_replication_readers_keep_reading(void **state)
+{
+	(void)state;
+	uint64_t gpa = gpa_of(40);
+	fill(gpa, 0x40);
+	uint64_t home = PMAP_ADDR(pmap_lookup(pm, gpa));
+	watched_gpa = gpa;
+	during_vmid_flush = look_at_roots;
+	unsigned long fl = arch_stub.vmid_flushes;
+	assert_int_equal(pmap_replicate(pm, &s2, gpa, 0x6, node_src, &tables), 2);
+	assert_int_equal(arch_stub.vmid_flushes, fl + 2);
+	for (int n = 0; n < NODES; n++) {
+		assert_int_equal(seen_at_flush[n] & 1, 1);                        /* still mapped */
+		assert_int_equal(seen_at_flush[n] & S2_ADDR_MASK, home);          /* the home page */
+		assert_int_equal(seen_at_flush[n] & S2_AP_RW, S2_AP_RO);          /* read-only */
+	}
+	for (int n = 1; n <= 2; n++) {
+		uint64_t d = s2_lookup_node(&s2, n, gpa);
+		assert_true((d & S2_ADDR_MASK) != home);
+		assert_int_equal(node_of(d & S2_ADDR_MASK), n);
+		assert_true(holds((uint8_t *)(uintptr_t)(d & S2_ADDR_MASK), 0x40));
+	}
+	assert_int_equal(s2_lookup_node(&s2, 3, gpa) & S2_ADDR_MASK, home);
+	/* a node with no entry: nothing to break, so one invalidation only */
+	uint64_t gpa2 = gpa_of(41);
+	fill(gpa2, 0x41);
+	s2_clear_nodes_noflush(&s2, gpa2, 0x8);
+	fl = arch_stub.vmid_flushes;
+	assert_int_equal(pmap_replicate(pm, &s2, gpa2, 0x8, node_src, &tables), 1);
+	assert_int_equal(arch_stub.vmid_flushes, fl + 1);
+	uint64_t d3 = s2_lookup_node(&s2, 3, gpa2);
+	assert_int_equal(node_of(d3 & S2_ADDR_MASK), 3);
+	assert_true(holds((uint8_t *)(uintptr_t)(d3 & S2_ADDR_MASK), 0x41));
 }
 
 /* A batch holds no lock while it copies: in the middle of one (at its invalidation) a fault
@@ -866,6 +916,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_moves_pass_the_moved_page, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_move_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_move_batch_holds_no_lock_while_copying, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_replication_readers_keep_reading, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_faulting_vcpu_moves_its_page, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replicate_and_write_collapses, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replicate_refusals, setup, teardown),

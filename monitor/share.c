@@ -66,7 +66,11 @@ static int collect(void)
 	struct palloc_range *near = 0;
 	for (int v = 0; v < nr_vms && n < MAX_CAND; v++) {
 		struct vm *vm = &vms[v];
-		if (!vm->share_busy)
+		/* A candidate is a copy of an image page, made when the VM wrote to it: a VM that
+		 * never broke a copy-on-write page has none (with a NUMA policy every page is the
+		 * VM's own from the start: vm.c load_blob), and walking its pages took CPU 0,
+		 * which the policy's moves wait for, 0.7 s a Linux NUMA run (fifteenth session) */
+		if (!vm->share_busy || !__atomic_load_n(&vm->pmap.cow_breaks, __ATOMIC_RELAXED))
 			continue;
 		for (uint64_t d = 0; d < PMAP_DIR_MAX && n < MAX_CAND; d++) {
 			const uint64_t *leaf = vm->pmap.leaf[d];
